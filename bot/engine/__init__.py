@@ -1,0 +1,1 @@
+"""The policy engine: policy model and loading, targets (parsers), CEL evaluation, findings."""

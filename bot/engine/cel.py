@@ -1,0 +1,97 @@
+"""CEL: compiling policy conditions once and turning their results into violations.
+
+We use ``common-expression-language`` (the Rust ``cel`` interpreter with Python bindings); the
+benchmark behind that choice is in DESIGN.md. CEL always terminates and can't reach the host,
+which is why policies from a repository may be loaded at all. Nothing here knows about targets.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import cel
+
+
+class CELCompileError(ValueError):
+    pass
+
+
+class CELEvalError(RuntimeError):
+    pass
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_expression(source: str) -> cel.Program:
+    """Compile once per distinct expression; raises :class:`CELCompileError` with the parser's words."""
+    try:
+        return cel.compile(source)
+    except (ValueError, RuntimeError) as exc:
+        raise CELCompileError(str(exc).replace("<input>", "condition")) from None
+
+
+def new_context(variables: dict[str, Any]) -> cel.Context:
+    """One context per subject, shared by every policy that judges it (it caches conversion)."""
+    ctx = cel.Context()
+    for name, value in variables.items():
+        ctx.add_variable(name, value)
+    return ctx
+
+
+def run(program: cel.Program, context: cel.Context) -> Any:
+    try:
+        return program.execute(context)
+    except KeyError as exc:
+        raise CELEvalError(f"no such key: {exc.args[0] if exc.args else exc}") from None
+    except Exception as exc:  # the interpreter raises several types; all mean "could not evaluate"
+        raise CELEvalError(f"{type(exc).__name__}: {exc}") from None
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders(template: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(template))
+
+
+def render(template: str, values: dict[str, Any]) -> str:
+    """Fill ``{name}`` placeholders; a missing one is an evaluation error, never silent."""
+
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise CELEvalError(f"message placeholder {{{key}}} has no value")
+        value = values[key]
+        return "null" if value is None else str(value)
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def violations(result: Any) -> list[dict[str, Any]]:
+    """Normalise a condition's result to a list of violation maps.
+
+    ``true`` is one violation with no details; ``false``, ``null`` and ``[]`` are none; a list
+    holds one violation per item, each a map (placeholders, plus an optional ``path`` naming the
+    offending field) or a string (available as ``{value}``).
+    """
+    if result is True:
+        return [{}]
+    if result is False or result is None:
+        return []
+    if isinstance(result, list):
+        out: list[dict[str, Any]] = []
+        for item in result:
+            if isinstance(item, dict):
+                out.append({str(k): v for k, v in item.items()})
+            elif isinstance(item, str):
+                out.append({"value": item})
+            else:
+                raise CELEvalError(
+                    f"condition returned a list holding {type(item).__name__}; "
+                    "items must be maps or strings"
+                )
+        return out
+    raise CELEvalError(
+        f"condition returned {type(result).__name__}; it must return a bool or a list"
+    )

@@ -1,0 +1,155 @@
+"""The engine: run compiled policies over files and pull-request facts, produce findings.
+
+Pure: it takes file contents and facts in, gives findings and errors out. Each file is parsed once
+per target, each condition compiled once, and one CEL context is shared by every policy that
+judges the same subject. A policy that fails at evaluation produces an error, never a crash.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.engine import cel as celx
+from bot.engine.globs import GlobSet
+from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile, Subject
+from bot.engine.targets import TARGETS, ChangeTarget, FileTarget, Target, TargetError
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    policy: Policy
+    target: Target
+    program: Any
+    match: Any
+    files: GlobSet
+    exclude: GlobSet | None
+
+
+@dataclass
+class Evaluation:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[EvalError] = field(default_factory=list)
+    files: int = 0  # files that at least one policy looked at
+
+
+def compile_policy(policy: Policy, targets: dict[str, Target] = TARGETS) -> CompiledPolicy:
+    """Raises CELCompileError / MatchError / KeyError; the loader turns these into load errors."""
+    target = targets[policy.target]
+    files = policy.files or target.default_files
+    return CompiledPolicy(
+        policy=policy,
+        target=target,
+        program=celx.compile_expression(policy.condition),
+        match=target.compile_match(policy.match),
+        files=GlobSet(files),
+        exclude=GlobSet(policy.exclude) if policy.exclude else None,
+    )
+
+
+class Engine:
+    def __init__(self, policies: Sequence[Policy], targets: dict[str, Target] = TARGETS) -> None:
+        self.policies = list(policies)
+        self.compiled = [compile_policy(p, targets) for p in policies]
+        self._file_policies = [c for c in self.compiled if isinstance(c.target, FileTarget)]
+        self._change_policies = [c for c in self.compiled if isinstance(c.target, ChangeTarget)]
+
+    def policies_for(self, path: str) -> list[CompiledPolicy]:
+        return [
+            c
+            for c in self._file_policies
+            if c.files.matches(path) and not (c.exclude and c.exclude.matches(path))
+        ]
+
+    def evaluate(
+        self, files: Iterable[SourceFile], facts: PullRequestFacts | None = None
+    ) -> Evaluation:
+        result = Evaluation()
+        for file in files:
+            applicable = self.policies_for(file.path)
+            if not applicable:
+                continue
+            result.files += 1
+            by_target: dict[str, list[CompiledPolicy]] = defaultdict(list)
+            for c in applicable:
+                by_target[c.target.name].append(c)
+            for compiled in by_target.values():
+                target = compiled[0].target
+                assert isinstance(target, FileTarget)
+                try:
+                    subjects = target.subjects(file)
+                except TargetError as exc:
+                    names = ", ".join(c.policy.id for c in compiled)
+                    result.errors.append(
+                        EvalError(
+                            f"cannot read as {target.name}: {exc} (not checked by {names})",
+                            path=file.path,
+                            line=exc.line,
+                        )
+                    )
+                    continue
+                self._judge(subjects, compiled, result)
+        if facts is not None and self._change_policies:
+            for target_name in {c.target.name for c in self._change_policies}:
+                compiled = [c for c in self._change_policies if c.target.name == target_name]
+                target = compiled[0].target
+                assert isinstance(target, ChangeTarget)
+                self._judge(list(target.change_subjects(facts)), compiled, result)
+        result.findings.sort(key=Finding.sort_key)
+        return result
+
+    def _judge(
+        self, subjects: list[Subject], compiled: list[CompiledPolicy], result: Evaluation
+    ) -> None:
+        for subject in subjects:
+            context = None
+            for c in compiled:
+                for selected in c.target.select(c.match, subject):
+                    if selected is subject:
+                        if context is None:
+                            context = celx.new_context(subject.variables)
+                        ctx = context
+                    else:
+                        ctx = celx.new_context(selected.variables)
+                    self._apply(c, selected, ctx, result)
+
+    @staticmethod
+    def _apply(c: CompiledPolicy, subject: Subject, context: Any, result: Evaluation) -> None:
+        policy = c.policy
+        try:
+            found = celx.violations(celx.run(c.program, context))
+            base = {k: v for k, v in subject.variables.items() if _is_scalar(v)}
+            for violation in found:
+                values = {**base, **violation}
+                line = subject.line
+                field_path = violation.get("path")
+                if isinstance(field_path, str) and field_path:
+                    line = subject.locate(field_path) or line
+                result.findings.append(
+                    Finding(
+                        policy=policy.id,
+                        severity=policy.severity,
+                        enforcement=policy.enforcement,
+                        path=subject.path,
+                        line=line,
+                        message=celx.render(policy.message, values),
+                        resource=subject.resource,
+                        title=policy.title,
+                    )
+                )
+        except celx.CELEvalError as exc:
+            where = f" on {subject.resource}" if subject.resource else ""
+            result.errors.append(
+                EvalError(
+                    f"evaluation failed{where}: {exc}",
+                    path=subject.path or None,
+                    line=subject.line,
+                    policy=policy.id,
+                )
+            )
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
