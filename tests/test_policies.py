@@ -1,0 +1,27 @@
+"""Every bundled policy passes its own fixtures, and the pack meets the contract of DESIGN §4."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engine.fixtures import run_fixtures
+from bot.engine.loader import load_bundled
+
+POLICIES = load_bundled()
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.id)
+def test_fixtures(policy):
+    results = run_fixtures(policy)
+    assert {r.fixture.expect for r in results} == {"pass", "fail"}, "needs pass and fail fixtures"
+    failed = [r.describe() for r in results if not r.ok]
+    assert not failed, "\n".join(failed)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.id)
+def test_contract_fields(policy):
+    assert policy.standards, "every bundled policy declares the standards it implements"
+    assert policy.description and policy.remediation
+    assert "{" in policy.message or policy.target in ("pull-request",), (
+        "messages name the offending container, field or value"
+    )
