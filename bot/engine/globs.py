@@ -27,4 +27,4 @@ class GlobSet:
 @functools.lru_cache(maxsize=1024)
 def _compile(patterns: tuple[str, ...]) -> pathspec.PathSpec:
     anchored = ["/" + p.lstrip("/") if not p.startswith("**") else p for p in patterns]
-    return pathspec.PathSpec.from_lines("gitwildmatch", anchored)
+    return pathspec.PathSpec.from_lines("gitignore", anchored)
