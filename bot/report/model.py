@@ -1,0 +1,149 @@
+"""The result of checking a change: findings, how exceptions figured, errors, and the verdict.
+
+One ``Report`` feeds every output: the CLI's text/JSON/SARIF/markdown and, later, the check run.
+It is plain data; rendering lives beside it (``text``, ``json``, ``sarif``, ``markdown``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.engine.model import EvalError, Finding, Policy
+
+ExceptionState = Literal["applied", "expired", "invalid", "unused", "unapproved"]
+
+
+@dataclass(frozen=True)
+class ExceptionUse:
+    """One entry of the exceptions file, as it figures in a report."""
+
+    id: str
+    policy: str
+    state: ExceptionState
+    line: int | None = None
+    expires: str | None = None  # ISO 8601, UTC
+    reason: str = ""
+    requested_by: str | None = None
+    ticket: str | None = None
+    paths: tuple[str, ...] = ()
+    findings: int = 0  # findings it covers (applied) or would cover (expired)
+    verified: bool = False  # approval found in the ledger (the CLI has none: always False)
+    approvers: tuple[str, ...] = ()
+    problem: str | None = None  # why it is invalid or unapproved
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "state": self.state,
+            "line": self.line,
+            "expires": self.expires,
+            "reason": self.reason,
+            "requested_by": self.requested_by,
+            "ticket": self.ticket,
+            "paths": list(self.paths),
+            "findings": self.findings,
+            "verified": self.verified,
+            "approvers": list(self.approvers),
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class ReportedFinding:
+    finding: Finding
+    exception: ExceptionUse | None = None  # the exception that covers it, if any
+
+    @property
+    def blocking(self) -> bool:
+        return self.finding.enforcement == "blocking" and self.exception is None
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.finding
+        return {
+            "policy": f.policy,
+            "severity": f.severity,
+            "enforcement": f.enforcement,
+            "path": f.path,
+            "line": f.line,
+            "resource": f.resource.to_json() if f.resource else None,
+            "message": f.message,
+            "exception": None
+            if self.exception is None
+            else {
+                "id": self.exception.id,
+                "expires": self.exception.expires,
+                "verified": self.exception.verified,
+            },
+        }
+
+
+@dataclass
+class Report:
+    findings: list[ReportedFinding] = field(default_factory=list)
+    applied: list[ExceptionUse] = field(default_factory=list)
+    expired: list[ExceptionUse] = field(default_factory=list)
+    invalid: list[ExceptionUse] = field(default_factory=list)
+    unused: list[ExceptionUse] = field(default_factory=list)
+    unapproved: list[ExceptionUse] = field(default_factory=list)
+    expiring_soon: list[ExceptionUse] = field(default_factory=list)  # applied, deadline near
+    errors: list[EvalError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "exceptions are not verified"
+    policies: dict[str, Policy] = field(default_factory=dict)  # id -> policy, for titles/help
+    exceptions_file: str = ".compliance/exceptions.yaml"
+    files_checked: int = 0
+    base: str | None = None
+    head: str | None = None
+
+    @property
+    def blocking(self) -> list[ReportedFinding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def advisory(self) -> list[ReportedFinding]:
+        return [
+            f
+            for f in self.findings
+            if f.finding.enforcement == "advisory" and f.exception is None
+        ]
+
+    @property
+    def excepted(self) -> list[ReportedFinding]:
+        return [f for f in self.findings if f.exception is not None]
+
+    @property
+    def conclusion(self) -> Literal["success", "failure"]:
+        # Fail closed: anything we could not judge counts against the change.
+        return "failure" if self.blocking or self.errors else "success"
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 2
+        return 1 if self.blocking else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "conclusion": self.conclusion,
+            "findings": [f.to_json() for f in self.findings],
+            "exceptions": {
+                "applied": [e.to_json() for e in self.applied],
+                "expired": [e.to_json() for e in self.expired],
+                "invalid": [e.to_json() for e in self.invalid],
+                "unused": [e.to_json() for e in self.unused],
+                "unapproved": [e.to_json() for e in self.unapproved],
+                "expiring_soon": [e.to_json() for e in self.expiring_soon],
+            },
+            "errors": [e.to_json() for e in self.errors],
+            "summary": {
+                "files": self.files_checked,
+                "blocking": len(self.blocking),
+                "advisory": len(self.advisory),
+                "excepted": len(self.excepted),
+                "errors": len(self.errors),
+            },
+            "notes": list(self.notes),
+            "base": self.base,
+            "head": self.head,
+        }
