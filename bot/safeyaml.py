@@ -153,7 +153,7 @@ def iter_documents(text: str | bytes, limits: Limits = STRICT) -> Iterator[Docum
 
 
 class _Frame:
-    __slots__ = ("anchor", "container", "key", "key_line", "line", "start", "table")
+    __slots__ = ("anchor", "container", "key", "key_line", "line", "merged", "start", "table")
 
     def __init__(self, container: Any, line: int, anchor: str | None, start: int) -> None:
         self.container = container
@@ -163,6 +163,7 @@ class _Frame:
         self.key: Any = _NO_KEY
         self.key_line = 0
         self.table: dict[Any, int] = {}
+        self.merged: set[Any] = set()  # keys that came from a << merge: explicit keys override
 
 
 _NO_KEY = object()
@@ -281,10 +282,11 @@ class _Builder:
         if key == "<<" and self.limits.allow_aliases and isinstance(value, (dict, list)):
             self._merge(frame, value, line)
             return
-        if key in frame.table:
+        if key in frame.table and key not in frame.merged:
             raise YAMLError(
                 f"duplicate key {key!r} (first defined on line {frame.table[key]})", frame.key_line
             )
+        frame.merged.discard(key)
         frame.table[key] = frame.key_line
         container[key] = value
 
@@ -296,6 +298,7 @@ class _Builder:
             for k, v in source.items():
                 if k not in frame.table:
                     frame.table[k] = line
+                    frame.merged.add(k)
                     frame.container[k] = v
 
 

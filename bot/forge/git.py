@@ -1,0 +1,116 @@
+"""Reading a git repository through the ``git`` command: refs, merge bases, changes, file contents.
+
+The CLI's ``check`` uses it on a local clone; the bot uses it on its mirror cache. Contents are
+read with one ``git cat-file --batch`` process per call, so the cost doesn't grow with a process
+per file. Nothing here writes to the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message says which and why, in git's words."""
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str  # A, M, D, R, C, T (git's letters)
+    old_path: str | None = None
+
+
+class GitRepo:
+    def __init__(self, path: Path | str, *, env: dict[str, str] | None = None) -> None:
+        self.path = Path(path)
+        self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+
+    def _run(self, *args: str, input: bytes | None = None) -> bytes:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(self.path), *args],
+                input=input,
+                capture_output=True,
+                env=self._env,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed or not on PATH") from None
+        if proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip() or f"exit {proc.returncode}"
+            raise GitError(f"git {args[0]}: {message}")
+        return proc.stdout
+
+    def is_repository(self) -> bool:
+        try:
+            self._run("rev-parse", "--git-dir")
+            return True
+        except GitError:
+            return False
+
+    def resolve(self, ref: str) -> str:
+        """The commit SHA a ref names; GitError naming the ref if it doesn't exist."""
+        if ref.startswith("-"):
+            raise GitError(f"not a valid ref: {ref!r}")
+        try:
+            return self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+        except GitError:
+            raise GitError(f"unknown revision {ref!r} in {self.path}") from None
+
+    def merge_base(self, a: str, b: str) -> str:
+        try:
+            return self._run("merge-base", a, b).decode().strip()
+        except GitError:
+            raise GitError(f"{a[:12]} and {b[:12]} have no common ancestor") from None
+
+    def changed_files(self, base: str, head: str) -> list[Change]:
+        """Files changed from ``base`` to ``head`` (pass the merge base as ``base``)."""
+        out = self._run("diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", base, head)
+        fields = out.decode("utf-8", "surrogateescape").split("\0")
+        changes = []
+        i = 0
+        while i + 1 < len(fields):
+            status, path = fields[i], fields[i + 1]
+            changes.append(Change(path=path, status=status[:1]))
+            i += 2
+        return changes
+
+    def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
+        """Contents of blobs at a commit; paths that don't exist (or aren't files) are left out."""
+        wanted = [p for p in paths if "\n" not in p]
+        if not wanted:
+            return {}
+        request = "".join(f"{commit}:{p}\n" for p in wanted).encode("utf-8", "surrogateescape")
+        out = self._run("cat-file", "--batch", input=request)
+        result: dict[str, bytes] = {}
+        pos = 0
+        for path in wanted:
+            header_end = out.index(b"\n", pos)
+            header = out[pos:header_end].split()
+            pos = header_end + 1
+            if len(header) == 2 and header[1] == b"missing":
+                continue
+            if len(header) != 3:
+                continue
+            kind, size = header[1], int(header[2])
+            data = out[pos : pos + size]
+            pos += size + 1  # content is followed by a newline
+            if kind == b"blob":
+                result[path] = data
+        return result
+
+    def list_files(self, commit: str, directory: str) -> list[str]:
+        """Paths of files under ``directory`` at a commit (not recursive into submodules)."""
+        out = self._run("ls-tree", "-r", "-z", "--name-only", commit, "--", directory.rstrip("/") + "/")
+        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+    def commit_message(self, commit: str) -> tuple[str, str, str]:
+        """(subject, body, author name) of a commit."""
+        out = self._run("log", "-1", "--format=%s%x00%b%x00%an", commit).decode("utf-8", "replace")
+        subject, body, author = (out.split("\0") + ["", "", ""])[:3]
+        return subject, body.strip(), author.strip()

@@ -1,0 +1,72 @@
+"""A repository's own settings, ``.compliance/config.yaml``, read from the base commit.
+
+Repo config may tighten rules, never loosen them: ``enforce`` turns advisory policies blocking;
+nothing here can turn a blocking policy advisory or raise an exception's limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bot import safeyaml
+from bot.engine.loader import schema_errors
+from bot.engine.model import EvalError, Policy
+
+CONFIG_PATH = ".compliance/config.yaml"
+EXCEPTIONS_PATH = ".compliance/exceptions.yaml"
+POLICIES_DIR = ".compliance/policies"
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    packs: tuple[str, ...] | None = None  # None: every bundled pack
+    enforce: tuple[str, ...] = ()
+    require_ticket: bool = False
+    required_approvals: int = 1
+    max_renewals: int = 3
+    reminder_days: tuple[int, ...] = (14, 3)
+    expiring_soon_days: int = 14
+    dashboard: bool = True
+    errors: list[EvalError] = field(default_factory=list, compare=False)
+
+
+def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
+    """The config; a missing file is the defaults. Problems come back in ``errors``, line-precise."""
+    if text is None or not text.strip():
+        return RepoConfig()
+    try:
+        doc = safeyaml.load(text, safeyaml.STRICT)
+    except safeyaml.YAMLError as exc:
+        return RepoConfig(errors=[EvalError(exc.reason, path=source, line=exc.line)])
+    if doc.value is None:
+        return RepoConfig()
+    problems = schema_errors("config.schema.json", doc, source)
+    if problems:
+        return RepoConfig(errors=[EvalError(m, path=source, line=line) for line, m in problems])
+    data = doc.value
+    exc_cfg = data.get("exceptions", {})
+    return RepoConfig(
+        packs=tuple(data["packs"]) if "packs" in data else None,
+        enforce=tuple(data.get("enforce", ())),
+        require_ticket=exc_cfg.get("require_ticket", False),
+        required_approvals=exc_cfg.get("required_approvals", 1),
+        max_renewals=exc_cfg.get("max_renewals", 3),
+        reminder_days=tuple(sorted(set(exc_cfg.get("reminder_days", (14, 3))), reverse=True)),
+        expiring_soon_days=exc_cfg.get("expiring_soon_days", 14),
+        dashboard=data.get("dashboard", {}).get("enabled", True),
+    )
+
+
+def apply_config(policies: Iterable[Policy], config: RepoConfig) -> list[Policy]:
+    """Policies with the repository's tightening applied (advisory -> blocking where enforced)."""
+    out = []
+    for policy in policies:
+        if policy.enforcement == "advisory" and any(
+            fnmatch.fnmatchcase(policy.id, pattern) for pattern in config.enforce
+        ):
+            policy = dataclasses.replace(policy, enforcement="blocking")
+        out.append(policy)
+    return out

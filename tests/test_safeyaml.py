@@ -1,0 +1,96 @@
+"""The hostile-safe YAML loader: same values as PyYAML for honest input, refusals for the rest."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import safeyaml
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+)
+json_like = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5), st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_like, st.sampled_from(["block", "flow"]))
+def test_same_values_as_pyyaml(value, style):
+    text = yaml.safe_dump(value, default_flow_style=(style == "flow"), allow_unicode=True)
+    assert safeyaml.load(text, safeyaml.STRICT).value == yaml.safe_load(text)
+
+
+def test_lines_of_fields():
+    doc = safeyaml.load("a: 1\nb:\n  - x: 2\n    y: [1, 2]\n  - 3\nc: {d: 4}\n")
+    assert doc.line_of("a") == 1
+    assert doc.line_of("b[0].y") == 4
+    assert doc.line_of("b[1]") == 5
+    assert doc.line_of("c.d") == 6
+    assert doc.line_of("b[0].missing") == 3  # the nearest known ancestor
+
+
+def test_multi_document_lines():
+    docs = safeyaml.load_all("kind: A\n---\n# comment\nkind: B\n", safeyaml.MANIFEST)
+    assert [(d.value["kind"], d.line) for d in docs] == [("A", 1), ("B", 4)]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("a: 1\nb: 2\na: 3\n", 3, "duplicate key 'a' (first defined on line 1)"),
+        ("a: &x 1\nb: *x\n", 1, "anchors (&x) are not allowed"),
+        ("a: 1\nb: !!python/object/apply:os.system [echo]\n", 2, "custom tag"),
+        ("a: !custom 1\n", 1, "custom tag !custom"),
+        ("a: [1, 2\n", 2, "invalid YAML"),
+        ("a:\n\tb: 1\n", 2, "invalid YAML"),
+    ],
+)
+def test_refusals_name_the_line(text, line, fragment):
+    with pytest.raises(safeyaml.YAMLError) as err:
+        safeyaml.load(text, safeyaml.STRICT)
+    assert err.value.line == line
+    assert fragment in str(err.value)
+
+
+def test_billion_laughs_refused_before_expanding():
+    text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for i in range(1, 10):
+        prev, cur = chr(96 + i), chr(97 + i)
+        text += f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+    with pytest.raises(safeyaml.YAMLError, match="expands to more than"):
+        safeyaml.load(text, safeyaml.MANIFEST)
+
+
+def test_deep_nesting_refused():
+    # libyaml stops at its own depth limit (1,000); ours is lower and catches the rest
+    with pytest.raises(safeyaml.YAMLError, match="nesting|maximum nesting depth"):
+        safeyaml.load("a: " + "[" * 10_000 + "]" * 10_000, safeyaml.STRICT)
+    with pytest.raises(safeyaml.YAMLError, match="nesting deeper than 64"):
+        safeyaml.load("a: " + "[" * 100 + "]" * 100, safeyaml.STRICT)
+
+
+def test_size_limit():
+    with pytest.raises(safeyaml.YAMLError, match="bytes, more than"):
+        safeyaml.load("a: " + "x" * 2_000_000, safeyaml.STRICT)
+
+
+def test_merge_keys_in_manifests():
+    doc = safeyaml.load("base: &b {x: 1, y: 2}\nobj:\n  <<: *b\n  y: 3\n", safeyaml.MANIFEST)
+    assert doc.value["obj"] == {"x": 1, "y": 3}
+
+
+def test_not_utf8():
+    with pytest.raises(safeyaml.YAMLError, match="not UTF-8"):
+        safeyaml.load(b"a: \xff\xfe\n")
