@@ -1,0 +1,211 @@
+"""The engine: targets feed CEL conditions; findings carry lines; failures are results, not crashes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from bot.engine.evaluate import Engine
+from bot.engine.loader import PolicyLoadError, load_policy_text
+from bot.engine.model import PullRequestFacts, SourceFile
+
+
+def policy(**overrides: str) -> str:
+    fields = {
+        "id": "t.example",
+        "title": "Example policy",
+        "severity": "high",
+        "enforcement": "blocking",
+        "target": "kubernetes",
+        "condition": "containers.filter(c, c.image.endsWith(':latest'))"
+        ".map(c, {'container': c.name, 'path': c._path + '.image'})",
+        "message": "container {container} uses :latest",
+        "extra": "",
+    }
+    fields.update(overrides)
+    return (
+        textwrap.dedent(
+            f"""\
+        id: {fields["id"]}
+        title: {fields["title"]}
+        description: test
+        remediation: test
+        severity: {fields["severity"]}
+        enforcement: {fields["enforcement"]}
+        target: {fields["target"]}
+        condition: "{fields["condition"]}"
+        message: "{fields["message"]}"
+        exceptions: {{allowed: true}}
+        standards: [test/example]
+        fixtures:
+          - {{expect: pass, content: ""}}
+          - {{expect: fail, content: ""}}
+        """
+        )
+        + fields["extra"]
+    )
+
+
+def run(policy_text: str, files: dict[str, str], facts: PullRequestFacts | None = None):
+    engine = Engine([load_policy_text(policy_text, "p.yaml")])
+    return engine.evaluate([SourceFile(p, t) for p, t in files.items()], facts)
+
+
+POD_SPEC = """\
+      containers:
+        - name: app
+          image: nginx:latest
+      initContainers:
+        - name: init
+          image: busybox:latest
+"""
+
+
+def workload(kind: str) -> str:
+    spec = textwrap.indent(textwrap.dedent(POD_SPEC), "  ")
+    template = "template:\n  spec:\n" + textwrap.indent(spec, "  ")
+    if kind == "Pod":
+        body = "spec:\n" + spec
+    elif kind == "CronJob":
+        body = "spec:\n  jobTemplate:\n    spec:\n" + textwrap.indent(template, "      ")
+    elif kind == "PodTemplate":
+        body = template
+    else:
+        body = "spec:\n" + textwrap.indent(template, "  ")
+    return f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: w\n  namespace: prod\n{body}"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "Pod",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "PodTemplate",
+    ],
+)
+def test_every_workload_kind_exposes_its_pod(kind):
+    text = workload(kind)
+    result = run(policy(), {"deploy/w.yaml": text})
+    assert not result.errors
+    assert sorted(f.message for f in result.findings) == [
+        "container app uses :latest",
+        "container init uses :latest",
+    ]
+    lines = text.splitlines()
+    for finding in result.findings:
+        assert "image:" in lines[finding.line - 1], (kind, finding.line)
+        assert str(finding.resource) == f"{kind}/prod/w"
+
+
+def test_non_workloads_and_non_resources_are_skipped():
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n---\njust: yaml\n"
+    result = run(policy(), {"c.yaml": text})
+    assert result.findings == [] and result.errors == []
+
+
+def test_list_items_are_resources_with_their_own_lines():
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n    spec:\n"
+        "      containers: [{name: x, image: 'nginx:latest'}]\n"
+    )
+    result = run(policy(), {"l.yaml": text})
+    assert [(f.line, str(f.resource)) for f in result.findings] == [(8, "Pod/a")]
+
+
+def test_multi_document_lines():
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+    text = (
+        pod
+        + "    - {name: a, image: 'x:1'}\n---\n"
+        + pod
+        + "    - name: b\n      image: x:latest\n"
+    )
+    result = run(policy(), {"m.yaml": text})
+    assert [(f.line, f.message) for f in result.findings] == [(14, "container b uses :latest")]
+
+
+def test_files_not_matching_the_globs_are_not_read():
+    result = run(policy(), {"README.md": "kind: Pod", "x.json": "{"})
+    assert result.files == 0 and result.errors == []
+
+
+def test_unreadable_manifest_is_an_error_naming_file_and_line():
+    result = run(policy(), {"bad.yaml": "apiVersion: v1\nkind: Pod\nspec: [\n"})
+    assert result.findings == []
+    assert len(result.errors) == 1
+    assert result.errors[0].path == "bad.yaml" and result.errors[0].line == 4
+    assert "t.example" in result.errors[0].message
+
+
+def test_evaluation_error_is_a_result_not_a_crash():
+    text = policy(condition="object.spec.nothing.here == 1")
+    result = run(text, {"p.yaml": workload("Pod")})
+    assert result.findings == []
+    assert len(result.errors) == 1 and result.errors[0].policy == "t.example"
+    assert "Pod/prod/w" in result.errors[0].message
+
+
+def test_missing_message_placeholder_is_an_error():
+    result = run(policy(message="about {nobody}"), {"p.yaml": workload("Pod")})
+    assert result.findings == [] and "placeholder {nobody}" in result.errors[0].message
+
+
+def test_wrong_result_type_is_an_error():
+    result = run(policy(condition="42"), {"p.yaml": workload("Pod")})
+    assert "must return a bool or a list" in result.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line", "fragment"),
+    [
+        ({"condition": "containers.exists(c, "}, 8, "condition does not compile"),
+        ({"severity": "urgent"}, 5, "severity: 'urgent' is not one of"),
+        ({"target": "cobol"}, 7, "target: 'cobol' is not one of"),
+        ({"id": "Bad Id"}, 1, "id: 'Bad Id' does not match"),
+        ({"extra": "match: {pattern: x}\n"}, 15, "not known to target 'kubernetes'"),
+        ({"extra": "colour: red\n"}, 1, "Additional properties are not allowed"),
+        ({"extra": "id: again\n"}, 15, "duplicate key 'id'"),
+    ],
+)
+def test_load_errors_name_the_line(overrides, line, fragment):
+    with pytest.raises(PolicyLoadError) as err:
+        load_policy_text(policy(**overrides), "policies/x.yaml")
+    assert err.value.source == "policies/x.yaml"
+    assert err.value.line == line, str(err.value)
+    assert fragment in err.value.message
+
+
+def test_yaml_and_json_targets_locate_fields():
+    cond = "has(document.debug) && document.debug == true ? [{'path': 'debug'}] : []"
+    yaml_policy = policy(target="yaml", condition=cond, message="debug is on")
+    result = run(yaml_policy, {"conf/app.yaml": "name: a\n\ndebug: true\n"})
+    assert [(f.path, f.line) for f in result.findings] == [("conf/app.yaml", 3)]
+    json_policy = policy(target="json", condition=cond, message="debug is on")
+    result = run(json_policy, {"app.json": '{\n  "name": "a",\n  "debug": true\n}\n'})
+    assert [(f.path, f.line) for f in result.findings] == [("app.json", 3)]
+    result = run(json_policy, {"bad.json": '{\n  "a": 1,\n}\n'})
+    assert result.errors[0].line == 3 and "invalid JSON" in result.errors[0].message
+
+
+def test_pull_request_target():
+    cond = (
+        "changed_paths.exists(p, p.startsWith('deploy/prod/')) && !title.matches('[A-Z]+-[0-9]+')"
+    )
+    text = policy(target="pull-request", condition=cond, message="PR by {author} needs a ticket")
+    facts = PullRequestFacts(
+        title="quick fix", author="mallory", changed_paths=("deploy/prod/a.yaml",)
+    )
+    result = run(text, {}, facts)
+    assert [(f.path, f.line, f.message) for f in result.findings] == [
+        ("", 1, "PR by mallory needs a ticket")
+    ]
+    facts = PullRequestFacts(title="SEC-12 fix", changed_paths=("deploy/prod/a.yaml",))
+    assert run(text, {}, facts).findings == []
