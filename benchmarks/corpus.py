@@ -63,12 +63,20 @@ def score(corpus: Path) -> list[dict]:
         if standard is None:
             continue  # not scored (e.g. the host-ports-range variant)
         policy = by_standard.get(standard)
-        row = {"control": control, "standard": standard, "policy": policy.id if policy else None,
-               "documents": len(items), "right": 0, "false_positives": [], "false_negatives": [],
-               "errors": []}
+        row = {
+            "control": control,
+            "standard": standard,
+            "policy": policy.id if policy else None,
+            "documents": len(items),
+            "right": 0,
+            "false_positives": [],
+            "false_negatives": [],
+            "errors": [],
+        }
         if policy is None:
-            row["false_negatives"] = [f"{i['file']} {i['kind']}/{i['name']}" for i in items
-                                      if i["expected"] == "fail"]
+            row["false_negatives"] = [
+                f"{i['file']} {i['kind']}/{i['name']}" for i in items if i["expected"] == "fail"
+            ]
             row["right"] = sum(1 for i in items if i["expected"] == "pass")
             rows.append(row)
             continue
@@ -106,20 +114,26 @@ def main() -> int:
     total = sum(r["documents"] for r in rows)
     right = sum(r["right"] for r in rows)
     if args.markdown:
-        print("| control | standard | policy | documents | right | false positives | false negatives |")
+        print("| control | standard | policy | documents | right | false pos. | false neg. |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['control']} | `{r['standard']}` | `{r['policy']}` | {r['documents']} | "
-                  f"{r['right']} | {len(r['false_positives'])} | {len(r['false_negatives'])} |")
-        print(f"| **all** | | | {total} | {right} | "
-              f"{sum(len(r['false_positives']) for r in rows)} | "
-              f"{sum(len(r['false_negatives']) for r in rows)} |")
+            print(
+                f"| {r['control']} | `{r['standard']}` | `{r['policy']}` | {r['documents']} | "
+                f"{r['right']} | {len(r['false_positives'])} | {len(r['false_negatives'])} |"
+            )
+        print(
+            f"| **all** | | | {total} | {right} | "
+            f"{sum(len(r['false_positives']) for r in rows)} | "
+            f"{sum(len(r['false_negatives']) for r in rows)} |"
+        )
     else:
         for r in rows:
             bad = len(r["false_positives"]) + len(r["false_negatives"])
             mark = "ok " if bad == 0 and not r["errors"] else "BAD"
-            print(f"{mark} {r['control']:<32} {r['policy'] or '(no policy)':<34} "
-                  f"{r['right']}/{r['documents']}")
+            print(
+                f"{mark} {r['control']:<32} {r['policy'] or '(no policy)':<34} "
+                f"{r['right']}/{r['documents']}"
+            )
             if args.verbose or bad:
                 for w in r["false_positives"]:
                     print(f"      false positive: {w}")

@@ -34,7 +34,7 @@ class RepoConfig:
 
 
 def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
-    """The config; a missing file is the defaults. Problems come back in ``errors``, line-precise."""
+    """The config (a missing file means the defaults); problems come back in ``errors``."""
     if text is None or not text.strip():
         return RepoConfig()
     try:

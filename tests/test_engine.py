@@ -1,4 +1,4 @@
-"""The engine: targets feed CEL conditions; findings carry lines; failures are results, not crashes."""
+"""The engine: targets feed CEL; findings carry lines; failures are results, not crashes."""
 
 from __future__ import annotations
 

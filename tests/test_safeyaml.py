@@ -75,7 +75,7 @@ def test_billion_laughs_refused_before_expanding():
 
 def test_deep_nesting_refused():
     # libyaml stops at its own depth limit (1,000); ours is lower and catches the rest
-    with pytest.raises(safeyaml.YAMLError, match="nesting|maximum nesting depth"):
+    with pytest.raises(safeyaml.YAMLError, match=r"nesting|maximum nesting depth"):
         safeyaml.load("a: " + "[" * 10_000 + "]" * 10_000, safeyaml.STRICT)
     with pytest.raises(safeyaml.YAMLError, match="nesting deeper than 64"):
         safeyaml.load("a: " + "[" * 100 + "]" * 100, safeyaml.STRICT)

@@ -24,7 +24,7 @@ class CELEvalError(RuntimeError):
 
 @functools.lru_cache(maxsize=4096)
 def compile_expression(source: str) -> cel.Program:
-    """Compile once per distinct expression; raises :class:`CELCompileError` with the parser's words."""
+    """Compile once per distinct expression; CELCompileError carries the parser's words."""
     try:
         return cel.compile(source)
     except (ValueError, RuntimeError) as exc:

@@ -58,7 +58,9 @@ class GitRepo:
         if ref.startswith("-"):
             raise GitError(f"not a valid ref: {ref!r}")
         try:
-            return self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+            return (
+                self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+            )
         except GitError:
             raise GitError(f"unknown revision {ref!r} in {self.path}") from None
 
@@ -106,11 +108,13 @@ class GitRepo:
 
     def list_files(self, commit: str, directory: str) -> list[str]:
         """Paths of files under ``directory`` at a commit (not recursive into submodules)."""
-        out = self._run("ls-tree", "-r", "-z", "--name-only", commit, "--", directory.rstrip("/") + "/")
+        out = self._run(
+            "ls-tree", "-r", "-z", "--name-only", commit, "--", directory.rstrip("/") + "/"
+        )
         return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
 
     def commit_message(self, commit: str) -> tuple[str, str, str]:
         """(subject, body, author name) of a commit."""
         out = self._run("log", "-1", "--format=%s%x00%b%x00%an", commit).decode("utf-8", "replace")
-        subject, body, author = (out.split("\0") + ["", "", ""])[:3]
+        subject, body, author = [*out.split("\0"), "", "", ""][:3]
         return subject, body.strip(), author.strip()
