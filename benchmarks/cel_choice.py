@@ -108,15 +108,21 @@ def main() -> int:
     print(f"{len(conditions)} conditions, {n} (policy, subject) evaluations per round")
     print("| implementation | compile all | evaluate all (median) | per evaluation | failures |")
     print("|---|---|---|---|---|")
-    print(f"| common-expression-language {_version('common-expression-language')} | "
-          f"{rust_compile * 1e3:.1f} ms | {rust_time * 1e3:.1f} ms | "
-          f"{rust_time / n * 1e6:.1f} µs | 0 |")
+    print(
+        f"| common-expression-language {_version('common-expression-language')} | "
+        f"{rust_compile * 1e3:.1f} ms | {rust_time * 1e3:.1f} ms | "
+        f"{rust_time / n * 1e6:.1f} µs | 0 |"
+    )
     errors = sum(1 for r in py_results if isinstance(r, Exception) or r is None)
-    print(f"| cel-python {_version('cel-python')} | {py_compile * 1e3:.1f} ms | "
-          f"{py_time * 1e3:.1f} ms | {py_time / n * 1e6:.1f} µs | "
-          f"{len(py_failed)} compile, {errors} eval |")
-    print(f"results agree on {agree}/{n} evaluations "
-          f"(excluding cel-python failures); speed-up {py_time / rust_time:.1f}x")
+    print(
+        f"| cel-python {_version('cel-python')} | {py_compile * 1e3:.1f} ms | "
+        f"{py_time * 1e3:.1f} ms | {py_time / n * 1e6:.1f} µs | "
+        f"{len(py_failed)} compile, {errors} eval |"
+    )
+    print(
+        f"results agree on {agree}/{n} evaluations "
+        f"(excluding cel-python failures); speed-up {py_time / rust_time:.1f}x"
+    )
     return 0
 
 

@@ -56,7 +56,8 @@ class KubernetesTarget(FileTarget):
         "name": "metadata.name, or null",
         "namespace": "metadata.namespace, or null",
         "pod": "for workloads: {metadata, spec, path} of the pod template "
-        "(metadata has labels and annotations, spec has securityContext, defaulted to {}); "
+        "(metadata has labels and annotations, spec has securityContext, defaulted to {}, and "
+        "volumes, each with _path); "
         "null otherwise",
         "containers": "every container, init container and ephemeral container of the pod, "
         "each with securityContext defaulted to {} plus _type (containers, initContainers, "
@@ -153,8 +154,11 @@ def _pod_view(kind: str, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, li
     spec_view = dict(spec)
     if not isinstance(spec_view.get("securityContext"), dict):
         spec_view["securityContext"] = {}
-    if not isinstance(spec_view.get("volumes"), list):
-        spec_view["volumes"] = []
+    volumes = spec.get("volumes") if isinstance(spec.get("volumes"), list) else []
+    spec_view["volumes"] = [
+        {**v, "_path": f"{spec_path}.volumes[{i}]"} if isinstance(v, dict) else v
+        for i, v in enumerate(volumes)
+    ]
     meta_view = {
         "labels": metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {},
         "annotations": metadata.get("annotations")
