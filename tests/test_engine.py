@@ -209,3 +209,14 @@ def test_pull_request_target():
     ]
     facts = PullRequestFacts(title="SEC-12 fix", changed_paths=("deploy/prod/a.yaml",))
     assert run(text, {}, facts).findings == []
+
+
+def test_cel_extension_functions_are_available_to_conditions():
+    cond = (
+        "containers.map(c, c.name).size() > 1"
+        " ? [{'names': containers.map(c, c.name).join(', ')}] : []"
+    )
+    result = run(
+        policy(condition=cond, message="several containers: {names}"), {"p.yaml": workload("Pod")}
+    )
+    assert [f.message for f in result.findings] == ["several containers: init, app"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import cel
+import cel.stdlib as cel_stdlib
 
 
 class CELCompileError(ValueError):
@@ -31,11 +33,33 @@ def compile_expression(source: str) -> cel.Program:
         raise CELCompileError(str(exc).replace("<input>", "condition")) from None
 
 
-def new_context(variables: dict[str, Any]) -> cel.Context:
+# CEL's string, list and math extensions (join, flatten, split, ...) as the library provides
+# them. They are pure functions over values; registering one costs a little per context, so a
+# context gets only those that some loaded condition calls.
+EXTENSIONS: dict[str, Any] = {
+    name: fn for group in cel_stdlib.EXTENSIONS.values() for name, fn in group.items()
+}
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
+
+
+def extensions_used(sources: Iterable[str]) -> dict[str, Any]:
+    """The extension functions that these conditions call (by name or as a method)."""
+    used: dict[str, Any] = {}
+    for source in sources:
+        for call in _CALL.findall(source):
+            for name in (call, call.rsplit(".", 1)[-1]):
+                if name in EXTENSIONS:
+                    used[name] = EXTENSIONS[name]
+    return used
+
+
+def new_context(variables: dict[str, Any], functions: dict[str, Any] | None = None) -> cel.Context:
     """One context per subject, shared by every policy that judges it (it caches conversion)."""
     ctx = cel.Context()
     for name, value in variables.items():
         ctx.add_variable(name, value)
+    for name, fn in (functions or {}).items():
+        ctx.add_function(name, fn)
     return ctx
 
 

@@ -55,6 +55,7 @@ class Engine:
         self.compiled = [compile_policy(p, targets) for p in policies]
         self._file_policies = [c for c in self.compiled if isinstance(c.target, FileTarget)]
         self._change_policies = [c for c in self.compiled if isinstance(c.target, ChangeTarget)]
+        self._functions = celx.extensions_used(p.condition for p in self.policies)
 
     def policies_for(self, path: str) -> list[CompiledPolicy]:
         return [
@@ -109,10 +110,10 @@ class Engine:
                 for selected in c.target.select(c.match, subject):
                     if selected is subject:
                         if context is None:
-                            context = celx.new_context(subject.variables)
+                            context = celx.new_context(subject.variables, self._functions)
                         ctx = context
                     else:
-                        ctx = celx.new_context(selected.variables)
+                        ctx = celx.new_context(selected.variables, self._functions)
                     self._apply(c, selected, ctx, result)
 
     @staticmethod
