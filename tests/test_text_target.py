@@ -14,7 +14,8 @@ from bot.engine.evaluate import Engine
 from bot.engine.loader import PolicyLoadError, load_policy_text
 from bot.engine.model import SourceFile
 from bot.engine.targets import TARGETS, MatchError
-from bot.engine.targets.text import MAX_TEXT_BYTES
+from bot.engine.targets.base import TargetError
+from bot.engine.targets.text import MAX_TEXT_CHARS
 
 TEXT = TARGETS["text"]
 
@@ -96,10 +97,6 @@ def test_variables_of_a_match():
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target bug: with CRLF line endings `line` keeps the trailing \\r (see the report)",
-)
 def test_line_variable_has_no_carriage_return():
     (v,) = matches("TOKEN", "a\r\nTOKEN here\r\nb\r\n")
     assert v["line"] == "TOKEN here"
@@ -120,12 +117,18 @@ def test_binary_files_are_skipped():
     assert len(matches("TOKEN", binary.replace("\x00", " "))) == 2
 
 
-def test_files_over_the_size_cap_are_skipped():
-    # Documented behaviour today, and a fail-open gap for secrets (see the report): a secret in
-    # a file over the cap is never looked at, and nothing says so.
-    big = "TOKEN\n" + "x" * MAX_TEXT_BYTES
-    assert matches("TOKEN", big) == []
-    assert where("TOKEN", big[: MAX_TEXT_BYTES - 10]) == [(1, "TOKEN")]
+def test_files_over_the_size_cap_are_an_error_not_a_silent_skip():
+    # Fail closed: padding a file must not hide a secret in it.
+    big = "TOKEN\n" + "x" * MAX_TEXT_CHARS
+    with pytest.raises(TargetError, match="too large"):
+        TEXT.subjects(SourceFile("big.txt", big))
+    assert where("TOKEN", big[: MAX_TEXT_CHARS - 10]) == [(1, "TOKEN")]
+
+
+def test_empty_matches_are_skipped_and_matches_capped():
+    assert matches("x*", "abc") == []
+    with pytest.raises(TargetError, match="more than 1,000 times"):
+        matches("x", "x" * 5000)
 
 
 # --- loading: the pattern is checked when the policy is loaded -----------------------------------

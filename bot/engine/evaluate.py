@@ -107,14 +107,21 @@ class Engine:
         for subject in subjects:
             context = None
             for c in compiled:
-                for selected in c.target.select(c.match, subject):
-                    if selected is subject:
-                        if context is None:
-                            context = celx.new_context(subject.variables, self._functions)
-                        ctx = context
-                    else:
-                        ctx = celx.new_context(selected.variables, self._functions)
-                    self._apply(c, selected, ctx, result)
+                try:
+                    for selected in c.target.select(c.match, subject):
+                        if selected is subject:
+                            if context is None:
+                                context = celx.new_context(subject.variables, self._functions)
+                            ctx = context
+                        else:
+                            ctx = celx.new_context(selected.variables, self._functions)
+                        self._apply(c, selected, ctx, result)
+                except TargetError as exc:
+                    result.errors.append(
+                        EvalError(
+                            str(exc), path=subject.path or None, line=exc.line, policy=c.policy.id
+                        )
+                    )
 
     @staticmethod
     def _apply(c: CompiledPolicy, subject: Subject, context: Any, result: Evaluation) -> None:

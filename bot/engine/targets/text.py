@@ -8,15 +8,17 @@ to skip documented placeholder values).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import re2
 
 from bot.engine.model import SourceFile, Subject
-from bot.engine.targets.base import FileTarget, MatchError
+from bot.engine.targets.base import FileTarget, MatchError, TargetError
 
-MAX_TEXT_BYTES = 2_000_000
+MAX_TEXT_CHARS = 20_000_000  # RE2 scans 2 MB in about 20 ms
+MAX_MATCHES = 1_000  # per file and policy: beyond that a pattern is too loose to be useful
 
 
 class TextTarget(FileTarget):
@@ -42,20 +44,32 @@ class TextTarget(FileTarget):
             raise MatchError(f"match.pattern is not a valid RE2 expression: {exc}") from None
 
     def subjects(self, file: SourceFile) -> list[Subject]:
-        if "\x00" in file.text[:8192] or len(file.text) > MAX_TEXT_BYTES:
-            return []  # binary or huge generated files: no line-based secrets to annotate
+        if len(file.text) > MAX_TEXT_CHARS:
+            # Fail closed: padding a file must not hide what it contains.
+            raise TargetError(
+                f"file too large to scan for patterns ({len(file.text):,} characters; "
+                f"the limit is {MAX_TEXT_CHARS:,})"
+            )
+        if "\x00" in file.text[:8192]:
+            return []  # binary: no lines to annotate
         return [Subject(path=file.path, line=1, variables={"text": file.text}, key=file.path)]
 
     def select(self, compiled_match: Any, subject: Subject) -> Iterable[Subject]:
         text: str = subject.variables["text"]
         line_starts: list[int] | None = None
+        matches = 0
         for m in compiled_match.finditer(text):
+            if m.end() == m.start():
+                continue  # an empty match marks nothing
+            matches += 1
+            if matches > MAX_MATCHES:
+                raise TargetError(f"pattern matched more than {MAX_MATCHES:,} times in this file")
             if line_starts is None:
                 line_starts = _line_starts(text)
             number = _line_number(line_starts, m.start())
             start = line_starts[number - 1]
             end = text.find("\n", start)
-            line = text[start : end if end != -1 else len(text)]
+            line = text[start : end if end != -1 else len(text)].removesuffix("\r")
             yield Subject(
                 path=subject.path,
                 line=number,
@@ -79,6 +93,4 @@ def _line_starts(text: str) -> list[int]:
 
 
 def _line_number(starts: list[int], offset: int) -> int:
-    import bisect
-
     return bisect.bisect_right(starts, offset)
