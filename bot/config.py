@@ -1,0 +1,180 @@
+"""Settings from the environment (12-factor), validated at start; errors name the variable.
+
+A ``.env`` file in the working directory is read too (values already in the environment win).
+Secrets are kept out of ``repr`` and error messages. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable and never its secret value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".compliance-bot")
+    database_url: str | None = None
+    redis_url: str | None = None
+    github_app_id: str | None = None
+    github_private_key: str | None = field(default=None, repr=False)
+    github_webhook_secret: str | None = field(default=None, repr=False)
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    gitlab_url: str | None = None
+    gitlab_token: str | None = field(default=None, repr=False)
+    gitlab_webhook_secret: str | None = field(default=None, repr=False)
+    public_url: str | None = None  # where GitHub reaches us (setup page, details links)
+    mirror_max_bytes: int = 5 * 1024**3
+    worker_threads: int = 4
+    github_write_interval: float = 0.0  # seconds between mutating REST calls per client
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Heroku-style postgres:// URLs; SQLAlchemy 2 wants a driver name
+            if url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            elif url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'compliance-bot.db').resolve()}"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
+    def mirrors_dir(self) -> Path:
+        return self.data_dir / "mirrors"
+
+    @property
+    def github_configured(self) -> bool:
+        return bool(self.github_app_id and self.github_private_key and self.github_webhook_secret)
+
+    @property
+    def github_web_url(self) -> str:
+        """github.com, or the GitHub Enterprise Server host behind ``GITHUB_API_URL``."""
+        if self.github_api_url.rstrip("/") == DEFAULT_GITHUB_API_URL:
+            return "https://github.com"
+        parsed = urlparse(self.github_api_url)
+        return f"{parsed.scheme}://{parsed.netloc}"
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        env: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        data_dir = Path(get("COMPLIANCE_BOT_DATA_DIR") or ".compliance-bot")
+        key = get("GITHUB_PRIVATE_KEY")
+        key_path = get("GITHUB_PRIVATE_KEY_PATH")
+        if key and key_path:
+            raise ConfigError("set GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, not both")
+        if key_path:
+            try:
+                key = Path(key_path).read_text("utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"GITHUB_PRIVATE_KEY_PATH: cannot read {key_path}: {exc.strerror}"
+                ) from None
+        if key is not None:
+            key = key.replace("\\n", "\n")  # one-line PEMs in .env files
+            if "PRIVATE KEY-----" not in key:
+                raise ConfigError("GITHUB_PRIVATE_KEY: not a PEM private key")
+        settings = cls(
+            host=get("HOST") or "127.0.0.1",
+            port=_int(get("PORT"), "PORT", 8000, 1, 65535),
+            data_dir=data_dir,
+            database_url=get("DATABASE_URL"),
+            redis_url=get("REDIS_URL"),
+            github_app_id=get("GITHUB_APP_ID"),
+            github_private_key=key,
+            github_webhook_secret=get("GITHUB_WEBHOOK_SECRET"),
+            github_api_url=(get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            gitlab_url=get("GITLAB_URL"),
+            gitlab_token=get("GITLAB_TOKEN"),
+            gitlab_webhook_secret=get("GITLAB_WEBHOOK_SECRET"),
+            public_url=get("COMPLIANCE_BOT_PUBLIC_URL"),
+            mirror_max_bytes=_int(
+                get("COMPLIANCE_BOT_MIRROR_MAX_MB"), "COMPLIANCE_BOT_MIRROR_MAX_MB", 5120, 1, 10**7
+            )
+            * 1024**2,
+            worker_threads=_int(get("COMPLIANCE_BOT_WORKERS"), "COMPLIANCE_BOT_WORKERS", 4, 1, 64),
+            github_write_interval=_float(
+                get("GITHUB_WRITE_INTERVAL"), "GITHUB_WRITE_INTERVAL", 0.0
+            ),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for name, url in (
+            ("DATABASE_URL", self.database_url),
+            ("REDIS_URL", self.redis_url),
+            ("GITHUB_API_URL", self.github_api_url),
+            ("GITLAB_URL", self.gitlab_url),
+            ("COMPLIANCE_BOT_PUBLIC_URL", self.public_url),
+        ):
+            if url and not urlparse(url).scheme:
+                raise ConfigError(f"{name}: not a URL (expected scheme://...)")
+        if self.database_url and not self.database_url.startswith(
+            ("postgres://", "postgresql://", "postgresql+", "sqlite:")
+        ):
+            raise ConfigError("DATABASE_URL: only PostgreSQL and SQLite URLs are supported")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL: expected redis://, rediss:// or unix://")
+        app = (self.github_app_id, self.github_private_key, self.github_webhook_secret)
+        if any(app) and not all(app):
+            names = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET")
+            missing = [n for n, v in zip(names, app, strict=True) if not v]
+            raise ConfigError(f"GitHub App partly configured: missing {', '.join(missing)}")
+        if self.gitlab_url and not (self.gitlab_token and self.gitlab_webhook_secret):
+            raise ConfigError(
+                "GITLAB_URL is set: GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET are needed too"
+            )
+
+
+def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}: {text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: {value} is out of range ({low}..{high})")
+    return value
+
+
+def _float(text: str | None, name: str, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}: {text!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}: must not be negative")
+    return value

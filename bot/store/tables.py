@@ -1,0 +1,76 @@
+"""Table definitions. Changing one means writing a migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Delivery(Base):
+    """One webhook delivery: recorded before it is queued, so nothing accepted is lost."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<forge>:<delivery id>"
+    forge: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    repository: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued running done failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # raw JSON, to run it again after a crash
+
+
+class AuditEvent(Base):
+    """Append-only: the migrations install triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    repository: Mapped[str | None] = mapped_column(String(255), index=True)
+    pull_request: Mapped[int | None] = mapped_column(Integer)
+    sha: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CheckRecord(Base):
+    """The bot's check run for one head SHA and check name: updated in place, never duplicated."""
+
+    __tablename__ = "check_records"
+    __table_args__ = (UniqueConstraint("forge", "repository", "head_sha", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    forge: Mapped[str] = mapped_column(String(16))
+    repository: Mapped[str] = mapped_column(String(255))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    pull_request: Mapped[int | None] = mapped_column(Integer)
+    conclusion: Mapped[str | None] = mapped_column(String(32))
+    policies: Mapped[list] = mapped_column(JSON, default=list)  # policy ids with findings
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Installation(Base):
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    forge: Mapped[str] = mapped_column(String(16), default="github")
+    account: Mapped[str] = mapped_column(String(255))
+    suspended: Mapped[bool] = mapped_column(default=False)
+    repositories: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
