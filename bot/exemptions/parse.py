@@ -1,0 +1,350 @@
+"""Reading ``.compliance/exceptions.yaml`` into an ``ExemptionsFile`` and line-precise problems.
+
+The file comes from a repository and may be hostile or broken. Parsing fails closed at two levels:
+
+- the file as a whole is unusable (invalid YAML, duplicate keys, anchors or aliases, custom tags,
+  too big or too deep, not ``version: 1`` with an ``exceptions`` list): ``parse`` returns ``None``
+  and the problems; no exception in it applies;
+- one entry breaks the schema or shares its id with another: that entry (both, for a shared id)
+  is reported and left out, and the rest of the file stays usable.
+
+Rules that need the policies or the clock (unknown policy, deadlines, scope tricks) belong to
+``validate``. This module does no I/O and never looks at the time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bot import safeyaml
+from bot.exemptions import layout as layout_mod
+from bot.exemptions.model import (
+    DEFAULT_SOURCE,
+    FIELDS,
+    ID_PATTERN,
+    ExemptionEntry,
+    ExemptionsFile,
+    Problem,
+    parse_expires,
+)
+
+SCHEMA = "exceptions.schema.json"
+FILE_SHAPE = "the exceptions file must be a mapping with 'version: 1' and an 'exceptions' list"
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    text = resources.files("bot.schemas").joinpath(SCHEMA).read_text("utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | None, list[Problem]]:
+    """The usable file (or ``None``) and every problem found, sorted by line.
+
+    An empty file (nothing but comments) is a valid file with no entries.
+    """
+    limits = safeyaml.STRICT
+    if len(text) > limits.max_bytes:  # cheap refusal before anything copies the text
+        message = f"file is {len(text):,} characters, more than the {limits.max_bytes:,} allowed"
+        return None, [Problem(1, message, code="yaml", source=source)]
+    try:
+        doc = safeyaml.load(text, limits)
+    except safeyaml.YAMLError as exc:
+        return None, [Problem(exc.line or 1, exc.reason, code="yaml", source=source)]
+    if doc.value is None:
+        return ExemptionsFile(1, (), source), []
+    if not isinstance(doc.value, dict):
+        return None, [Problem(doc.line, FILE_SHAPE, code="file", source=source)]
+
+    file_errors: list[Problem] = []
+    entry_errors: dict[int, list[Problem]] = {}
+    for err in _validator().iter_errors(doc.value):
+        path = list(err.absolute_path)
+        if len(path) >= 2 and path[0] == "exceptions" and isinstance(path[1], int):
+            index = path[1]
+            entry_errors.setdefault(index, []).extend(
+                _entry_problem(err, doc, index, source, _label(doc.value["exceptions"], index))
+            )
+        else:
+            file_errors.append(_file_problem(err, doc, source))
+    if file_errors:
+        return None, sorted(set(file_errors), key=_order)
+
+    items: list[Any] = doc.value.get("exceptions") or []
+    positions = _positions(text, len(items))
+    for index, item in enumerate(items):
+        entry_id = item.get("id") if isinstance(item, dict) else None
+        flagged = any(p.field == "id" for p in entry_errors.get(index, ()))
+        if isinstance(entry_id, str) and not ID_PATTERN.fullmatch(entry_id) and not flagged:
+            # JSON Schema's ``$`` also matches before a final newline; Python's fullmatch doesn't
+            line = doc.line_of(["exceptions", index, "id"]) or doc.line
+            message = f"{_label(items, index)}: {_ID_RULE} (got {entry_id!r})"
+            entry_errors.setdefault(index, []).append(
+                Problem(line, message, _str_id(item), "id", "schema", source)
+            )
+
+    for index, item in enumerate(items):
+        if index in entry_errors or not isinstance(item, dict):
+            continue
+        expires = item.get("expires")
+        if isinstance(expires, str) and parse_expires(expires) is None:
+            line = doc.line_of(["exceptions", index, "expires"]) or doc.line
+            message = (
+                f"{_label(items, index)}: expires {expires!r} is not a real date or time"
+                " (YYYY-MM-DD, or an RFC 3339 timestamp such as 2026-12-31T18:00:00Z)"
+            )
+            entry_errors[index] = [
+                Problem(line, message, _str_id(item), "expires", "expires-malformed", source)
+            ]
+
+    problems, duplicates = _duplicate_ids(doc, items, positions, source)
+    entries: list[ExemptionEntry] = []
+    dropped: list[str] = []
+    for index, item in enumerate(items):
+        start = _item_line(doc, index, positions)
+        if index in entry_errors or index in duplicates:
+            problems.extend(entry_errors.get(index, ()))
+            dropped.append(_str_id(item) or f"entry {index + 1} (line {start})")
+            continue
+        end = positions[index][1] if positions else start
+        lines = _field_lines(doc, index, item)
+        entries.append(
+            ExemptionEntry.from_mapping(item, line=start, end_line=end, field_lines=lines)
+        )
+    return ExemptionsFile(1, tuple(entries), source, tuple(dropped)), sorted(problems, key=_order)
+
+
+def _duplicate_ids(
+    doc: safeyaml.Document,
+    items: list[Any],
+    positions: Sequence[tuple[int, int]],
+    source: str,
+) -> tuple[list[Problem], set[int]]:
+    """Every entry whose id is shared is reported and dropped: which one was meant is unknowable."""
+    by_id: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        entry_id = _str_id(item)
+        if entry_id is not None:
+            by_id.setdefault(entry_id, []).append(index)
+    problems: list[Problem] = []
+    dropped: set[int] = set()
+    for entry_id, indexes in by_id.items():
+        if len(indexes) < 2:
+            continue
+        dropped.update(indexes)
+        lines = [_item_line(doc, i, positions) for i in indexes]
+        id_lines = [doc.line_of(["exceptions", i, "id"]) or lines[n] for n, i in enumerate(indexes)]
+        again = ", ".join(str(line) for line in lines[1:])
+        problems.append(
+            Problem(
+                id_lines[0],
+                f"exception {entry_id}: id used again on line {again};"
+                " neither entry applies until the ids differ",
+                entry_id,
+                "id",
+                "duplicate-id",
+                source,
+            )
+        )
+        for n in range(1, len(indexes)):
+            problems.append(
+                Problem(
+                    id_lines[n],
+                    f"exception {entry_id}: duplicate id, first used on line {lines[0]};"
+                    " neither entry applies until the ids differ",
+                    entry_id,
+                    "id",
+                    "duplicate-id",
+                    source,
+                )
+            )
+    return problems, dropped
+
+
+# -- lines ---------------------------------------------------------------------------------------
+
+
+def _positions(text: str, count: int) -> list[tuple[int, int]]:
+    """(first, last) line of each entry, from the text's layout; [] if it can't be worked out."""
+    try:
+        found = layout_mod.layout(text)
+    except yaml.YAMLError:  # pragma: no cover - safeyaml already loaded the same text
+        return []
+    if len(found.entries) != count:  # pragma: no cover - same sequence, same length
+        return []
+    return [(e.start, e.end) for e in found.entries]
+
+
+def _item_line(
+    doc: safeyaml.Document, index: int, positions: Sequence[tuple[int, int]] | None
+) -> int:
+    if positions:
+        return positions[index][0]
+    return doc.line_of(["exceptions", index]) or doc.line
+
+
+def _field_lines(
+    doc: safeyaml.Document, index: int, item: dict[str, Any]
+) -> tuple[tuple[str, int], ...]:
+    out: list[tuple[str, int]] = []
+    for key, value in item.items():
+        line = doc.line_of(["exceptions", index, key])
+        if line:
+            out.append((key, line))
+        if isinstance(value, list):
+            for i in range(len(value)):
+                line = doc.line_of(["exceptions", index, key, i])
+                if line:
+                    out.append((f"{key}[{i}]", line))
+    return tuple(out)
+
+
+def _order(problem: Problem) -> tuple[int, str]:
+    return (problem.line, problem.message)
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+_ID_RULE = "id may use only letters, digits, '.', '_' and '-', at most 64 characters"
+_TYPE_WORDS = {
+    "string": "text",
+    "array": "a list",
+    "object": "a mapping",
+    "integer": "a whole number",
+    "null": "empty",
+}
+
+
+def _missing(err: jsonschema.ValidationError) -> str:
+    """The property a ``required`` error is about (jsonschema reports one error per property)."""
+    match = re.fullmatch(r"'(.+)' is a required property", err.message)
+    return match.group(1) if match else str(err.validator_value)
+
+
+def _str_id(item: Any) -> str | None:
+    entry_id = item.get("id") if isinstance(item, dict) else None
+    return entry_id if isinstance(entry_id, str) and entry_id else None
+
+
+def _label(items: Any, index: int) -> str:
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    entry_id = _str_id(item)
+    if entry_id is not None and ID_PATTERN.fullmatch(entry_id):
+        return f"exception {entry_id}"
+    return f"exception #{index + 1}"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _expected(types: str | Iterable[str]) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
+
+
+def _where(path: Sequence[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _entry_problem(
+    err: jsonschema.ValidationError,
+    doc: safeyaml.Document,
+    index: int,
+    source: str,
+    label: str,
+) -> list[Problem]:
+    path = list(err.absolute_path)
+    rel = path[2:]
+    field = str(rel[0]) if rel else None
+    where = _where(rel)
+    line = doc.line_of(path) or doc.line
+    entry_id = _str_id(doc.value["exceptions"][index])
+    v, inst = err.validator, err.instance
+
+    def problem(message: str, at: int = line, name: str | None = field) -> Problem:
+        return Problem(at, f"{label}: {message}", entry_id, name, "schema", source)
+
+    if v == "additionalProperties" and isinstance(inst, dict):
+        out = []
+        for key in inst:
+            if key in FIELDS:
+                continue
+            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (fields: {', '.join(FIELDS)})"
+            at = doc.line_of([*path, key]) or line
+            out.append(problem(f"unknown field '{key}'{hint}", at, str(key)))
+        return out
+    if v == "required":
+        name = _missing(err)
+        return [problem(f"missing required field '{name}'", line, name)]
+    if v == "type":
+        if not rel:
+            return [problem(f"each exception must be a mapping of fields, not {_kind_of(inst)}")]
+        return [problem(f"{where} must be {_expected(err.validator_value)}, not {_kind_of(inst)}")]
+    if field == "expires" and v in ("anyOf", "pattern"):
+        return [
+            problem(
+                f"expires {inst!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp"
+                " with an offset (2026-12-31T18:00:00Z)"
+            )
+        ]
+    if field == "id" and v == "pattern":
+        return [problem(f"{_ID_RULE} (got {inst!r})")]
+    if field == "policy" and v == "pattern":
+        return [problem(f"policy {inst!r} must be one policy id, without wildcards or spaces")]
+    if field == "resources" and v == "pattern":
+        return [problem(f"{where} {inst!r} is not Kind/name or Kind/namespace/name")]
+    if field == "reason" and v == "minLength":
+        return [problem(f"reason must be at least 20 characters saying why (got {len(inst)})")]
+    if v == "minItems":
+        if field == "paths":
+            return [problem("paths needs at least one glob, e.g. deploy/app/**")]
+        return [problem(f"{where}, when given, needs at least one item (or leave it out)")]
+    if v == "minLength":
+        return [problem(f"{where} must not be empty")]
+    if v in ("maxLength", "maxItems"):
+        return [problem(f"{where} is too long ({err.message})")]
+    return [problem(f"{where or 'entry'}: {err.message}")]
+
+
+def _file_problem(err: jsonschema.ValidationError, doc: safeyaml.Document, source: str) -> Problem:
+    path = list(err.absolute_path)
+    line = doc.line_of(path) or doc.line
+    v, inst = err.validator, err.instance
+    if v == "required":
+        message = f"missing '{_missing(err)}'; {FILE_SHAPE}"
+    elif v == "additionalProperties":
+        extra = [k for k in inst if k not in ("version", "exceptions")]
+        line = doc.line_of([extra[0]]) or line if extra else line
+        names = ", ".join(f"'{k}'" for k in extra)
+        message = f"unknown top-level field {names}; {FILE_SHAPE}"
+    elif path == ["version"]:
+        message = f"version must be 1 (got {inst!r}); this bot reads version 1 files"
+    elif path == ["exceptions"]:
+        message = f"exceptions must be a list, not {_kind_of(inst)}"
+    else:
+        message = f"{_where(path) or '(top level)'}: {err.message}"
+    return Problem(line, message, code="file", source=source)
