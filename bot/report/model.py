@@ -31,6 +31,7 @@ class ExceptionUse:
     verified: bool = False  # approval found in the ledger (the CLI has none: always False)
     approvers: tuple[str, ...] = ()
     problem: str | None = None  # why it is invalid or unapproved
+    resources: tuple[str, ...] = ()  # scope narrowed to these resources (empty: whole paths)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class ExceptionUse:
             "verified": self.verified,
             "approvers": list(self.approvers),
             "problem": self.problem,
+            "resources": list(self.resources),
         }
 
 
