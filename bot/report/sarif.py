@@ -1,0 +1,247 @@
+"""SARIF 2.1.0 rendering of a ``Report`` (``--format sarif``), shaped for GitHub code scanning.
+
+One run; one rule per policy that appears (in findings or errors), with GitHub's
+``security-severity`` so alerts get a severity, and one result per finding located in a file:
+blocking findings are ``error``, advisory ``warning``, excepted ``note`` with an external,
+accepted suppression that names the exception. ``partialFingerprints`` hash the policy, path,
+resource and message but not the line, so an alert follows its finding when lines move.
+
+Two decisions that a reader of the output should know:
+
+- Findings of the pull-request target have no file (their path is ``""``). GitHub rejects the
+  *whole* upload when any result lacks a physical location ("locationFromSarifResult: expected at
+  least one location"), and there is no honest file to point at. So they are not results: they
+  go to ``invocations[0].toolExecutionNotifications`` with the rule as ``associatedRule`` and the
+  level a result would have. The pull request's own check run is where they are shown.
+- Errors (something could not be judged) are notifications of level ``error`` as well, and they
+  set ``executionSuccessful`` to false: the check fails closed, and the log says so.
+
+This module builds data; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+
+from bot.engine.model import EvalError, Finding, Policy
+from bot.report.model import Report, ReportedFinding
+
+# The ``$id`` of the OASIS schema (tests/vendor/sarif holds the copy the tests validate against).
+SCHEMA_URI = (
+    "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+)
+INFORMATION_URI = "https://github.com/compliance-bot/compliance-bot"
+TOOL_NAME = "compliance-bot"
+SRCROOT = "%SRCROOT%"
+FINGERPRINT_KEY = "complianceBotFinding/v1"
+
+# GitHub maps security-severity to its levels: > 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium,
+# 0.1-3.9 low. One value well inside each band.
+SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+
+
+def _level(rf: ReportedFinding) -> str:
+    if rf.exception is not None:
+        return "note"
+    return "error" if rf.finding.enforcement == "blocking" else "warning"
+
+
+def _rule_name(policy_id: str) -> str:
+    # SARIF wants a readable identifier for ``name``: k8s.host-pid -> K8sHostPid.
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", policy_id) if w)
+
+
+def _uri(path: str) -> str:
+    """A repository path as a relative URI reference (spaces, ``#``, ``%``... percent-encoded)."""
+    return quote(path.removeprefix("./"), safe="/")
+
+
+def _physical(path: str, line: int | None) -> dict[str, Any]:
+    location: dict[str, Any] = {"artifactLocation": {"uri": _uri(path), "uriBaseId": SRCROOT}}
+    location["region"] = {"startLine": max(1, line or 1)}
+    return {"physicalLocation": location}
+
+
+def _rule(policy_id: str, policy: Policy | None, sample: Finding | None) -> dict[str, Any]:
+    if policy is None:
+        # A finding or error for a policy the report has no record of: describe what we know.
+        title = (sample.title if sample else "") or policy_id
+        severity = sample.severity if sample else "medium"
+        enforcement = sample.enforcement if sample else "blocking"
+        return {
+            "id": policy_id,
+            "name": _rule_name(policy_id),
+            "shortDescription": {"text": title},
+            "fullDescription": {"text": title},
+            "defaultConfiguration": {"level": "error" if enforcement == "blocking" else "warning"},
+            "properties": {
+                "tags": ["compliance", "security"],
+                "precision": "very-high",
+                "security-severity": SECURITY_SEVERITY.get(severity, "5.5"),
+                "severity": severity,
+                "enforcement": enforcement,
+            },
+        }
+    help_md = policy.remediation or policy.description
+    if policy.standards:
+        help_md += "\n\nStandards: " + ", ".join(f"`{s}`" for s in policy.standards)
+    if not policy.exceptions.allowed:
+        help_md += "\n\nThis policy does not allow exceptions."
+    tags = list(dict.fromkeys(("compliance", "security", policy.pack, *policy.tags)))
+    return {
+        "id": policy.id,
+        "name": _rule_name(policy.id),
+        "shortDescription": {"text": policy.title},
+        "fullDescription": {"text": policy.description or policy.title},
+        "help": {"text": policy.remediation or policy.description, "markdown": help_md},
+        "defaultConfiguration": {
+            "level": "error" if policy.enforcement == "blocking" else "warning"
+        },
+        "properties": {
+            "tags": [t for t in tags if t],
+            "precision": "very-high",
+            "security-severity": SECURITY_SEVERITY[policy.severity],
+            "severity": policy.severity,
+            "enforcement": policy.enforcement,
+            "standards": list(policy.standards),
+            "exceptions": {
+                "allowed": policy.exceptions.allowed,
+                "max_days": policy.exceptions.max_days,
+            },
+        },
+    }
+
+
+def fingerprint(finding: Finding) -> str:
+    """Stable identity of a finding across edits: no line number in it."""
+    resource = str(finding.resource) if finding.resource else ""
+    material = "\x00".join((finding.policy, finding.path, resource, finding.message))
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _message(finding: Finding) -> str:
+    return f"{finding.message} ({finding.resource})" if finding.resource else finding.message
+
+
+def _result(rf: ReportedFinding, rule_index: int, print_: str) -> dict[str, Any]:
+    f = rf.finding
+    result: dict[str, Any] = {
+        "ruleId": f.policy,
+        "ruleIndex": rule_index,
+        "level": _level(rf),
+        "message": {"text": _message(f)},
+        "locations": [_physical(f.path, f.line)],
+        "partialFingerprints": {FINGERPRINT_KEY: print_},
+        "properties": {
+            "severity": f.severity,
+            "enforcement": f.enforcement,
+            "blocking": rf.blocking,
+        },
+    }
+    if f.resource is not None:
+        result["properties"]["resource"] = str(f.resource)
+    if rf.exception is not None:
+        use = rf.exception
+        justification = f"exception {use.id}"
+        if use.reason:
+            justification += f": {use.reason}"
+        result["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": justification,
+                "properties": {
+                    "exception": use.id,
+                    "expires": use.expires,
+                    "verified": use.verified,
+                    "approvers": list(use.approvers),
+                },
+            }
+        ]
+    return result
+
+
+def _notification(
+    message: str, level: str, rule_index: dict[str, int], policy: str | None, **where: Any
+) -> dict[str, Any]:
+    note: dict[str, Any] = {"message": {"text": message}, "level": level}
+    if where.get("path"):
+        note["locations"] = [_physical(where["path"], where.get("line"))]
+    if policy and policy in rule_index:
+        note["associatedRule"] = {"id": policy, "index": rule_index[policy]}
+    elif policy:
+        note["properties"] = {"policy": policy}
+    return note
+
+
+def sarif_log(report: Report, tool_version: str) -> dict[str, Any]:
+    """The SARIF log as data (``render_sarif`` serialises it)."""
+    samples: dict[str, Finding] = {}
+    for rf in report.findings:
+        samples.setdefault(rf.finding.policy, rf.finding)
+    # Errors name a rule only when the policy is known; otherwise the id rides in properties.
+    wanted = set(samples) | {e.policy for e in report.errors if e.policy in report.policies}
+    rule_ids = sorted(wanted)
+    rules = [_rule(pid, report.policies.get(pid), samples.get(pid)) for pid in rule_ids]
+    rule_index = {pid: i for i, pid in enumerate(rule_ids)}
+
+    results: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for rf in sorted(report.findings, key=lambda x: x.finding.sort_key()):
+        f = rf.finding
+        if not f.path:
+            text = f"pull request: {_message(f)}"
+            if rf.exception is not None:
+                text += f" (excepted by {rf.exception.id})"
+            notifications.append(_notification(text, _level(rf), rule_index, f.policy))
+            continue
+        # Identical findings in one file (same policy, resource, message) stay distinct alerts.
+        base = fingerprint(f)
+        seen[base] = seen.get(base, 0) + 1
+        results.append(_result(rf, rule_index[f.policy], f"{base}:{seen[base]}"))
+    notifications.extend(_error_notification(e, rule_index) for e in report.errors)
+
+    invocation: dict[str, Any] = {"executionSuccessful": not report.errors}
+    if notifications:
+        invocation["toolExecutionNotifications"] = notifications
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": TOOL_NAME,
+                "informationUri": INFORMATION_URI,
+                "semanticVersion": tool_version,
+                "version": tool_version,
+                "rules": rules,
+            }
+        },
+        "invocations": [invocation],
+        "results": results,
+        "properties": {
+            "conclusion": report.conclusion,
+            "blocking": len(report.blocking),
+            "advisory": len(report.advisory),
+            "excepted": len(report.excepted),
+            "errors": len(report.errors),
+            "files": report.files_checked,
+        },
+    }
+    if report.head:
+        run["properties"]["head"] = report.head
+    if report.base:
+        run["properties"]["base"] = report.base
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _error_notification(error: EvalError, rule_index: dict[str, int]) -> dict[str, Any]:
+    return _notification(
+        error.message, "error", rule_index, error.policy, path=error.path, line=error.line
+    )
+
+
+def render_sarif(report: Report, tool_version: str) -> str:
+    return json.dumps(sarif_log(report, tool_version), indent=2) + "\n"
