@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.engine.model import EvalError
 from bot.report.model import ExceptionUse, Report, ReportedFinding
@@ -49,7 +49,12 @@ def plain(value: object) -> str:
 
 
 def when(value: str | None) -> str:
-    """An exception deadline for display: ``2026-12-31`` for end of day UTC, else minutes UTC."""
+    """An exception deadline for display: the date when it is the end of a day (UTC), as people
+    write it in the exceptions file, else the minute in UTC.
+
+    ``expires: 2026-12-31`` means the end of that day, which the exemptions code holds as the
+    instant ``2027-01-01T00:00:00+00:00``: shown as ``2026-12-31``, not as the next day.
+    """
     if not value:
         return "-"
     try:
@@ -62,6 +67,8 @@ def when(value: str | None) -> str:
         moment = moment.astimezone(UTC)
     if (moment.hour, moment.minute, moment.second) == (23, 59, 59):
         return moment.date().isoformat()
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+        return (moment.date() - timedelta(days=1)).isoformat()
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -127,6 +127,8 @@ def test_plain_escapes_controls_formats_and_separators():
 def test_when_shows_end_of_day_as_a_date_and_other_times_in_utc():
     assert when("2026-12-31T23:59:59+00:00") == "2026-12-31"
     assert when("2026-12-31") == "2026-12-31"
+    assert when("2027-01-01T00:00:00+00:00") == "2026-12-31"  # how exemptions hold a date
+    assert when("2027-01-01T01:00:00+01:00") == "2026-12-31"
     assert when("2026-06-30T14:00:00+02:00") == "2026-06-30 12:00 UTC"
     assert when(None) == "-"
     assert when("soon\x1b") == "soon\\x1b"
