@@ -1,0 +1,211 @@
+"""Checking a change: the rules of the base commit applied to the files of the head.
+
+This is the one place where policies, repo config, the exceptions file and the engine meet, so the
+CLI (``check``, ``scan``) and the bot's check run give the same verdict for the same inputs. It is
+pure: callers hand in a way to read files at the base and the changed files at the head.
+
+Fail closed: a policy, config or exceptions file that can't be read becomes an error on the
+report, and an error fails the check. An exceptions file that can't be read grants nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot import exemptions
+from bot.engine.evaluate import Engine
+from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
+from bot.engine.model import EvalError, Policy, PullRequestFacts, SourceFile
+from bot.exemptions.model import ExemptionEntry
+from bot.repoconfig import (
+    CONFIG_PATH,
+    EXCEPTIONS_PATH,
+    POLICIES_DIR,
+    RepoConfig,
+    apply_config,
+    parse_config,
+)
+from bot.report.model import ExceptionUse, Report, ReportedFinding
+
+Reader = Callable[[str], "str | None"]  # path at the base -> text, None when absent
+Lister = Callable[[str], "list[str]"]  # directory at the base -> file paths in it
+Verifier = Callable[[ExemptionEntry], "Approval | None"]
+
+NOT_VERIFIED_NOTE = (
+    "Exceptions are applied but not verified: this run has no approval records, so it can't "
+    "tell an exception approved in a reviewed pull request from one pushed directly."
+)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Proof that an exception's exact content was approved (from the ledger)."""
+
+    approvers: tuple[str, ...] = ()
+    pull_request: int | None = None
+
+
+@dataclass
+class Rules:
+    """Everything read from the base commit that decides a verdict."""
+
+    policies: list[Policy]
+    config: RepoConfig
+    exemptions_text: str | None
+    errors: list[EvalError] = field(default_factory=list)
+
+
+def load_rules(read: Reader, list_dir: Lister, *, bundled: Sequence[Policy] | None = None) -> Rules:
+    """Policies, config and exceptions as the base commit has them."""
+    errors: list[EvalError] = []
+    config = parse_config(read(CONFIG_PATH))
+    errors.extend(config.errors)
+    try:
+        policies = list(bundled) if bundled is not None else load_bundled(config.packs)
+    except PolicyLoadError as exc:
+        errors.append(EvalError(exc.message, path=exc.source, line=exc.line))
+        policies = []
+    if bundled is not None and config.packs is not None:
+        policies = [p for p in policies if p.pack in config.packs]
+    for path in sorted(p for p in list_dir(POLICIES_DIR) if p.endswith((".yaml", ".yml"))):
+        text = read(path)
+        if text is None:
+            continue
+        try:
+            policies.append(load_policy_text(text, path, pack="repository"))
+        except PolicyLoadError as exc:
+            errors.append(EvalError(exc.message, path=exc.source, line=exc.line))
+    try:
+        check_unique(policies)
+    except PolicyLoadError as exc:
+        errors.append(EvalError(exc.message, path=exc.source, line=exc.line))
+        seen: set[str] = set()
+        policies = [p for p in policies if not (p.id in seen or seen.add(p.id))]  # type: ignore[func-returns-value]
+    return Rules(apply_config(policies, config), config, read(EXCEPTIONS_PATH), errors)
+
+
+def check(
+    rules: Rules,
+    files: Iterable[SourceFile],
+    *,
+    now: datetime,
+    facts: PullRequestFacts | None = None,
+    verify: Verifier | None = None,
+    policy_ids: Sequence[str] | None = None,
+) -> Report:
+    """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified."""
+    policies = rules.policies
+    if policy_ids is not None:
+        wanted = set(policy_ids)
+        policies = [p for p in policies if p.id in wanted]
+    report = Report(policies={p.id: p for p in rules.policies}, errors=list(rules.errors))
+    evaluation = Engine(policies).evaluate(files, facts)
+    report.files_checked = evaluation.files
+    report.errors.extend(evaluation.errors)
+
+    entries = _valid_entries(rules, report, now, verify)
+    application = exemptions.apply(entries, evaluation.findings, now)
+    uses: dict[str, ExceptionUse] = {}
+    for entry, covered in application.applied.items():
+        uses[entry.id] = _use(entry, "applied", len(covered), verify)
+        report.applied.append(uses[entry.id])
+    for entry in application.expired:
+        report.expired.append(_use(entry, "expired", 0, verify))
+    for entry in application.unused:
+        report.unused.append(_use(entry, "unused", 0, verify))
+    soon = now + timedelta(days=rules.config.expiring_soon_days)
+    report.expiring_soon = [
+        u for u in report.applied if u.expires and _parse_iso(u.expires) <= soon
+    ]
+    for finding in evaluation.findings:
+        entry = application.covering.get(finding)
+        report.findings.append(ReportedFinding(finding, uses[entry.id] if entry else None))
+    if verify is None and (report.applied or report.unused):
+        report.notes.append(NOT_VERIFIED_NOTE)
+    return report
+
+
+def _valid_entries(
+    rules: Rules, report: Report, now: datetime, verify: Verifier | None
+) -> list[ExemptionEntry]:
+    """Entries that may apply: valid, and (when verifying) approved exactly as written."""
+    if rules.exemptions_text is None:
+        return []
+    parsed, problems = exemptions.parse(rules.exemptions_text, EXCEPTIONS_PATH)
+    if parsed is None:
+        # The file as a whole is unreadable: it grants nothing, and the check fails.
+        report.errors.extend(
+            EvalError(f"exceptions file unusable: {p.message}", path=EXCEPTIONS_PATH, line=p.line)
+            for p in problems
+        )
+        return []
+    policies = {p.id: p for p in rules.policies}
+    problems = problems + exemptions.validate(
+        parsed, policies, now, require_ticket=rules.config.require_ticket
+    )
+    bad: dict[str, list[str]] = {}
+    for problem in problems:
+        if problem.code == "expired":
+            continue  # a past deadline is a state, not a defect: the entry is reported expired
+        key = problem.entry_id or ""
+        bad.setdefault(key, []).append(f"line {problem.line}: {problem.message}")
+        if not problem.entry_id:
+            report.errors.append(
+                EvalError(problem.message, path=EXCEPTIONS_PATH, line=problem.line)
+            )
+    usable = []
+    for entry in parsed.entries:
+        if entry.id in bad:
+            report.invalid.append(
+                _use(entry, "invalid", 0, verify, problem="; ".join(bad[entry.id]))
+            )
+            continue
+        if verify is not None and verify(entry) is None:
+            report.unapproved.append(
+                _use(
+                    entry,
+                    "unapproved",
+                    0,
+                    verify,
+                    problem="no approved pull request added this exact entry",
+                )
+            )
+            continue
+        usable.append(entry)
+    for entry_id, messages in bad.items():
+        if entry_id and entry_id not in {e.id for e in parsed.entries}:
+            report.invalid.append(
+                ExceptionUse(id=entry_id, policy="", state="invalid", problem="; ".join(messages))
+            )
+    return usable
+
+
+def _use(
+    entry: ExemptionEntry,
+    state: str,
+    findings: int,
+    verify: Verifier | None,
+    problem: str | None = None,
+) -> ExceptionUse:
+    approval = verify(entry) if verify is not None else None
+    return ExceptionUse(
+        id=entry.id,
+        policy=entry.policy,
+        state=state,  # type: ignore[arg-type]
+        line=entry.line,
+        expires=entry.expires.isoformat() if entry.expires else None,
+        reason=entry.reason,
+        requested_by=entry.requested_by,
+        ticket=entry.ticket,
+        paths=tuple(entry.paths),
+        findings=findings,
+        verified=approval is not None,
+        approvers=approval.approvers if approval else (),
+        problem=problem,
+    )
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)

@@ -1,0 +1,425 @@
+"""The ``compliance-bot`` command: check changes locally, manage policies and exceptions.
+
+Local commands run exactly the logic the bot runs on pull requests (``bot.checking``). Exit codes:
+0 no blocking finding, 1 blocking findings, 2 usage, configuration or input error. Errors go to
+stderr in one line naming the file, line or option at fault; reports go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot import __version__, exemptions
+from bot.checking import Rules, check, load_rules
+from bot.engine.fixtures import run_fixtures
+from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths
+from bot.engine.model import PullRequestFacts, SourceFile
+from bot.forge.git import GitError, GitRepo
+from bot.repoconfig import EXCEPTIONS_PATH
+from bot.report import render
+
+EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
+FORMATS = ("text", "json", "sarif", "markdown")
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"}
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return int(args.func(args))
+    except (UsageError, GitError, PolicyLoadError, OSError) as exc:
+        print(f"compliance-bot: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="compliance-bot",
+        description="Compliance as code on pull requests, with governed, time-boxed opt-outs.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def output_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=FORMATS, default="text", help="output (default: text)")
+        p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+        p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
+    p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
+    p.add_argument("--base", required=True, help="base ref: rules come from here")
+    p.add_argument("--head", default="HEAD", help="head ref: files come from here")
+    p.add_argument("--title", default=None, help="PR title for pull-request policies")
+    p.add_argument("--body", default=None, help="PR body for pull-request policies")
+    p.add_argument("--label", action="append", default=[], help="PR label (repeatable)")
+    output_options(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("scan", help="check files and directories (no git needed)")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--policy", action="append", metavar="ID", help="only this policy (repeatable)")
+    p.add_argument(
+        "--repo", type=Path, default=Path("."), help="where .compliance/ is read (default: .)"
+    )
+    output_options(p)
+    p.set_defaults(func=cmd_scan)
+
+    pol = sub.add_parser("policies", help="list, test and validate policies").add_subparsers(
+        metavar="ACTION"
+    )
+    p = pol.add_parser("list", help="list the bundled policies")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--pack", action="append", help="only this pack (repeatable)")
+    p.set_defaults(func=cmd_policies_list)
+    p = pol.add_parser("test", help="run policies' pass/fail fixtures (default: bundled)")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    p.set_defaults(func=cmd_policies_test)
+    p = pol.add_parser("validate", help="check policy files: schema, CEL, match")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.set_defaults(func=cmd_policies_validate)
+
+    exc = sub.add_parser("exceptions", help="validate, list and expire exceptions").add_subparsers(
+        metavar="ACTION"
+    )
+    for name, func, help_text in (
+        ("validate", cmd_exceptions_validate, "check .compliance/exceptions.yaml"),
+        ("list", cmd_exceptions_list, "list exceptions and their state"),
+        ("expire", cmd_exceptions_expire, "remove expired exceptions from the file"),
+    ):
+        p = exc.add_parser(name, help=help_text)
+        p.add_argument("--repo", type=Path, default=Path("."), help="working tree (default: .)")
+        p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+        if name == "list":
+            p.add_argument("--format", choices=("text", "json"), default="text")
+        if name == "expire":
+            p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        p.set_defaults(func=func)
+    return parser
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--now: {text!r} is not an RFC 3339 time (e.g. 2026-05-01T12:00:00Z)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def use_color(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or "NO_COLOR" in os.environ:
+        return False
+    return sys.stdout.isatty()
+
+
+def emit(report, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    sys.stdout.write(
+        render(report, args.format, color=use_color(args.color), tool_version=__version__)
+    )
+    for error in report.errors if args.format != "text" else ():
+        print(f"compliance-bot: error: {error}", file=sys.stderr)
+    return report.exit_code
+
+
+def decode(data: bytes, path: str) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # binary: no policy reads it
+
+
+def working_tree_rules(repo: Path) -> Rules:
+    """Rules from a working tree (``scan`` and ``exceptions``), not from a commit."""
+    root = repo.resolve()
+
+    def read(path: str) -> str | None:
+        file = root / path
+        return file.read_text("utf-8") if file.is_file() else None
+
+    def list_dir(path: str) -> list[str]:
+        folder = root / path
+        if not folder.is_dir():
+            return []
+        return [str(p.relative_to(root)) for p in sorted(folder.iterdir()) if p.is_file()]
+
+    return load_rules(read, list_dir)
+
+
+# -- check and scan ---------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    repo = GitRepo(args.repo)
+    if not repo.is_repository():
+        raise UsageError(f"--repo: {args.repo} is not a git repository")
+    base = repo.resolve(args.base)
+    head = repo.resolve(args.head)
+    merge_base = repo.merge_base(base, head)
+
+    def read(path: str) -> str | None:
+        data = repo.read_files(base, [path]).get(path)
+        return None if data is None else decode(data, path)
+
+    rules = load_rules(read, lambda d: repo.list_files(base, d))
+    changes = [c for c in repo.changed_files(merge_base, head) if c.status != "D"]
+    contents = repo.read_files(head, [c.path for c in changes])
+    files = []
+    for change in changes:
+        data = contents.get(change.path)
+        text = decode(data, change.path) if data is not None else None
+        if text is not None:
+            files.append(SourceFile(change.path, text))
+    subject, body, author = repo.commit_message(head)
+    facts = PullRequestFacts(
+        title=args.title if args.title is not None else subject,
+        body=args.body if args.body is not None else body,
+        labels=tuple(args.label),
+        author=author,
+        changed_paths=tuple(c.path for c in repo.changed_files(merge_base, head)),
+        base_ref=args.base,
+        head_ref=args.head,
+    )
+    report = check(rules, files, now=now, facts=facts)
+    report.base, report.head = base, head
+    return emit(report, args)
+
+
+def collect_files(paths: Sequence[Path], root: Path) -> list[SourceFile]:
+    """Files under the paths, named relative to ``root`` (where ``.compliance/`` lives)."""
+    cwd = Path.cwd().resolve()
+    root = root.resolve()
+    found: list[SourceFile] = []
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+        if path.is_file():
+            candidates = [path]
+        else:
+            candidates = []
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+                candidates.extend(Path(dirpath) / f for f in sorted(filenames))
+        for file in candidates:
+            resolved = file.resolve()
+            if resolved.is_relative_to(root):
+                rel = resolved.relative_to(root).as_posix()
+            elif resolved.is_relative_to(cwd):
+                rel = resolved.relative_to(cwd).as_posix()
+            else:
+                rel = file.as_posix().lstrip("/")
+            try:
+                data = resolved.read_bytes()
+            except OSError as exc:
+                raise UsageError(f"{file}: cannot read: {exc.strerror}") from None
+            text = decode(data, rel)
+            if text is not None:
+                found.append(SourceFile(rel, text))
+    return found
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    rules = working_tree_rules(args.repo)
+    if args.policy:
+        known = {p.id for p in rules.policies}
+        for policy_id in args.policy:
+            if policy_id not in known:
+                hint = difflib.get_close_matches(policy_id, sorted(known), n=1)
+                raise UsageError(
+                    f"--policy: no policy {policy_id!r}"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                )
+    files = collect_files(args.paths, args.repo)
+    report = check(rules, files, now=now, policy_ids=args.policy)
+    return emit(report, args)
+
+
+# -- policies ---------------------------------------------------------------------------------
+
+
+def cmd_policies_list(args: argparse.Namespace) -> int:
+    policies = load_bundled(args.pack)
+    if args.format == "json":
+        print(json.dumps([p.summary() for p in policies], indent=2))
+        return EXIT_OK
+    width = max((len(p.id) for p in policies), default=10)
+    for p in policies:
+        print(f"{p.id:<{width}}  {p.severity:<8}  {p.enforcement:<8}  {p.target:<12}  {p.title}")
+    print(f"{len(policies)} policies in {len({p.pack for p in policies})} packs")
+    return EXIT_OK
+
+
+def cmd_policies_test(args: argparse.Namespace) -> int:
+    policies = load_policy_paths(args.paths) if args.paths else load_bundled()
+    failures = 0
+    count = 0
+    for policy in policies:
+        for result in run_fixtures(policy):
+            count += 1
+            if not result.ok:
+                failures += 1
+                print(f"FAIL {result.describe()}")
+    print(f"{count - failures} passed, {failures} failed ({len(policies)} policies)")
+    return EXIT_OK if failures == 0 else EXIT_BLOCKING
+
+
+def cmd_policies_validate(args: argparse.Namespace) -> int:
+    errors = 0
+    files = []
+    for path in args.paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.yaml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+    for file in files:
+        try:
+            policy = load_policy_paths([file])[0]
+            print(f"ok   {file}: {policy.id} ({policy.target}, {len(policy.fixtures)} fixtures)")
+        except PolicyLoadError as exc:
+            errors += 1
+            print(f"compliance-bot: error: {exc}", file=sys.stderr)
+    return EXIT_OK if errors == 0 else EXIT_ERROR
+
+
+# -- exceptions -------------------------------------------------------------------------------
+
+
+def _exceptions_text(repo: Path) -> tuple[Path, str]:
+    path = repo / EXCEPTIONS_PATH
+    if not path.is_file():
+        raise UsageError(f"{path}: no exceptions file")
+    return path, path.read_text("utf-8")
+
+
+def _validated(repo: Path, now: datetime):  # type: ignore[no-untyped-def]
+    path, text = _exceptions_text(repo)
+    rules = working_tree_rules(repo)
+    parsed, problems = exemptions.parse(text, EXCEPTIONS_PATH)
+    if parsed is not None:
+        policies = {p.id: p for p in rules.policies}
+        problems = problems + exemptions.validate(
+            parsed, policies, now, require_ticket=rules.config.require_ticket
+        )
+    return path, text, parsed, sorted(problems, key=lambda p: (p.line or 0, p.message)), rules
+
+
+def cmd_exceptions_validate(args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    path, _text, parsed, problems, rules = _validated(args.repo, now)
+    for error in rules.errors:
+        print(f"compliance-bot: error: {error}", file=sys.stderr)
+    for problem in problems:
+        print(f"{EXCEPTIONS_PATH}:{problem.line}: {problem.message}", file=sys.stderr)
+    if problems or parsed is None or rules.errors:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{path}: {len(parsed.entries)} exception(s), all valid")
+    return EXIT_OK
+
+
+def cmd_exceptions_list(args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    _path, _text, parsed, problems, rules = _validated(args.repo, now)
+    if parsed is None:
+        for problem in problems:
+            print(f"{EXCEPTIONS_PATH}:{problem.line}: {problem.message}", file=sys.stderr)
+        return EXIT_ERROR
+    bad = {p.entry_id for p in problems if p.entry_id}
+    soon_days = rules.config.expiring_soon_days
+    rows = []
+    for entry in parsed.entries:
+        if entry.is_expired(now):
+            state = "expired"
+        elif entry.id in bad:
+            state = "invalid"
+        elif (entry.expires - now).days < soon_days:
+            state = "expiring"
+        else:
+            state = "active"
+        rows.append(
+            {
+                "id": entry.id,
+                "policy": entry.policy,
+                "state": state,
+                "expires": entry.expires.isoformat(),
+                "paths": list(entry.paths),
+                "requested_by": entry.requested_by,
+                "ticket": entry.ticket,
+                "reason": entry.reason,
+                "line": entry.line,
+                "verified": False,
+            }
+        )
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(
+                f"{r['id']:<16} {r['state']:<9} {r['policy']:<28} until {r['expires'][:10]}  "
+                f"{', '.join(r['paths'])}  (not verified)"
+            )
+        print(f"{len(rows)} exception(s)")
+    return EXIT_ERROR if problems and any(r["state"] == "invalid" for r in rows) else EXIT_OK
+
+
+def cmd_exceptions_expire(args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    path, text = _exceptions_text(args.repo)
+    parsed, problems = exemptions.parse(text, EXCEPTIONS_PATH)
+    if parsed is None:
+        for problem in problems:
+            print(f"{EXCEPTIONS_PATH}:{problem.line}: {problem.message}", file=sys.stderr)
+        return EXIT_ERROR
+    expired = [e for e in parsed.entries if e.is_expired(now)]
+    if not expired:
+        print("no expired exceptions")
+        return EXIT_OK
+    for entry in expired:
+        when = entry.expires.isoformat()
+        print(f"expired: {entry.id} ({entry.policy}) on {when}, line {entry.line}")
+    new_text = exemptions.remove_entries(text, [e.id for e in expired])
+    if args.dry_run:
+        diff = difflib.unified_diff(
+            text.splitlines(keepends=True),
+            new_text.splitlines(keepends=True),
+            f"a/{EXCEPTIONS_PATH}",
+            f"b/{EXCEPTIONS_PATH}",
+        )
+        sys.stdout.writelines(diff)
+        print(f"dry run: would remove {len(expired)} exception(s); nothing changed")
+        return EXIT_OK
+    path.write_text(new_text, "utf-8")
+    print(f"removed {len(expired)} expired exception(s) from {path}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
