@@ -7,7 +7,9 @@ per file. Nothing here writes to the repository.
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,3 +120,71 @@ class GitRepo:
         out = self._run("log", "-1", "--format=%s%x00%b%x00%an", commit).decode("utf-8", "replace")
         subject, body, author = [*out.split("\0"), "", "", ""][:3]
         return subject, body.strip(), author.strip()
+
+
+class MirrorCache:
+    """Bare mirrors of forge repositories under one directory, bounded in size.
+
+    Each repository gets a bare repository that is fetched into, never cloned from scratch twice.
+    Credentials reach git only through environment variables (``GIT_CONFIG_*`` carrying an
+    ``http.extraHeader``), so a token never appears in a process list, a log line or a
+    ``.git/config``. When the cache grows past ``max_bytes``, the least recently used mirrors are
+    removed (they are fetched again when needed).
+    """
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+
+    def path_for(self, host: str, full_name: str) -> Path:
+        safe = "/".join(part for part in full_name.split("/") if part not in ("", ".", ".."))
+        return self.root / host / f"{safe}.git"
+
+    def fetch(
+        self, host: str, full_name: str, url: str, token: str | None, refs: list[str]
+    ) -> GitRepo:
+        """Fetch ``refs`` (full ref names) from ``url`` into the mirror; returns the mirror."""
+        path = self.path_for(host, full_name)
+        if not (path / "HEAD").exists():
+            path.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["git", "init", "--bare", "--quiet", str(path)], check=True, capture_output=True
+            )
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
+        if token:
+            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": "http.extraHeader",
+                    "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+                }
+            )
+        repo = GitRepo(path, env=env)
+        refspecs = [f"+{ref}:{ref}" for ref in refs]
+        try:
+            repo._run("fetch", "--quiet", "--no-tags", "--prune", url, *refspecs)
+        except GitError as exc:
+            raise GitError(str(exc).replace(token, "***") if token else str(exc)) from None
+        (path / "compliance-bot-used").touch()
+        self.evict(keep=path)
+        return GitRepo(path)
+
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+
+    def evict(self, keep: Path | None = None) -> list[Path]:
+        """Remove least recently used mirrors until the cache fits; returns what was removed."""
+        mirrors = [p.parent for p in self.root.glob("*/**/compliance-bot-used")]
+        sizes = {m: sum(f.stat().st_size for f in m.rglob("*") if f.is_file()) for m in mirrors}
+        total = sum(sizes.values())
+        removed = []
+        for mirror in sorted(mirrors, key=lambda m: (m / "compliance-bot-used").stat().st_mtime):
+            if total <= self.max_bytes:
+                break
+            if mirror == keep:
+                continue
+            shutil.rmtree(mirror, ignore_errors=True)
+            total -= sizes[mirror]
+            removed.append(mirror)
+        return removed

@@ -62,6 +62,7 @@ class CheckRecord(Base):
     pull_request: Mapped[int | None] = mapped_column(Integer)
     conclusion: Mapped[str | None] = mapped_column(String(32))
     policies: Mapped[list] = mapped_column(JSON, default=list)  # policy ids with findings
+    annotations: Mapped[list] = mapped_column(JSON, default=list)  # keys of annotations sent
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

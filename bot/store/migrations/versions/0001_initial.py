@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("pull_request", sa.Integer),
         sa.Column("conclusion", sa.String(32)),
         sa.Column("policies", sa.JSON, nullable=False),
+        sa.Column("annotations", sa.JSON, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("forge", "repository", "head_sha", "name"),
     )

@@ -1,0 +1,269 @@
+"""GitHub through PyGithub: App authentication, installation tokens, and the ``Forge`` port.
+
+Only this module (and ``gitlab.py``) imports a forge library. PyGithub's defaults are changed on
+purpose (PLATFORM §12): no automatic retry of POST/PATCH (a retried POST can duplicate a check run
+or a comment), no sleeping for minutes on a rate limit inside a worker; instead a rate limit or a
+5xx becomes ``TransientForgeError`` with the delay GitHub asked for, and the job queue retries.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from github import Auth, Github, GithubException, GithubIntegration
+from github.GithubException import RateLimitExceededException, UnknownObjectException
+from urllib3.util.retry import Retry
+
+from bot.config import Settings
+from bot.events import PullRequest, Repo, parse_pull_request
+from bot.forge.base import (
+    Annotation,
+    CheckOutput,
+    CheckRef,
+    ForgeError,
+    TransientForgeError,
+)
+from bot.forge.git import GitRepo, MirrorCache
+
+T = TypeVar("T")
+ANNOTATION_BATCH = 50  # GitHub accepts at most 50 annotations per request
+SUMMARY_LIMIT = 65535
+
+# Idempotent reads only; never POST/PATCH (a retried write may have happened the first time).
+_RETRY = Retry(
+    total=2,
+    connect=2,
+    read=0,
+    status=2,
+    backoff_factor=0.3,
+    status_forcelist=(502, 503, 504),
+    allowed_methods=frozenset({"GET", "HEAD"}),
+    respect_retry_after_header=False,
+    raise_on_status=False,
+)
+
+
+class GitHubApp:
+    """The App itself: JWT auth and cached installation tokens (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.github_configured:
+            raise ForgeError("the GitHub App is not configured")
+        self.settings = settings
+        self.api_url = settings.github_api_url
+        self._auth = Auth.AppAuth(settings.github_app_id, settings.github_private_key)
+        self._integration = GithubIntegration(auth=self._auth, base_url=self.api_url)
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def installation_token(self, installation_id: int) -> str:
+        """A token for the installation, minted once and reused until a minute before expiry."""
+        with self._lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached[1] - time.time() > 60:
+                return cached[0]
+        token = _call(lambda: self._integration.get_access_token(installation_id))
+        expires = token.expires_at.timestamp() if token.expires_at else time.time() + 3000
+        with self._lock:
+            self._tokens[installation_id] = (token.token, expires)
+        return token.token
+
+    def client(self, installation_id: int) -> Github:
+        return Github(
+            auth=Auth.Token(self.installation_token(installation_id)),
+            base_url=self.api_url,
+            retry=_RETRY,
+            per_page=100,
+            seconds_between_requests=None,
+            seconds_between_writes=self.settings.github_write_interval or None,
+            timeout=20,
+        )
+
+
+class GitHubForge:
+    """The ``Forge`` port for one installation."""
+
+    name = "github"
+
+    def __init__(self, app: GitHubApp, installation_id: int, mirrors: MirrorCache) -> None:
+        self.app = app
+        self.installation_id = installation_id
+        self.mirrors = mirrors
+        self.gh = app.client(installation_id)
+        self._requester = self.gh.requester
+
+    # -- git ----------------------------------------------------------------------------------
+    def clone_url(self, repo: Repo) -> str:
+        if repo.clone_url:
+            return repo.clone_url
+        return f"{self.app.settings.github_web_url}/{repo.full_name}.git"
+
+    def fetch(self, repo: Repo, refs: list[str]) -> GitRepo:
+        url = self.clone_url(repo)
+        host = urlparse(url).netloc.replace(":", "_") or "github"
+        token = self.app.installation_token(self.installation_id)
+        return self.mirrors.fetch(host, repo.full_name, url, token, refs)
+
+    # -- checks -------------------------------------------------------------------------------
+    def find_check(self, repo: Repo, head_sha: str, name: str) -> CheckRef | None:
+        _, data = _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "GET",
+                f"/repos/{repo.full_name}/commits/{head_sha}/check-runs",
+                parameters={"check_name": name, "filter": "all", "per_page": 100},
+            )
+        )
+        mine = [
+            run
+            for run in data.get("check_runs", [])
+            if str((run.get("app") or {}).get("id")) == str(self.app.settings.github_app_id)
+        ]
+        if not mine:
+            return None
+        run = min(mine, key=lambda r: r["id"])  # the first one is the one we keep updating
+        return CheckRef(
+            id=run["id"], head_sha=head_sha, name=name, conclusion=run.get("conclusion")
+        )
+
+    def post_check(
+        self, repo: Repo, head_sha: str, output: CheckOutput, existing: CheckRef | None
+    ) -> CheckRef:
+        sent = set(existing.annotation_keys) if existing else set()
+        pending = [a for a in output.annotations if a.key not in sent]
+        batches = [
+            pending[i : i + ANNOTATION_BATCH] for i in range(0, len(pending), ANNOTATION_BATCH)
+        ]
+        first = batches[0] if batches else []
+        body: dict[str, Any] = {
+            "name": output.name,
+            "head_sha": head_sha,
+            "output": self._output(output, first),
+        }
+        if output.details_url:
+            body["details_url"] = output.details_url
+        if output.external_id:
+            body["external_id"] = output.external_id
+        if output.conclusion is None:
+            body["status"] = "in_progress"
+        else:
+            body["status"] = "completed"
+            body["conclusion"] = output.conclusion
+            body["completed_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if existing is None:
+            _, run = _call(
+                lambda: self._requester.requestJsonAndCheck(
+                    "POST", f"/repos/{repo.full_name}/check-runs", input=body
+                )
+            )
+            check_id = run["id"]
+        else:
+            check_id = existing.id
+            patch = {k: v for k, v in body.items() if k not in ("head_sha",)}
+            _call(
+                lambda: self._requester.requestJsonAndCheck(
+                    "PATCH", f"/repos/{repo.full_name}/check-runs/{check_id}", input=patch
+                )
+            )
+        sent.update(a.key for a in first)
+        for batch in batches[1:]:
+            # GitHub appends the annotations of each update to the run's list.
+            _call(
+                lambda batch=batch: self._requester.requestJsonAndCheck(
+                    "PATCH",
+                    f"/repos/{repo.full_name}/check-runs/{check_id}",
+                    input={"output": self._output(output, batch)},
+                )
+            )
+            sent.update(a.key for a in batch)
+        return CheckRef(
+            id=check_id,
+            head_sha=head_sha,
+            name=output.name,
+            conclusion=output.conclusion,
+            annotation_keys=frozenset(sent),
+        )
+
+    @staticmethod
+    def _output(output: CheckOutput, annotations: list[Annotation]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "title": output.title[:255],
+            "summary": output.summary[:SUMMARY_LIMIT],
+        }
+        if output.text:
+            out["text"] = output.text[:SUMMARY_LIMIT]
+        if annotations:
+            out["annotations"] = [
+                {
+                    "path": a.path,
+                    "start_line": a.start_line,
+                    "end_line": a.end_line,
+                    "annotation_level": a.level,
+                    "message": a.message[:60000],
+                    **({"title": a.title[:255]} if a.title else {}),
+                }
+                for a in annotations
+            ]
+        return out
+
+    # -- pull requests ------------------------------------------------------------------------
+    def pull_request(self, repo: Repo, number: int) -> PullRequest:
+        _, data = _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo.full_name}/pulls/{number}"
+            )
+        )
+        return parse_pull_request(data)
+
+    def open_pull_requests(self, repo: Repo) -> list[PullRequest]:
+        pulls = self.gh.get_repo(repo.full_name, lazy=True).get_pulls(state="open")
+        return [_call(lambda p=p: parse_pull_request(p.raw_data)) for p in pulls]
+
+
+def _call(fn: Callable[[], T]) -> T:
+    """Run a PyGithub call, turning its failures into ForgeError / TransientForgeError."""
+    try:
+        return fn()
+    except RateLimitExceededException as exc:
+        raise TransientForgeError("GitHub rate limit", _retry_after(exc.headers)) from None
+    except UnknownObjectException as exc:
+        raise ForgeError(f"not found: {_message(exc)}") from None
+    except GithubException as exc:
+        headers = exc.headers or {}
+        if exc.status in (403, 429) and (
+            "retry-after" in _lower(headers) or _lower(headers).get("x-ratelimit-remaining") == "0"
+        ):
+            raise TransientForgeError("GitHub rate limit", _retry_after(headers)) from None
+        if exc.status >= 500:
+            raise TransientForgeError(f"GitHub error {exc.status}", 10.0) from None
+        raise ForgeError(f"GitHub answered {exc.status}: {_message(exc)}") from None
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise TransientForgeError(f"cannot reach GitHub: {exc}", 10.0) from None
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+
+
+def _retry_after(headers: Any) -> float:
+    h = _lower(headers)
+    if "retry-after" in h:
+        try:
+            return max(1.0, float(h["retry-after"]))
+        except ValueError:
+            pass
+    if h.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in h:
+        try:
+            return max(1.0, float(h["x-ratelimit-reset"]) - time.time() + 1)
+        except ValueError:
+            pass
+    return 60.0  # GitHub: "wait for at least one minute before retrying"
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return str(data.get("message") or exc.data or exc.status)

@@ -1,0 +1,21 @@
+"""What a handler works with: the forge of the event's installation, actions, store, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.actions import Actions
+from bot.config import Settings
+from bot.forge.base import Forge
+from bot.store import Store
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    forge: Forge
+    actions: Actions
+    now: Callable[[], datetime]

@@ -1,0 +1,215 @@
+"""The ``compliance`` check: evaluate a head commit with the rules of its base, post the result.
+
+Rules (policies, repo config, exceptions) come from the tip of the base branch, fetched at
+evaluation time, never from the head: a change can't exempt itself or weaken a rule it breaks.
+Changed files are the diff from the merge base to the head, read through the git mirror, so the
+number of REST calls does not grow with the number of files.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from bot.checking import Rules, check, load_rules
+from bot.engine.model import PullRequestFacts, SourceFile
+from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, PushEvent, Repo
+from bot.forge.base import Annotation, CheckOutput
+from bot.forge.git import GitRepo
+from bot.handlers.context import Context
+from bot.report.markdown import render_markdown
+from bot.report.model import Report
+
+log = logging.getLogger(__name__)
+
+CHECK_NAME = "compliance"
+EDIT_TRIGGERS = ("title", "body", "base")  # `edited` re-checks only when these changed
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to evaluate: a head commit, against a base branch, fetched through these refs."""
+
+    head_sha: str
+    base_ref: str
+    head_fetch_ref: str  # a ref on the forge that contains head_sha
+    pull: PullRequest | None = None
+    base_sha: str | None = None  # pinned base (merge groups); default: the base branch tip
+
+
+def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
+    pr = event.pull_request
+    assert pr is not None and event.repo is not None
+    if event.action == "edited" and not any(k in event.changes for k in EDIT_TRIGGERS):
+        return
+    if pr.state != "open":
+        return
+    run_check(ctx, event.repo, Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr))
+
+
+def on_check_request(event: CheckRequestEvent, ctx: Context) -> None:
+    """check_run rerequested, check_suite requested/rerequested, merge_group checks_requested."""
+    repo = event.repo
+    assert repo is not None
+    if event.name == "check_run" and event.check_name not in (None, CHECK_NAME):
+        return
+    if event.name == "merge_group":
+        if not event.base_ref or not event.head_ref:
+            return
+        run_check(
+            ctx,
+            repo,
+            Target(
+                event.head_sha,
+                event.base_ref,
+                f"refs/heads/{event.head_ref}",
+                base_sha=event.base_sha,
+            ),
+        )
+        return
+    numbers = event.pull_numbers
+    if not numbers:
+        # Forks: the Checks API doesn't link their suites to PRs; find the PR by head SHA.
+        numbers = tuple(
+            p.number for p in ctx.forge.open_pull_requests(repo) if p.head_sha == event.head_sha
+        )
+    for number in numbers:
+        pr = ctx.forge.pull_request(repo, number)
+        if pr.state == "open" and pr.head_sha == event.head_sha:
+            run_check(ctx, repo, Target(pr.head_sha, pr.base_ref, f"refs/pull/{number}/head", pr))
+
+
+def on_push(event: PushEvent, ctx: Context) -> None:
+    """A push to the default branch changes the rules: forget what was cached for that repo."""
+    if event.repo and event.ref == f"refs/heads/{event.repo.default_branch}":
+        _rules_cached.cache_clear()
+
+
+def run_check(ctx: Context, repo: Repo, target: Target) -> Report:
+    mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
+    report = evaluate(mirror, target, now=ctx.now())
+    output = check_output(report, target, details_url=ctx.settings.public_url)
+    ctx.actions.post_check(
+        repo,
+        target.head_sha,
+        output,
+        pull_request=target.pull.number if target.pull else None,
+        policies=tuple(sorted({f.finding.policy for f in report.findings})),
+        details={
+            "blocking": len(report.blocking),
+            "advisory": len(report.advisory),
+            "excepted": len(report.excepted),
+            "errors": len(report.errors),
+            "files": report.files_checked,
+            "base": report.base,
+            "exceptions_applied": [u.id for u in report.applied],
+            "exceptions_ignored": [u.id for u in report.unapproved + report.invalid],
+        },
+    )
+    return report
+
+
+def evaluate(mirror: GitRepo, target: Target, *, now) -> Report:  # type: ignore[no-untyped-def]
+    base_sha = target.base_sha or mirror.resolve(f"refs/heads/{target.base_ref}")
+    head_sha = mirror.resolve(target.head_sha)
+    merge_base = mirror.merge_base(base_sha, head_sha)
+    rules = _rules_at(mirror, base_sha)
+    all_changes = mirror.changed_files(merge_base, head_sha)
+    changes = [c for c in all_changes if c.status != "D"]
+    contents = mirror.read_files(head_sha, [c.path for c in changes])
+    files = []
+    for change in changes:
+        data = contents.get(change.path)
+        if data is None:
+            continue
+        try:
+            files.append(SourceFile(change.path, data.decode("utf-8")))
+        except UnicodeDecodeError:
+            continue  # binary files have nothing for a policy to read
+    pr = target.pull
+    facts = PullRequestFacts(
+        title=pr.title if pr else "",
+        body=pr.body if pr else "",
+        labels=pr.labels if pr else (),
+        author=pr.author if pr else "",
+        changed_paths=tuple(c.path for c in all_changes),
+        base_ref=target.base_ref,
+        head_ref=pr.head_ref if pr else target.head_fetch_ref,
+        draft=pr.draft if pr else False,
+    )
+    report = check(rules, files, now=now, facts=facts)
+    report.base, report.head = base_sha, head_sha
+    return report
+
+
+def _rules_at(mirror: GitRepo, sha: str) -> Rules:
+    return _rules_cached(str(mirror.path), sha)
+
+
+@functools.lru_cache(maxsize=256)
+def _rules_cached(path: str, sha: str) -> Rules:
+    """Rules at a commit; a commit never changes, so the cache needs no invalidation to be right."""
+    mirror = GitRepo(path)
+
+    def read(path: str) -> str | None:
+        data = mirror.read_files(sha, [path]).get(path)
+        try:
+            return None if data is None else data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    return load_rules(read, lambda d: mirror.list_files(sha, d))
+
+
+def check_output(report: Report, target: Target, details_url: str | None) -> CheckOutput:
+    blocking = len(report.blocking)
+    if report.errors:
+        title = f"{len(report.errors)} error(s): could not check everything"
+    elif blocking:
+        title = f"{blocking} blocking finding(s)"
+    else:
+        title = "No blocking findings"
+    annotations = []
+    for item in report.findings:
+        f = item.finding
+        if item.exception is not None:
+            level, note = (
+                "notice",
+                f" (exception {item.exception.id} until {item.exception.expires})",
+            )
+        elif f.enforcement == "blocking":
+            level, note = "failure", ""
+        else:
+            level, note = "warning", " (advisory)"
+        annotations.append(
+            Annotation(
+                path=f.path or ".github",
+                start_line=max(1, f.line),
+                end_line=max(1, f.line),
+                level=level,  # type: ignore[arg-type]
+                message=f.message + note,
+                title=f"{f.policy}: {f.title}"[:255],
+            )
+        )
+    for error in report.errors:
+        if error.path:
+            annotations.append(
+                Annotation(
+                    error.path,
+                    error.line or 1,
+                    error.line or 1,
+                    "failure",
+                    error.message,
+                    "compliance-bot: could not evaluate",
+                )
+            )
+    return CheckOutput(
+        name=CHECK_NAME,
+        title=title,
+        summary=render_markdown(report, details_url=details_url),
+        conclusion=report.conclusion,
+        annotations=tuple(annotations),
+        details_url=details_url,
+        external_id=f"{target.pull.number if target.pull else 'merge-group'}:{target.head_sha}",
+    )
