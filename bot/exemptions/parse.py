@@ -65,22 +65,20 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
     if not isinstance(doc.value, dict):
         return None, [Problem(doc.line, FILE_SHAPE, code="file", source=source)]
 
-    file_errors: list[Problem] = []
-    entry_errors: dict[int, list[Problem]] = {}
-    for err in _validator().iter_errors(doc.value):
-        path = list(err.absolute_path)
-        if len(path) >= 2 and path[0] == "exceptions" and isinstance(path[1], int):
-            index = path[1]
-            entry_errors.setdefault(index, []).extend(
-                _entry_problem(err, doc, index, source, _label(doc.value["exceptions"], index))
-            )
-        else:
-            file_errors.append(_file_problem(err, doc, source))
+    errors = list(_validator().iter_errors(doc.value))
+    file_errors = [_file_problem(e, doc, source) for e in errors if not _in_entry(e)]
     if file_errors:
         return None, sorted(set(file_errors), key=_order)
 
     items: list[Any] = doc.value.get("exceptions") or []
     positions = _positions(text, len(items))
+    entry_errors: dict[int, list[Problem]] = {}
+    for err in errors:
+        index = err.absolute_path[1]
+        start = _item_line(doc, index, positions)
+        entry_errors.setdefault(index, []).extend(
+            _entry_problem(err, doc, index, start, source, _label(items, index))
+        )
     for index, item in enumerate(items):
         entry_id = item.get("id") if isinstance(item, dict) else None
         flagged = any(p.field == "id" for p in entry_errors.get(index, ()))
@@ -269,10 +267,16 @@ def _where(path: Sequence[Any]) -> str:
     return out
 
 
+def _in_entry(err: jsonschema.ValidationError) -> bool:
+    path = err.absolute_path
+    return len(path) >= 2 and path[0] == "exceptions" and isinstance(path[1], int)
+
+
 def _entry_problem(
     err: jsonschema.ValidationError,
     doc: safeyaml.Document,
     index: int,
+    start: int,
     source: str,
     label: str,
 ) -> list[Problem]:
@@ -280,7 +284,7 @@ def _entry_problem(
     rel = path[2:]
     field = str(rel[0]) if rel else None
     where = _where(rel)
-    line = doc.line_of(path) or doc.line
+    line = (doc.line_of(path) or doc.line) if rel else start
     entry_id = _str_id(doc.value["exceptions"][index])
     v, inst = err.validator, err.instance
 
@@ -300,17 +304,17 @@ def _entry_problem(
     if v == "required":
         name = _missing(err)
         return [problem(f"missing required field '{name}'", line, name)]
-    if v == "type":
-        if not rel:
-            return [problem(f"each exception must be a mapping of fields, not {_kind_of(inst)}")]
-        return [problem(f"{where} must be {_expected(err.validator_value)}, not {_kind_of(inst)}")]
-    if field == "expires" and v in ("anyOf", "pattern"):
+    if field == "expires" and v in ("anyOf", "pattern", "type"):
         return [
             problem(
                 f"expires {inst!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp"
                 " with an offset (2026-12-31T18:00:00Z)"
             )
         ]
+    if v == "type":
+        if not rel:
+            return [problem(f"each exception must be a mapping of fields, not {_kind_of(inst)}")]
+        return [problem(f"{where} must be {_expected(err.validator_value)}, not {_kind_of(inst)}")]
     if field == "id" and v == "pattern":
         return [problem(f"{_ID_RULE} (got {inst!r})")]
     if field == "policy" and v == "pattern":
