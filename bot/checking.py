@@ -200,6 +200,7 @@ def _use(
         requested_by=entry.requested_by,
         ticket=entry.ticket,
         paths=tuple(entry.paths),
+        resources=tuple(entry.resources),
         findings=findings,
         verified=approval is not None,
         approvers=approval.approvers if approval else (),

@@ -62,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
         p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
+    for name, help_text in (
+        ("serve", "run everything in one process: web, worker and scheduler (embedded default)"),
+        ("web", "run the webhook receiver under gunicorn (scale-out)"),
+        ("worker", "run job workers (scale-out)"),
+        ("clock", "run the scheduler; exactly one per deployment (scale-out)"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        if name in ("serve", "web"):
+            p.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
+            p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
+        p.set_defaults(func=cmd_process, process=name)
+
     p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
     p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
     p.add_argument("--base", required=True, help="base ref: rules come from here")
@@ -168,6 +180,32 @@ def working_tree_rules(repo: Path) -> Rules:
         return [str(p.relative_to(root)) for p in sorted(folder.iterdir()) if p.is_file()]
 
     return load_rules(read, list_dir)
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from bot import server
+    from bot.config import ConfigError, Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
+    overrides = {
+        k: v
+        for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)))
+        if v is not None
+    }
+    settings = dataclasses.replace(settings, **overrides)
+    try:
+        getattr(server, args.process)(settings)
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
+    return EXIT_OK
 
 
 # -- check and scan ---------------------------------------------------------------------------

@@ -105,9 +105,7 @@ class Report:
     @property
     def advisory(self) -> list[ReportedFinding]:
         return [
-            f
-            for f in self.findings
-            if f.finding.enforcement == "advisory" and f.exception is None
+            f for f in self.findings if f.finding.enforcement == "advisory" and f.exception is None
         ]
 
     @property

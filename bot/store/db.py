@@ -34,11 +34,26 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(url: str) -> None:
-    """Apply every migration not yet applied (idempotent; safe at every start)."""
+    """Apply every migration not yet applied (idempotent; safe at every start).
+
+    On PostgreSQL an advisory lock serialises processes that start together (web, worker, clock).
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    if not url.startswith("postgresql"):
+        command.upgrade(cfg, "head")
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(727274)"))
+            try:
+                command.upgrade(cfg, "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(727274)"))
+    finally:
+        engine.dispose()
 
 
 class Store:

@@ -1,0 +1,105 @@
+"""Wiring: build the store, the queue, the forge clients and the job table from ``Settings``.
+
+One ``Services`` per process. Building it opens nothing but the database engine (lazily) and the
+queue; forge clients are made per job, for the installation of the event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.actions import Actions
+from bot.config import Settings
+from bot.forge.git import MirrorCache
+from bot.forge.github import GitHubApp, GitHubForge
+from bot.handlers.context import Context
+from bot.jobs import Jobs, make_huey
+from bot.store import Store, migrate
+
+CREDENTIALS_FILE = "github-app.json"
+
+
+def load_stored_credentials(settings: Settings) -> Settings:
+    """Settings completed with the App credentials the setup page stored, if the env has none."""
+    if settings.github_configured:
+        return settings
+    path = settings.data_dir / CREDENTIALS_FILE
+    if not path.is_file():
+        return settings
+    data = json.loads(path.read_text("utf-8"))
+    from dataclasses import replace
+
+    return replace(
+        settings,
+        github_app_id=str(data["id"]),
+        github_private_key=data["pem"],
+        github_webhook_secret=data["webhook_secret"],
+    )
+
+
+def store_credentials(settings: Settings, conversion: dict[str, Any]) -> Path:
+    """Keep what GitHub's manifest conversion returned (id, pem, webhook secret), owner-only."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / CREDENTIALS_FILE
+    keep = {
+        k: conversion[k]
+        for k in ("id", "slug", "pem", "webhook_secret", "client_id", "client_secret", "html_url")
+        if k in conversion
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(keep, fh)
+    return path
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        immediate: bool = False,
+    ) -> None:
+        self.settings = load_stored_credentials(settings)
+        self.clock = clock
+        self.store = Store(self.settings.sqlalchemy_url)
+        self.huey = make_huey(self.settings, immediate=immediate)
+        self.mirrors = MirrorCache(self.settings.mirrors_dir, self.settings.mirror_max_bytes)
+        self._github_app: GitHubApp | None = None
+        self.jobs = Jobs(self.huey, self.store, self.context_for, clock)
+
+    def migrate(self) -> None:
+        migrate(self.settings.sqlalchemy_url)
+
+    def reload_credentials(self) -> None:
+        self.settings = load_stored_credentials(self.settings)
+        self._github_app = None
+
+    def github_app(self) -> GitHubApp:
+        if self._github_app is None:
+            self._github_app = GitHubApp(self.settings)
+        return self._github_app
+
+    def context_for(self, event: Any) -> Context:
+        if event.installation_id is None:
+            raise ValueError(f"{event.name} event without an installation")
+        forge = GitHubForge(self.github_app(), int(event.installation_id), self.mirrors)
+        return Context(
+            settings=self.settings,
+            store=self.store,
+            forge=forge,
+            actions=Actions(forge, self.store),
+            now=self.clock,
+        )
+
+    def queue_healthy(self) -> bool:
+        try:
+            self.huey.pending_count()
+            return True
+        except Exception:
+            return False

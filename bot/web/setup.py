@@ -1,0 +1,130 @@
+"""First run: register the GitHub App from ``app.yml`` through GitHub's App-manifest flow.
+
+With no App configured, ``/`` shows a page whose button posts the manifest to GitHub; GitHub sends
+the browser back to ``/setup/callback`` with a one-time code, which we exchange for the App's id,
+private key and webhook secret (``POST /app-manifests/{code}/conversions``) and store in the data
+directory, readable by the owner only. As Probot's first-run page does.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import urllib.error
+import urllib.request
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import Blueprint, current_app, redirect, request
+
+from bot.services import Services, store_credentials
+from bot.store.tables import Installation
+
+blueprint = Blueprint("setup", __name__)
+_STATES: set[str] = set()
+
+
+def manifest_text() -> str:
+    packaged = resources.files("bot").joinpath("app.yml")
+    if packaged.is_file():
+        return packaged.read_text("utf-8")
+    return (Path(__file__).resolve().parents[2] / "app.yml").read_text("utf-8")
+
+
+def manifest(public_url: str) -> dict[str, Any]:
+    data = yaml.safe_load(manifest_text())
+    base = public_url.rstrip("/")
+    data["url"] = data.get("url") or base
+    data["hook_attributes"] = {"url": f"{base}/webhooks/github", "active": True}
+    data["redirect_url"] = f"{base}/setup/callback"
+    data["setup_url"] = f"{base}/"
+    return data
+
+
+def _services() -> Services:
+    return current_app.extensions["compliance-bot"]
+
+
+def _page(title: str, body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;"
+        "padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}code{background:#eee;"
+        "padding:0 .2rem}</style>"
+        f"<h1>{html.escape(title)}</h1>{body}</html>",
+        status,
+        {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            "form-action https: http:",
+        },
+    )
+
+
+@blueprint.get("/")
+def index() -> Any:
+    services = _services()
+    settings = services.settings
+    if settings.github_configured:
+        with services.store.session() as session:
+            count = session.query(Installation).count()
+        return _page(
+            "compliance-bot is running",
+            f"<p>GitHub App <code>{html.escape(str(settings.github_app_id))}</code>, "
+            f"{count} installation(s). Webhooks: <code>/webhooks/github</code>.</p>",
+        )
+    public = settings.public_url or request.host_url.rstrip("/")
+    state = secrets.token_urlsafe(24)
+    _STATES.add(state)
+    org = request.args.get("org", "").strip()
+    target = f"{settings.github_web_url}/settings/apps/new"
+    if org:
+        target = f"{settings.github_web_url}/organizations/{org}/settings/apps/new"
+    data = html.escape(json.dumps(manifest(public)))
+    return _page(
+        "Set up compliance-bot",
+        "<p>No GitHub App is configured yet. Register one from this server's "
+        "<code>app.yml</code>: GitHub will ask you to confirm the name and then send you back "
+        "here, and the App's credentials are stored in the data directory.</p>"
+        f'<form method=post action="{html.escape(target)}?state={state}">'
+        f'<input type=hidden name=manifest value="{data}">'
+        "<button type=submit>Register the GitHub App</button></form>"
+        "<p>For an organization, open this page with <code>?org=NAME</code>. To configure by "
+        "hand instead, set <code>GITHUB_APP_ID</code>, <code>GITHUB_PRIVATE_KEY</code> and "
+        "<code>GITHUB_WEBHOOK_SECRET</code>.</p>",
+    )
+
+
+@blueprint.get("/setup/callback")
+def callback() -> Any:
+    services = _services()
+    if services.settings.github_configured:
+        return redirect("/")
+    code = request.args.get("code", "")
+    state = request.args.get("state", "")
+    if not code or state not in _STATES:
+        return _page("Setup failed", "<p>Unknown or expired setup request. Start again.</p>", 400)
+    _STATES.discard(state)
+    url = f"{services.settings.github_api_url}/app-manifests/{code}/conversions"
+    req = urllib.request.Request(
+        url, method="POST", headers={"Accept": "application/vnd.github+json"}, data=b""
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:  # the configured API URL
+            conversion = json.loads(resp.read())
+    except (urllib.error.URLError, ValueError) as exc:
+        return _page(
+            "Setup failed", f"<p>GitHub refused the code: {html.escape(str(exc))}</p>", 502
+        )
+    store_credentials(services.settings, conversion)
+    services.reload_credentials()
+    install = f"{conversion.get('html_url', '')}/installations/new"
+    return _page(
+        "GitHub App registered",
+        f"<p>App <code>{html.escape(str(conversion.get('slug', conversion.get('id'))))}</code> "
+        "is registered and its credentials are stored. Next, "
+        f'<a href="{html.escape(install)}">install it on your repositories</a>.</p>',
+    )
