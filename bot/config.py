@@ -39,6 +39,7 @@ class Settings:
     mirror_max_bytes: int = 5 * 1024**3
     worker_threads: int = 4
     github_write_interval: float = 0.0  # seconds between mutating REST calls per client
+    queue_name: str = "compliance-bot"  # separates deployments sharing one Redis
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -122,6 +123,7 @@ class Settings:
             )
             * 1024**2,
             worker_threads=_int(get("COMPLIANCE_BOT_WORKERS"), "COMPLIANCE_BOT_WORKERS", 4, 1, 64),
+            queue_name=get("COMPLIANCE_BOT_QUEUE_NAME") or "compliance-bot",
             github_write_interval=_float(
                 get("GITHUB_WRITE_INTERVAL"), "GITHUB_WRITE_INTERVAL", 0.0
             ),

@@ -37,10 +37,10 @@ LEASE = timedelta(minutes=2)  # a running job not finished by then is presumed d
 
 def make_huey(settings: Settings, *, immediate: bool = False) -> Huey:
     if settings.redis_url:
-        return RedisHuey("compliance-bot", url=settings.redis_url, immediate=immediate)
+        return RedisHuey(settings.queue_name, url=settings.redis_url, immediate=immediate)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(
-        "compliance-bot", filename=str(settings.queue_path), immediate=immediate, timeout=30
+        settings.queue_name, filename=str(settings.queue_path), immediate=immediate, timeout=30
     )
 
 

@@ -32,6 +32,7 @@ from bot.exemptions.model import (
     format_timestamp,
     parse_expires,
 )
+from bot.exemptions.parse import LIMITS
 
 
 class EditError(ValueError):
@@ -240,7 +241,7 @@ class _Doc:
         self.bom = text.startswith("\ufeff")
         body = text[1:] if self.bom else text
         try:
-            loaded = safeyaml.load(body, safeyaml.STRICT)
+            loaded = safeyaml.load(body, LIMITS)
             self.layout: Layout = layout(body)
         except safeyaml.YAMLError as exc:
             raise EditError(f"cannot edit an exceptions file that does not load: {exc}") from None
@@ -273,7 +274,7 @@ class _Doc:
         """The edited text, after checking that it loads to exactly ``expected``."""
         out = ("\ufeff" if self.bom else "") + str(self.text)
         try:
-            got = safeyaml.load(out.removeprefix("\ufeff"), safeyaml.STRICT).value
+            got = safeyaml.load(out.removeprefix("\ufeff"), LIMITS).value
         except safeyaml.YAMLError as exc:
             raise EditError(f"the edit would break the file ({exc}); nothing was changed") from None
         if _plain(got) != _plain(expected):

@@ -2,7 +2,7 @@
 
 ``parse`` uses it to give every entry its first and last line; ``edit`` uses it to rewrite only
 the lines of the entries it touches. It must only be given text that ``bot.safeyaml`` has already
-loaded under the STRICT limits: that is what bounds its size and depth and rules out aliases and
+loaded under ``parse.LIMITS``: that is what bounds its size and depth and rules out aliases and
 custom tags, so composing the YAML nodes here is cheap and safe. It reads positions only, never
 values (``safeyaml`` does that), and does no I/O.
 """

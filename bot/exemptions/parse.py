@@ -38,6 +38,10 @@ from bot.exemptions.model import (
 )
 
 SCHEMA = "exceptions.schema.json"
+LIMITS = safeyaml.Limits(max_bytes=1_000_000, max_depth=16, max_values=25_000)
+"""What one exceptions file may cost to load: safeyaml's STRICT limits, tighter on depth and
+values. The file needs a depth of 4; 25,000 values are about 2,000 entries. A hostile file is
+refused within a few milliseconds and megabytes (``benchmarks/hostile_yaml.py``)."""
 FILE_SHAPE = "the exceptions file must be a mapping with 'version: 1' and an 'exceptions' list"
 
 
@@ -52,7 +56,7 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
 
     An empty file (nothing but comments) is a valid file with no entries.
     """
-    limits = safeyaml.STRICT
+    limits = LIMITS
     if len(text) > limits.max_bytes:  # cheap refusal before anything copies the text
         message = f"file is {len(text):,} characters, more than the {limits.max_bytes:,} allowed"
         return None, [Problem(1, message, code="yaml", source=source)]
