@@ -50,6 +50,30 @@ CONTROLS = {
 }
 
 
+# Documents where the pack follows the Pod Security Standards text rather than the corpus label.
+# Each is reported as a documented divergence, not an error; docs/benchmarks.md quotes the text.
+PSS_SELINUX = (
+    "PSS baseline, SELinux: allowed spec.securityContext.seLinuxOptions.type values are "
+    '"Undefined/"", container_t, container_init_t, container_kvm_t, container_engine_t '
+    '(since Kubernetes 1.31)"'
+)
+DIVERGENCES = {
+    (
+        "disallow-selinux",
+        "pod-security/baseline/disallow-selinux/bad/pod-bad.yaml",
+        name,
+    ): PSS_SELINUX
+    for name in ("Pod/badpod01-new", "Pod/badpod03-new", "Pod/badpod04-new")
+} | {
+    (
+        "disallow-selinux",
+        "pod-security/baseline/disallow-selinux/bad/podcontroller-bad.yaml",
+        name,
+    ): PSS_SELINUX
+    for name in ("Deployment/baddeployment01-new", "CronJob/badcronjob01-new")
+}
+
+
 def score(corpus: Path) -> list[dict]:
     labels = json.loads((corpus / "labels.json").read_text())["labels"]
     policies = load_bundled(["kubernetes"])
@@ -72,6 +96,7 @@ def score(corpus: Path) -> list[dict]:
             "false_positives": [],
             "false_negatives": [],
             "errors": [],
+            "divergences": [],
         }
         if policy is None:
             row["false_negatives"] = [
@@ -93,8 +118,11 @@ def score(corpus: Path) -> list[dict]:
             flagged = (item["kind"], item["name"]) in flagged_by_file[item["file"]]
             expected = item["expected"] == "fail"
             where = f"{item['file']} {item['kind']}/{item['name']}"
+            documented = DIVERGENCES.get((control, item["file"], f"{item['kind']}/{item['name']}"))
             if flagged == expected:
                 row["right"] += 1
+            elif documented:
+                row["divergences"].append(f"{where}: {documented}")
             elif flagged:
                 row["false_positives"].append(where)
             else:
@@ -113,26 +141,33 @@ def main() -> int:
     rows = score(args.corpus)
     total = sum(r["documents"] for r in rows)
     right = sum(r["right"] for r in rows)
+    diverged = sum(len(r["divergences"]) for r in rows)
+    wrong = sum(len(r["false_positives"]) + len(r["false_negatives"]) for r in rows)
     if args.markdown:
-        print("| control | standard | policy | documents | right | false pos. | false neg. |")
-        print("|---|---|---|---|---|---|---|")
+        print(
+            "| control | standard | policy | documents | right | false pos. | false neg. | "
+            "follows PSS text |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(
                 f"| {r['control']} | `{r['standard']}` | `{r['policy']}` | {r['documents']} | "
-                f"{r['right']} | {len(r['false_positives'])} | {len(r['false_negatives'])} |"
+                f"{r['right']} | {len(r['false_positives'])} | {len(r['false_negatives'])} | "
+                f"{len(r['divergences'])} |"
             )
         print(
             f"| **all** | | | {total} | {right} | "
             f"{sum(len(r['false_positives']) for r in rows)} | "
-            f"{sum(len(r['false_negatives']) for r in rows)} |"
+            f"{sum(len(r['false_negatives']) for r in rows)} | {diverged} |"
         )
     else:
         for r in rows:
             bad = len(r["false_positives"]) + len(r["false_negatives"])
             mark = "ok " if bad == 0 and not r["errors"] else "BAD"
+            extra = f" (+{len(r['divergences'])} following PSS text)" if r["divergences"] else ""
             print(
                 f"{mark} {r['control']:<32} {r['policy'] or '(no policy)':<34} "
-                f"{r['right']}/{r['documents']}"
+                f"{r['right']}/{r['documents']}{extra}"
             )
             if args.verbose or bad:
                 for w in r["false_positives"]:
@@ -141,8 +176,14 @@ def main() -> int:
                     print(f"      false negative: {w}")
                 for e in r["errors"][:5]:
                     print(f"      error: {e}")
-        print(f"{right}/{total} documents judged right")
-    return 0 if right == total else 1
+            if args.verbose:
+                for d in r["divergences"]:
+                    print(f"      follows PSS text: {d}")
+        print(
+            f"{right}/{total} documents judged as labelled, {diverged} judged by the PSS text "
+            f"where the label differs, {wrong} wrong"
+        )
+    return 0 if wrong == 0 and not any(r["errors"] for r in rows) else 1
 
 
 if __name__ == "__main__":
