@@ -40,6 +40,7 @@ class EditError(ValueError):
 
 
 _ODD_BREAKS = re.compile(r"\r(?!\n)|\x85|\u2028|\u2029")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LISTS = ("paths", "resources")
 _TRAILING_COMMENT = re.compile(r"\s+#.*")
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -238,6 +239,8 @@ class _Doc:
                 "the exceptions file uses unusual line breaks (lone CR, NEL, U+2028 or U+2029);"
                 " save it with LF or CRLF line endings first"
             )
+        if _SURROGATE.search(text):
+            raise EditError("the exceptions file is not valid UTF-8 text (a lone surrogate)")
         self.bom = text.startswith("\ufeff")
         body = text[1:] if self.bom else text
         try:
@@ -342,6 +345,9 @@ def _normalise(entry: Mapping[str, Any], *, allow_none: bool = False) -> dict[st
     """Field values as they will load from YAML; unknown fields and bad types raise."""
     out: dict[str, Any] = {}
     for key, value in entry.items():
+        texts = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+            raise EditError(f"{key} is not valid Unicode text (a lone surrogate)")
         if key not in FIELDS:
             close = difflib.get_close_matches(str(key), FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -42,6 +42,9 @@ LIMITS = safeyaml.Limits(max_bytes=1_000_000, max_depth=16, max_values=25_000)
 """What one exceptions file may cost to load: safeyaml's STRICT limits, tighter on depth and
 values. The file needs a depth of 4; 25,000 values are about 2,000 entries. A hostile file is
 refused within a few milliseconds and megabytes (``benchmarks/hostile_yaml.py``)."""
+_READER_POSITION = re.compile(r'\s*in "<[^>]*>", position \d+$')
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_READER_CHAR = re.compile(r"unacceptable character #x([0-9a-fA-F]+)")
 FILE_SHAPE = "the exceptions file must be a mapping with 'version: 1' and an 'exceptions' list"
 
 
@@ -60,10 +63,23 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
     if len(text) > limits.max_bytes:  # cheap refusal before anything copies the text
         message = f"file is {len(text):,} characters, more than the {limits.max_bytes:,} allowed"
         return None, [Problem(1, message, code="yaml", source=source)]
+    surrogate = _SURROGATE.search(text)
+    if surrogate:  # not text that came from UTF-8; libyaml would fail to encode it
+        line = text.count("\n", 0, surrogate.start()) + 1
+        message = "not valid UTF-8 text (a lone surrogate)"
+        return None, [Problem(line, message, code="yaml", source=source)]
     try:
         doc = safeyaml.load(text, limits)
     except safeyaml.YAMLError as exc:
-        return None, [Problem(exc.line or 1, exc.reason, code="yaml", source=source)]
+        line, message = exc.line, exc.reason
+        found = _READER_POSITION.search(message)
+        if found:  # libyaml's reader names a byte offset, not a line: find the character
+            message = message[: found.start()].rstrip()
+            char = _READER_CHAR.search(message)
+            where = text.find(chr(int(char[1], 16))) if char else -1
+            if line is None and where >= 0:
+                line = text.count("\n", 0, where) + 1
+        return None, [Problem(line or 1, message, code="yaml", source=source)]
     if doc.value is None:
         return ExemptionsFile(1, (), source), []
     if not isinstance(doc.value, dict):
