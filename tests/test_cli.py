@@ -281,3 +281,94 @@ def test_sample_quick_start():
     assert [e["id"] for e in out["exceptions"]["applied"]] == ["EXC-1"]
     blocking = [f for f in out["findings"] if f["enforcement"] == "blocking" and not f["exception"]]
     assert {f["policy"] for f in blocking} >= {"k8s.privileged"}
+
+
+# -- `exceptions validate`: DESIGN §5 items 8, 13, 15 and 16, refused with exit 2 and the line --
+
+HEADER = "version: 1\nexceptions:\n"
+
+
+def entry(**fields: str) -> str:
+    base = {
+        "id": "EXC-1",
+        "policy": "k8s.privileged",
+        "paths": '["deploy/**"]',
+        "reason": "the web pod needs raw sockets for a legacy health probe",
+        "expires": "2026-12-20",
+    }
+    base.update(fields)
+    lines = [f"  - id: {base.pop('id')}"] + [f"    {k}: {v}" for k, v in base.items()]
+    return "\n".join(lines) + "\n"
+
+
+BILLION_LAUGHS = (
+    "version: 1\nexceptions: []\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+)
+
+CATALOGUE = {
+    # item 8: deadlines, forbidden exceptions, over-broad scope, unknown policy
+    "8-expires-beyond-max": (HEADER + entry(expires="2027-06-30"), 7, "90"),
+    "8-expires-malformed": (HEADER + entry(expires="next tuesday"), 7, "expires"),
+    "8-expires-past": (HEADER + entry(expires="2026-11-01"), 7, "expired on 2026-11-01"),
+    "8-expires-missing": (HEADER + entry().replace("    expires: 2026-12-20\n", ""), 3, "expires"),
+    "8-forbidden": (HEADER + entry(policy="secrets.aws-access-key"), 4, "does not allow"),
+    "8-broad-scope": (HEADER + entry(paths='["**"]'), 5, "wildcard"),
+    "8-unknown-policy": (HEADER + entry(policy="k8s.privilegd"), 4, "k8s.privileged"),
+    "8-short-reason": (HEADER + entry(reason="because"), 6, "20"),
+    # item 13: broken file
+    "13-syntax": (HEADER + "  - id: [unclosed\n", 4, "invalid YAML"),
+    "13-duplicate-ids": (HEADER + entry() + entry(), 8, "EXC-1"),
+    "13-duplicate-keys": (
+        HEADER + entry().replace("    reason:", "    policy: k8s.privileged\n    reason:"),
+        6,
+        "duplicate key",
+    ),
+    # item 15: hostile YAML
+    "15-aliases": (BILLION_LAUGHS, 3, "anchor"),
+    "15-custom-tag": (HEADER + entry(reason="!!python/object/apply:os.system [id]"), 6, "tag"),
+    "15-depth": ("version: 1\nexceptions: []\nx: " + "[" * 200 + "]" * 200 + "\n", 3, "nest"),
+    # item 16: path tricks
+    "16-dotdot": (HEADER + entry(paths='["deploy/../secrets/**"]'), 5, ".."),
+    "16-absolute": (HEADER + entry(paths='["/etc/**"]'), 5, "absolute"),
+    "16-backslash": (HEADER + entry(paths='["deploy\\\\web\\\\**"]'), 5, "backslash"),
+    "16-lookalike": (HEADER + entry(paths='["dеploy/**"]'), 5, "U+0435"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CATALOGUE))
+def test_exceptions_validate_refuses_catalogue_items(case: str, tmp_path: Path):
+    text, line, fragment = CATALOGUE[case]
+    write(tmp_path, ".compliance/exceptions.yaml", text)
+    proc = cli("exceptions", "validate", "--repo", str(tmp_path), "--now", NOW)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"exceptions.yaml:{line}:" in proc.stderr, proc.stderr
+    assert fragment.lower() in proc.stderr.lower(), proc.stderr
+
+
+def test_exceptions_validate_huge_file_refused(tmp_path: Path):
+    write(tmp_path, ".compliance/exceptions.yaml", HEADER + "# " + "x" * 3_000_000 + "\n")
+    proc = cli("exceptions", "validate", "--repo", str(tmp_path))
+    assert proc.returncode == 2 and "more than the 1,000,000 allowed" in proc.stderr
+
+
+def test_exceptions_validate_list_and_expire(tmp_path: Path):
+    text = HEADER + "  # keep this comment\n" + entry() + entry(id="EXC-2", expires="2026-12-02")
+    write(tmp_path, ".compliance/exceptions.yaml", text)
+    proc = cli("exceptions", "validate", "--repo", str(tmp_path), "--now", NOW)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 exception(s), all valid" in proc.stdout
+    proc = cli("exceptions", "list", "--repo", str(tmp_path), "--now", NOW, "--format", "json")
+    assert [(r["id"], r["state"]) for r in json.loads(proc.stdout)] == [
+        ("EXC-1", "active"),
+        ("EXC-2", "expiring"),
+    ]
+    later = "2026-12-10T00:00:00Z"
+    proc = cli("exceptions", "expire", "--dry-run", "--repo", str(tmp_path), "--now", later)
+    assert proc.returncode == 0
+    assert "-  - id: EXC-2" in proc.stdout and "nothing changed" in proc.stdout
+    assert (tmp_path / ".compliance/exceptions.yaml").read_text() == text
+    proc = cli("exceptions", "expire", "--repo", str(tmp_path), "--now", later)
+    assert proc.returncode == 0
+    after = (tmp_path / ".compliance/exceptions.yaml").read_text()
+    assert after == HEADER + "  # keep this comment\n" + entry()
