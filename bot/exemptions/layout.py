@@ -170,7 +170,7 @@ def layout(text: str) -> Layout:
     """Positions of the ``exceptions`` list and its entries. Raises ``yaml.YAMLError``."""
     lines = split_lines(text)
     root = yaml.compose(text, Loader=_Loader)
-    if root is None:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL_TAG):
         return Layout(tuple(lines), False, 0, "missing", None, None, (), True)
     if not isinstance(root, yaml.MappingNode):
         return Layout(tuple(lines), False, 0, "other", None, None, (), False)
