@@ -7,13 +7,39 @@ which is why policies from a repository may be loaded at all. Nothing here knows
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Iterable
+import sys
+import types
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import cel
-import cel.stdlib as cel_stdlib
+
+@contextlib.contextmanager
+def _without_repl() -> Iterator[None]:
+    """Import ``cel`` without the command-line REPL that its ``__init__`` imports.
+
+    ``cel.cli`` pulls in typer, rich, prompt_toolkit and pygments: about 0.15 s of every
+    ``compliance-bot`` start (benchmarks/engine.py), for a REPL the bot never runs. An empty
+    stand-in takes its place while the package imports and is dropped afterwards, so that a
+    later ``import cel.cli`` still loads the real one.
+    """
+    if "cel" in sys.modules:  # already imported (with its REPL): nothing to save
+        yield
+        return
+    stand_in = types.ModuleType("cel.cli")
+    sys.modules.setdefault("cel.cli", stand_in)
+    try:
+        yield
+    finally:
+        if sys.modules.get("cel.cli") is stand_in:
+            del sys.modules["cel.cli"]
+
+
+with _without_repl():
+    import cel
+    import cel.stdlib as cel_stdlib
 
 
 class CELCompileError(ValueError):

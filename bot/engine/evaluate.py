@@ -58,11 +58,19 @@ class Engine:
         self._functions = celx.extensions_used(p.condition for p in self.policies)
 
     def policies_for(self, path: str) -> list[CompiledPolicy]:
-        return [
-            c
-            for c in self._file_policies
-            if c.files.matches(path) and not (c.exclude and c.exclude.matches(path))
-        ]
+        # Most policies keep their target's default globs: match each distinct pair once per path.
+        matched: dict[tuple[Any, ...], bool] = {}
+        out = []
+        for c in self._file_policies:
+            key = (c.files.patterns, c.exclude.patterns if c.exclude else None)
+            hit = matched.get(key)
+            if hit is None:
+                hit = matched[key] = c.files.matches(path) and not (
+                    c.exclude is not None and c.exclude.matches(path)
+                )
+            if hit:
+                out.append(c)
+        return out
 
     def evaluate(
         self, files: Iterable[SourceFile], facts: PullRequestFacts | None = None
@@ -128,6 +136,8 @@ class Engine:
         policy = c.policy
         try:
             found = celx.violations(celx.run(c.program, context))
+            if not found:  # the usual case; the placeholder values are only needed for a message
+                return
             base = {k: v for k, v in subject.variables.items() if _is_scalar(v)}
             for violation in found:
                 values = {**base, **violation}

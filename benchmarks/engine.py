@@ -1,0 +1,748 @@
+"""Policy engine speed: 1,000 Kubernetes manifests, scanned by us, by checkov, and just parsed.
+
+    python benchmarks/engine.py [--quick] [--runs 5] [--checkov-runs 3] [--json] [--profile]
+
+DESIGN.md §7 sets the budget: the engine scans 1,000 Kubernetes manifests at least 10 times faster
+than checkov on the same files with JSON output, and within 2x of the time it takes just to parse
+them. This script
+
+1. writes 1,000 manifests (seeded, so every run and every machine sees the same bytes) to
+   ``benchmarks/.work/manifests``: Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, Pods,
+   Services, ConfigMaps, multi-document files, some hardened, some plain, some with violations;
+2. installs a pinned checkov into ``benchmarks/.work/checkov-venv`` on first use;
+3. runs every tool as a fresh subprocess, round-robin so that drift hits them all alike, after
+   one unmeasured warm-up each, and reports the median wall time, CPU time and peak RSS of each
+   (GNU time's maximum resident set: the largest process of the tool's tree), with the number
+   of findings or documents each produced as a sanity check;
+4. with ``--profile``, times the stages of an in-process scan and prints cProfile's hot spots.
+
+It measures; it never fails on a budget (the numbers go to docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / ".work"
+MANIFESTS = WORK / "manifests"
+CHECKOV_VENV = WORK / "checkov-venv"
+CHECKOV_VERSION = "3.2.533"
+SEED = 20260701
+FILES = 1000
+
+# -- the 1,000 manifests -------------------------------------------------------------------------
+
+TEAMS = ("payments", "platform", "shop", "data", "identity", "search", "monitoring", "growth")
+APPS = (
+    "api", "web", "worker", "gateway", "billing", "auth", "cart", "checkout", "catalog",
+    "ingest", "reports", "notifier", "scheduler", "indexer", "frontend", "admin", "export",
+    "ledger", "profile", "session",
+)  # fmt: skip
+IMAGES = (
+    "nginx", "redis", "postgres", "python", "node", "golang", "busybox", "envoyproxy/envoy",
+    "grafana/grafana", "prom/node-exporter", "bitnami/kafka", "elastic/elasticsearch",
+)  # fmt: skip
+REGISTRIES = ("", "ghcr.io/acme/", "registry.example.com/", "1234.dkr.ecr.eu-west-1.amazonaws.com/")
+TAGS = ("1.27.3", "7.2.4", "16.3-alpine", "3.12-slim", "20.11.1", "v1.30.2", "2024.06.1", "8.14.0")
+
+# each violation: (where it goes, what it does); the pack's controls, PSS baseline and restricted
+VIOLATIONS = (
+    "privileged", "host-network", "host-pid", "add-sys-admin", "add-net-raw", "host-path",
+    "docker-sock", "host-port", "latest-tag", "untagged", "no-resources", "no-probes",
+    "run-as-root", "privilege-escalation", "writable-rootfs", "seccomp-unconfined",
+    "proc-mount", "unsafe-sysctl", "apparmor-unconfined", "selinux-type", "host-process",
+    "default-namespace",
+)  # fmt: skip
+
+
+class ManifestWriter:
+    """Seeded generator of a realistic repository of manifests; same seed, same bytes."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.version = TAGS[0]  # of the app being written, the same in all its labels
+
+    # -- pieces ----------------------------------------------------------------------------------
+    def image(self, broken: set[str]) -> str:
+        name = self.rng.choice(REGISTRIES) + self.rng.choice(IMAGES)
+        if "latest-tag" in broken:
+            return name + ":latest"
+        if "untagged" in broken:
+            return name
+        if self.rng.random() < 0.15:
+            return f"{name}@sha256:{self.rng.getrandbits(256):064x}"
+        return f"{name}:{self.rng.choice(TAGS)}"
+
+    def container(self, name: str, style: str, broken: set[str], port: int) -> dict[str, Any]:
+        rng = self.rng
+        c: dict[str, Any] = {"name": name, "image": self.image(broken)}
+        if rng.random() < 0.5:
+            c["imagePullPolicy"] = rng.choice(("IfNotPresent", "Always"))
+        if rng.random() < 0.3:
+            c["args"] = [f"--port={port}", f"--log-level={rng.choice(('info', 'debug'))}"]
+        c["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        if "host-port" in broken:
+            c["ports"][0]["hostPort"] = port
+        c["env"] = [
+            {"name": f"{name.upper().replace('-', '_')}_{key}", "value": str(rng.randint(1, 999))}
+            for key in rng.sample(("WORKERS", "TIMEOUT", "POOL", "RETRIES", "CACHE_TTL"), 3)
+        ]
+        c["env"].append(
+            {
+                "name": "DATABASE_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": f"{name}-db", "key": "password"}},
+            }
+        )
+        if "no-resources" not in broken and (style != "plain" or rng.random() < 0.5):
+            cpu = rng.choice((100, 250, 500))
+            mem = rng.choice((128, 256, 512, 1024))
+            c["resources"] = {
+                "requests": {"cpu": f"{cpu}m", "memory": f"{mem}Mi"},
+                "limits": {"cpu": f"{cpu * 2}m", "memory": f"{mem * 2}Mi"},
+            }
+        if "no-probes" not in broken and (style != "plain" or rng.random() < 0.5):
+            # two dicts, not one shared: safe_dump would write a shared one as an anchor
+            for probe, extra in (("livenessProbe", "initialDelaySeconds"),
+                                 ("readinessProbe", "failureThreshold")):  # fmt: skip
+                c[probe] = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
+                            extra: 3}  # fmt: skip
+        c["volumeMounts"] = [
+            {"name": "config", "mountPath": "/etc/app", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ]
+        sc: dict[str, Any] = {}
+        if style == "hardened":
+            sc = {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+            }
+        if "privileged" in broken:
+            sc["privileged"] = True
+        if "add-sys-admin" in broken:
+            sc.setdefault("capabilities", {})["add"] = ["SYS_ADMIN"]
+        if "add-net-raw" in broken:
+            sc.setdefault("capabilities", {})["add"] = ["NET_RAW", "NET_BIND_SERVICE"]
+        if "run-as-root" in broken:
+            sc["runAsUser"] = 0
+            sc["runAsNonRoot"] = False
+        if "privilege-escalation" in broken:
+            sc["allowPrivilegeEscalation"] = True
+        if "writable-rootfs" in broken:
+            sc["readOnlyRootFilesystem"] = False
+        if "proc-mount" in broken:
+            sc["procMount"] = "Unmasked"
+        if "selinux-type" in broken:
+            sc["seLinuxOptions"] = {"type": "spc_t"}
+        if "host-process" in broken:
+            sc["windowsOptions"] = {"hostProcess": True}
+        if sc:
+            c["securityContext"] = sc
+        return c
+
+    def pod_template(
+        self, app: str, team: str, style: str, broken: set[str], restart: str | None = None
+    ) -> dict[str, Any]:
+        rng = self.rng
+        port = rng.choice((8080, 8000, 3000, 9090, 5432, 6379))
+        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port)}
+        if "apparmor-unconfined" in broken:
+            annotations[f"container.apparmor.security.beta.kubernetes.io/{app}"] = "unconfined"
+        metadata = {"labels": self.labels(app, team), "annotations": annotations}
+        containers = [self.container(app, style, broken, port)]
+        if rng.random() < 0.3:  # a sidecar, mostly well behaved
+            containers.append(self.container(f"{app}-proxy", style, set(), 15001))
+        spec: dict[str, Any] = {}
+        if rng.random() < 0.7:
+            spec["serviceAccountName"] = app
+        if restart:
+            spec["restartPolicy"] = restart
+        if style == "hardened" or "seccomp-unconfined" in broken:
+            spec["securityContext"] = {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "fsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            }
+            if "seccomp-unconfined" in broken:
+                spec["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
+        if "unsafe-sysctl" in broken:
+            spec.setdefault("securityContext", {})["sysctls"] = [
+                {"name": "kernel.msgmax", "value": "65536"}
+            ]
+        for flag, key in (("host-network", "hostNetwork"), ("host-pid", "hostPID")):
+            if flag in broken:
+                spec[key] = True
+        if rng.random() < 0.35:
+            spec["initContainers"] = [
+                {
+                    "name": "migrate",
+                    "image": self.image(set()),
+                    "command": ["/bin/sh", "-c", "./migrate up"],
+                    "securityContext": {"allowPrivilegeEscalation": False},
+                }
+            ]
+        spec["containers"] = containers
+        volumes: list[dict[str, Any]] = [
+            {"name": "config", "configMap": {"name": f"{app}-config"}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ]
+        if rng.random() < 0.3:
+            volumes.append({"name": "tls", "secret": {"secretName": f"{app}-tls"}})
+        if "host-path" in broken:
+            volumes.append({"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}})
+        if "docker-sock" in broken:
+            volumes.append({"name": "docker", "hostPath": {"path": "/var/run/docker.sock"}})
+        spec["volumes"] = volumes
+        if rng.random() < 0.3:
+            pool = rng.choice(("general", "highmem"))
+            spec["nodeSelector"] = {"kubernetes.io/os": "linux", "node-pool": pool}
+        if rng.random() < 0.2:
+            spec["tolerations"] = [
+                {"key": "dedicated", "operator": "Equal", "value": team, "effect": "NoSchedule"}
+            ]
+        if rng.random() < 0.2:
+            spec["affinity"] = {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 100,
+                            "podAffinityTerm": {
+                                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}},
+                                "topologyKey": "kubernetes.io/hostname",
+                            },
+                        }
+                    ]
+                }
+            }
+        return {"metadata": metadata, "spec": spec}
+
+    def labels(self, app: str, team: str) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": app,
+            "app.kubernetes.io/part-of": team,
+            "app.kubernetes.io/version": self.version,
+        }
+
+    def metadata(self, name: str, team: str, broken: set[str]) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name}
+        if "default-namespace" in broken:
+            if self.rng.random() < 0.5:
+                meta["namespace"] = "default"
+        else:
+            meta["namespace"] = team
+        meta["labels"] = self.labels(name.split("-")[0], team)
+        return meta
+
+    def pick(self) -> tuple[str, set[str]]:
+        """A style (hardened, plain, broken) and, for broken, 1 to 3 violations."""
+        roll = self.rng.random()
+        if roll < 0.4:
+            return "hardened", set()
+        if roll < 0.7:
+            return "plain", set()
+        return self.rng.choice(("hardened", "plain")), set(
+            self.rng.sample(VIOLATIONS, self.rng.randint(1, 3))
+        )
+
+    # -- resources -------------------------------------------------------------------------------
+    def workload(self, kind: str, app: str, team: str) -> dict[str, Any]:
+        style, broken = self.pick()
+        api = {"Pod": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}.get(kind, "apps/v1")
+        obj: dict[str, Any] = {"apiVersion": api, "kind": kind}
+        obj["metadata"] = self.metadata(app, team, broken)
+        restart = "OnFailure" if kind in ("Job", "CronJob") else None
+        template = self.pod_template(app, team, style, broken, restart)
+        selector = {"matchLabels": {"app.kubernetes.io/name": app}}
+        if kind == "Pod":
+            obj["metadata"]["annotations"] = template["metadata"]["annotations"]
+            obj["spec"] = template["spec"]
+        elif kind == "Job":
+            obj["spec"] = {"backoffLimit": 3, "template": template}
+        elif kind == "CronJob":
+            obj["spec"] = {
+                "schedule": f"{self.rng.randint(0, 59)} {self.rng.randint(0, 23)} * * *",
+                "concurrencyPolicy": "Forbid",
+                "jobTemplate": {"spec": {"backoffLimit": 2, "template": template}},
+            }
+        elif kind == "DaemonSet":
+            obj["spec"] = {"selector": selector, "template": template}
+        elif kind == "StatefulSet":
+            obj["spec"] = {
+                "serviceName": app,
+                "replicas": 3,
+                "selector": selector,
+                "template": template,
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "10Gi"}},
+                        },
+                    }
+                ],
+            }
+        else:
+            obj["spec"] = {
+                "replicas": self.rng.randint(1, 6),
+                "revisionHistoryLimit": 5,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
+                "selector": selector,
+                "template": template,
+            }
+        return obj
+
+    def service(self, app: str, team: str, headless: bool = False) -> dict[str, Any]:
+        broken = {"default-namespace"} if self.rng.random() < 0.05 else set()
+        spec: dict[str, Any] = {
+            "selector": {"app.kubernetes.io/name": app},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        }
+        if headless:
+            spec["clusterIP"] = "None"
+        elif self.rng.random() < 0.1:
+            spec["type"] = "NodePort"
+            spec["ports"][0]["nodePort"] = self.rng.randint(30000, 32767)
+        return {"apiVersion": "v1", "kind": "Service", "metadata": self.metadata(app, team, broken),
+                "spec": spec}  # fmt: skip
+
+    def config_map(self, app: str, team: str) -> dict[str, Any]:
+        data = {
+            f"{key}": str(self.rng.randint(1, 10_000))
+            for key in self.rng.sample(("LOG_LEVEL", "WORKERS", "REGION", "TIMEOUT", "MODE"), 4)
+        }
+        data["app.yaml"] = "server:\n  port: 8080\nfeatures:\n  - search\n  - export\n"
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": self.metadata(f"{app}-config", team, set()), "data": data}  # fmt: skip
+
+    def file(self, index: int) -> tuple[str, str]:
+        """The ``index``-th file: its path under the manifests folder, and its text."""
+        rng = self.rng
+        team, app = rng.choice(TEAMS), rng.choice(APPS)
+        self.version = rng.choice(TAGS)
+        roll = rng.random()
+        if roll < 0.30:  # an app bundle, as `helm template` or kustomize would write it
+            docs = [self.workload("Deployment", app, team), self.service(app, team)]
+            if rng.random() < 0.6:
+                docs.insert(0, self.config_map(app, team))
+            kind = "bundle"
+        elif roll < 0.42:
+            docs = [self.service(app, team, headless=True), self.workload("StatefulSet", app, team)]
+            kind = "statefulset"
+        elif roll < 0.50:
+            docs, kind = [self.workload("DaemonSet", app, team)], "daemonset"
+        elif roll < 0.58:
+            docs, kind = [self.workload("Job", app, team)], "job"
+        elif roll < 0.66:
+            docs, kind = [self.workload("CronJob", app, team)], "cronjob"
+        elif roll < 0.72:
+            docs, kind = [self.workload("Pod", app, team)], "pod"
+        elif roll < 0.80:
+            docs, kind = [self.workload("Deployment", app, team)], "deployment"
+        elif roll < 0.89:
+            docs, kind = [self.service(app, team)], "service"
+        elif roll < 0.98:
+            docs, kind = [self.config_map(app, team)], "configmap"
+        else:  # a `kind: List`, as `kubectl get -o yaml` writes
+            items = [self.workload("Deployment", app, team), self.service(app, team)]
+            docs, kind = [{"apiVersion": "v1", "kind": "List", "items": items}], "list"
+        parts = []
+        for doc in docs:
+            text = yaml.safe_dump(doc, sort_keys=False, width=120)
+            if kind == "bundle":
+                text = f"# Source: {app}/templates/{doc['kind'].lower()}.yaml\n" + text
+            parts.append(text)
+        return f"{team}/{app}-{kind}-{index:04d}.yaml", "---\n".join(parts)
+
+
+def write_manifests(folder: Path, count: int, seed: int) -> dict[str, Any]:
+    """(Re)write the corpus; its size and digest let a report name exactly what it ran on."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    writer = ManifestWriter(seed)
+    digest = hashlib.sha256()
+    size = lines = 0
+    for i in range(count):
+        rel, text = writer.file(i)
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+        digest.update(rel.encode() + b"\0" + text.encode() + b"\0")
+        size += len(text.encode())
+        lines += text.count("\n")
+    return {"files": count, "bytes": size, "lines": lines, "seed": seed,
+            "sha256": digest.hexdigest()[:16]}  # fmt: skip
+
+
+# -- the contenders ------------------------------------------------------------------------------
+
+# Until `compliance-bot scan` exists: the same work in a subprocess (load the bundled pack,
+# evaluate every file, print the DESIGN.md §4 JSON), so the two are interchangeable.
+ENGINE_SCAN = """
+import json, sys
+from pathlib import Path
+from bot.engine.evaluate import Engine
+from bot.engine.loader import load_bundled
+from bot.engine.model import SourceFile
+root = Path(sys.argv[1])
+files = [SourceFile(p.relative_to(root).as_posix(), p.read_text("utf-8"))
+         for p in sorted(root.rglob("*")) if p.suffix in (".yaml", ".yml")]
+result = Engine(load_bundled(["kubernetes"])).evaluate(files)
+blocking = any(f.enforcement == "blocking" for f in result.findings) or result.errors
+json.dump({"conclusion": "failure" if blocking else "success",
+           "findings": [{"policy": f.policy, "severity": f.severity, "enforcement": f.enforcement,
+                         "path": f.path, "line": f.line,
+                         "resource": f.resource.to_json() if f.resource else None,
+                         "message": f.message, "exception": None} for f in result.findings],
+           "errors": [e.to_json() for e in result.errors]}, sys.stdout)
+"""
+
+PARSE_PYYAML = """
+import sys, yaml
+from pathlib import Path
+loader = getattr(yaml, sys.argv[2])
+docs = 0
+for p in sorted(Path(sys.argv[1]).rglob("*")):
+    if p.suffix in (".yaml", ".yml"):
+        docs += sum(1 for _ in yaml.load_all(p.read_text("utf-8"), Loader=loader))
+print(docs)
+"""
+
+PARSE_SAFEYAML = """
+import sys
+from pathlib import Path
+from bot import safeyaml
+docs = 0
+for p in sorted(Path(sys.argv[1]).rglob("*")):
+    if p.suffix in (".yaml", ".yml"):
+        docs += len(safeyaml.load_all(p.read_text("utf-8"), safeyaml.MANIFEST))
+print(docs)
+"""
+
+
+def ours_argv(folder: Path) -> list[str]:
+    """Our scan. When `compliance-bot scan` lands, the CLI line below becomes the one returned."""
+    return [sys.executable, "-c", ENGINE_SCAN, str(folder)]
+    # return [str(Path(sys.executable).with_name("compliance-bot")), "scan", str(folder), "--format", "json"]  # noqa: E501
+
+
+def checkov_argv(folder: Path) -> list[str]:
+    # --skip-download: this machine has no route to checkov's platform, and waiting on it is not
+    # scanning; --quiet: failed checks only in CLI output (JSON still carries every result).
+    return [str(CHECKOV_VENV / "bin" / "checkov"), "-d", str(folder), "--framework", "kubernetes",
+            "-o", "json", "--quiet", "--compact", "--skip-download"]  # fmt: skip
+
+
+def ensure_checkov() -> str:
+    """A pinned checkov in its own venv (its dependency tree must not touch the project's)."""
+    exe = CHECKOV_VENV / "bin" / "checkov"
+    pip = CHECKOV_VENV / "bin" / "pip"
+    if not exe.exists():
+        print(f"installing checkov=={CHECKOV_VERSION} into {CHECKOV_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], check=True)
+        subprocess.run([str(pip), "install", "-q", f"checkov=={CHECKOV_VERSION}"], check=True)
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def count_ours(stdout: bytes) -> str:
+    data = json.loads(stdout)
+    return f"{len(data['findings'])} findings, {len(data['errors'])} errors"
+
+
+def count_checkov(stdout: bytes) -> str:
+    data = json.loads(stdout)
+    reports = data if isinstance(data, list) else [data]
+    failed = sum(r.get("summary", {}).get("failed", 0) for r in reports)
+    resources = sum(r.get("summary", {}).get("resource_count", 0) for r in reports)
+    if not resources:  # checkov skips folders named .something; it must not time an empty scan
+        raise SystemExit("checkov found no Kubernetes resources to scan")
+    return f"{failed} failed checks on {resources} resources"
+
+
+def count_docs(stdout: bytes) -> str:
+    return f"{int(stdout.strip())} documents"
+
+
+@dataclass
+class Tool:
+    key: str
+    label: str
+    argv: list[str]
+    summarise: Callable[[bytes], str]
+    runs: int
+    ok_codes: tuple[int, ...] = (0,)
+    env: dict[str, str] = field(default_factory=dict)
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)  # bytes
+    output: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "tool": self.key,
+            "label": self.label,
+            "runs": len(self.walls),
+            "median_s": statistics.median(self.walls),
+            "min_s": min(self.walls),
+            "max_s": max(self.walls),
+            "cpu_s": statistics.median(self.cpus),
+            "peak_rss_mib": max(self.rss) / 2**20,
+            "output": self.output,
+            "command": " ".join(_shown(a) for a in self.argv),
+        }
+
+
+def _shown(arg: str) -> str:
+    if "\n" in arg:
+        return "'<script in benchmarks/engine.py>'"
+    return arg.replace(str(WORK) + "/", "").replace(str(REPO) + "/", "")
+
+
+# A child's peak RSS can't be read from this process: a child started by fork or vfork carries
+# its parent's high-water mark through exec, so every tool would show this script's size.
+# GNU time is a small C program; the tool it starts inherits only time's few megabytes.
+GNU_TIME = "/usr/bin/time"
+
+
+def run_once(tool: Tool) -> tuple[float, float, int, bytes]:
+    """Wall seconds, CPU seconds, peak RSS bytes and stdout of one fresh run of ``tool``."""
+    env = {**os.environ, **tool.env}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as usage:  # fmt: skip
+        argv = [GNU_TIME, "-f", "%M %U %S", "-o", usage.name, *tool.argv]
+        start = time.perf_counter()
+        code = subprocess.run(argv, stdout=out, stderr=err, env=env, cwd=WORK).returncode
+        wall = time.perf_counter() - start
+        out.seek(0)
+        stdout = out.read()
+        if code not in tool.ok_codes:
+            err.seek(0)
+            tail = err.read().decode(errors="replace")[-2000:]
+            raise SystemExit(f"{tool.key} exited {code}:\n{tail}")
+        # the last line: GNU time writes "Command exited with non-zero status N" before it
+        rss_kib, user, system = usage.read().split("\n")[-2].split()
+    return wall, float(user) + float(system), int(rss_kib) * 1024, stdout
+
+
+def measure(tools: list[Tool]) -> None:
+    for tool in tools:  # warm-up: page cache, .pyc files; not counted
+        print(f"warm-up {tool.key} ...", file=sys.stderr)
+        tool.output = tool.summarise(run_once(tool)[3])
+    for round_ in range(max(t.runs for t in tools)):
+        for tool in tools:
+            if round_ >= tool.runs:
+                continue
+            wall, cpu, rss, stdout = run_once(tool)
+            summary = tool.summarise(stdout)
+            if summary != tool.output:  # e.g. policies were added to the pack mid-run
+                print(f"warning: {tool.key} gave {summary}, before {tool.output}", file=sys.stderr)
+                tool.output = summary
+            tool.walls.append(wall)
+            tool.cpus.append(cpu)
+            tool.rss.append(rss)
+            print(f"  round {round_ + 1} {tool.key:<16} {wall:7.3f}s", file=sys.stderr)
+
+
+# -- in-process stages and hot spots -------------------------------------------------------------
+
+
+def profile(folder: Path, top: int = 25) -> dict[str, Any]:
+    """Time the stages of an in-process scan, then cProfile one whole evaluation."""
+    from bot import safeyaml
+    from bot.engine.evaluate import Engine
+    from bot.engine.loader import load_bundled
+    from bot.engine.model import SourceFile
+    from bot.engine.targets import TARGETS
+
+    files = [
+        SourceFile(p.relative_to(folder).as_posix(), p.read_text("utf-8"))
+        for p in sorted(folder.rglob("*.yaml"))
+    ]
+    started = time.perf_counter()
+    policies = load_bundled(["kubernetes"])
+    engine = Engine(policies)
+    load_s = time.perf_counter() - started
+    target = TARGETS["kubernetes"]
+
+    def best_of(fn: Callable[[], object], n: int = 3) -> float:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    stages = {
+        "load + compile the pack": load_s,
+        "PyYAML SafeLoader (pure Python)": best_of(
+            lambda: [list(yaml.load_all(f.text, Loader=yaml.SafeLoader)) for f in files], 1
+        ),
+        "PyYAML CSafeLoader (libyaml)": best_of(
+            lambda: [list(yaml.load_all(f.text, Loader=yaml.CSafeLoader)) for f in files]
+        ),
+        "bot.safeyaml.load_all": best_of(
+            lambda: [safeyaml.load_all(f.text, safeyaml.MANIFEST) for f in files]
+        ),
+        "kubernetes target: subjects": best_of(lambda: [target.subjects(f) for f in files]),
+        "Engine.evaluate (whole scan)": best_of(lambda: engine.evaluate(files)),
+    }
+    profiler = cProfile.Profile()
+    profiler.enable()
+    engine.evaluate(files)
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    return {"policies": len(policies), "stages_s": stages, "hot_spots": text.getvalue()}
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows = {r["tool"]: r for r in result["tools"]}
+    ours = rows["ours"]["median_s"]
+    corpus = result["corpus"]
+    out = [
+        f"Corpus: {corpus['files']:,} files, {corpus['documents']:,} YAML documents, "
+        f"{corpus['lines']:,} lines, {corpus['bytes'] / 1e6:.1f} MB (seed {corpus['seed']}, "
+        f"sha256 {corpus['sha256']}); {result['policies']} Kubernetes policies; "
+        f"{result['environment']['machine']}.",
+        "",
+        "| tool | runs | median wall | min – max | CPU (user+sys) | peak RSS | output | vs ours |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in result["tools"]:
+        ratio = r["median_s"] / ours
+        out.append(
+            f"| {r['label']} | {r['runs']} | {r['median_s']:.3f} s | "
+            f"{r['min_s']:.3f} – {r['max_s']:.3f} s | {r['cpu_s']:.3f} s | "
+            f"{r['peak_rss_mib']:.0f} MiB | {r['output']} | {ratio:.2f}x |"
+        )
+    out.append("")
+    for b in result["budgets"]:
+        out.append(f"- {b['text']}: **{b['value']:.2f}x** (budget {b['budget']}) "
+                   f"{'met' if b['met'] else 'NOT met'}")  # fmt: skip
+    out.append("")
+    out.append("Commands (each a fresh subprocess, run in `benchmarks/.work`):")
+    out.append("")
+    for r in result["tools"]:
+        out.append(f"- {r['label']}: `{r['command']}`")
+    return "\n".join(out)
+
+
+def budgets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    ours = rows["ours"]["median_s"]
+    out = []
+    if "checkov" in rows:
+        value = rows["checkov"]["median_s"] / ours
+        out.append({"text": "checkov time / our time", "value": value, "budget": ">= 10x",
+                    "met": value >= 10})  # fmt: skip
+    for key in ("parse-libyaml", "parse-python"):
+        value = ours / rows[key]["median_s"]
+        out.append({"text": f"our time / {rows[key]['label']} time", "value": value,
+                    "budget": "<= 2x", "met": value <= 2})  # fmt: skip
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="measured runs per tool (default 5)")
+    parser.add_argument("--checkov-runs", type=int, default=3, help="measured checkov runs")
+    parser.add_argument("--quick", action="store_true", help="3 runs each, 1 of checkov")
+    parser.add_argument("--no-checkov", action="store_true", help="leave checkov out")
+    parser.add_argument("--profile", action="store_true", help="also time stages in-process")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    parser.add_argument("--files", type=int, default=FILES)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.checkov_runs = 3, 1
+
+    corpus = write_manifests(MANIFESTS, args.files, args.seed)
+    # Every tool runs in benchmarks/.work on the relative path: checkov skips any folder whose
+    # name starts with a dot, .work included, when it is named in the path it is given.
+    folder = MANIFESTS.relative_to(WORK)
+    python = sys.executable
+    here = {"PYTHONPATH": str(REPO)}  # `bot` from this checkout, whatever the venv holds
+    tools = [
+        Tool("ours", "compliance-bot (ours)", ours_argv(folder), count_ours, args.runs,
+             ok_codes=(0, 1), env=here),
+        Tool("parse-libyaml", "PyYAML CSafeLoader (libyaml), parse only",
+             [python, "-c", PARSE_PYYAML, str(folder), "CSafeLoader"], count_docs, args.runs),
+        Tool("parse-python", "PyYAML SafeLoader (pure Python), parse only",
+             [python, "-c", PARSE_PYYAML, str(folder), "SafeLoader"], count_docs, args.runs),
+        Tool("parse-safeyaml", "bot.safeyaml, parse only",
+             [python, "-c", PARSE_SAFEYAML, str(folder)], count_docs, args.runs, env=here),
+    ]  # fmt: skip
+    environment = {
+        "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"PyYAML {yaml.__version__} (libyaml {yaml.__with_libyaml__})",
+    }
+    if not Path(GNU_TIME).exists():
+        raise SystemExit(f"{GNU_TIME} is needed to read peak memory (Debian: apt-get install time)")
+    if not args.no_checkov:
+        environment["checkov"] = ensure_checkov()
+        tools.append(
+            Tool("checkov", f"checkov {environment['checkov']}", checkov_argv(folder),
+                 count_checkov, args.checkov_runs, ok_codes=(0, 1),
+                 env={"LOG_LEVEL": "WARNING"})
+        )  # fmt: skip
+    measure(tools)
+
+    from bot.engine.loader import load_bundled
+
+    documents = sum(
+        sum(1 for _ in yaml.load_all(p.read_text("utf-8"), Loader=yaml.CSafeLoader))
+        for p in MANIFESTS.rglob("*.yaml")
+    )
+    result: dict[str, Any] = {
+        "corpus": {**corpus, "documents": documents},
+        "policies": len(load_bundled(["kubernetes"])),
+        "environment": environment,
+        "tools": [t.row() for t in tools],
+    }
+    result["budgets"] = budgets({r["tool"]: r for r in result["tools"]})
+    if args.profile:
+        result["profile"] = profile(MANIFESTS)
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return 0
+    print(markdown(result))
+    if args.profile:
+        print("\nIn-process stages (best of 3, one process, pack already loaded):\n")
+        for stage, seconds in result["profile"]["stages_s"].items():
+            print(f"- {stage}: {seconds:.3f} s")
+        print("\n```\n" + result["profile"]["hot_spots"].strip() + "\n```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
