@@ -5,7 +5,8 @@ lines of the entries it touches change; comments, order, quoting, blank lines, i
 line endings of everything else stay byte-identical. New entries follow the file's own style
 (indentation of the list and of keys, flow or block lists, blank lines between entries, CRLF),
 and ``change_entry`` rewrites only the lines of the fields that change, keeping a trailing
-comment on them. A blank line that separated a removed entry from its neighbour goes with it.
+comment on them. A blank line that separated a removed entry from its neighbour goes with it
+(the one above it, or else the one below it unless it was the last entry).
 
 Every edit is checked before it is returned: the result must load, and its values must be exactly
 the old ones with the requested change, or ``EditError`` is raised. The functions take and return
@@ -146,8 +147,10 @@ def remove_entries(text: str, ids: Iterable[str]) -> str:
     drop: set[int] = set()
     for e in entries:
         drop.update(range(e.start, e.end + 1))
-    for e in entries:  # one blank separator per removed entry: above if there is one, else below
-        for line in (e.start - 1, e.end + 1):
+    last = doc.layout.entries[-1]
+    for e in entries:  # one blank separator each: above if there is one, else below (not after
+        # the list's last entry: a blank line there separates the list from what follows it)
+        for line in (e.start - 1, e.end + 1 if e is not last else 0):
             if 1 <= line <= len(doc.text.lines) and line not in drop and doc.text.blank(line):
                 drop.add(line)
                 break
