@@ -82,6 +82,7 @@ class GitHubApp:
             seconds_between_requests=None,
             seconds_between_writes=self.settings.github_write_interval or None,
             timeout=20,
+            lazy=True,  # no GET for objects we only use to reach their sub-resources
         )
 
 
@@ -220,7 +221,7 @@ class GitHubForge:
         return parse_pull_request(data)
 
     def open_pull_requests(self, repo: Repo) -> list[PullRequest]:
-        pulls = self.gh.get_repo(repo.full_name, lazy=True).get_pulls(state="open")
+        pulls = self.gh.get_repo(repo.full_name).get_pulls(state="open")
         return [_call(lambda p=p: parse_pull_request(p.raw_data)) for p in pulls]
 
 

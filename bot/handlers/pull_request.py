@@ -12,6 +12,7 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from bot import locks
 from bot.checking import Rules, check, load_rules
 from bot.engine.model import PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, PushEvent, Repo
@@ -57,15 +58,11 @@ def on_check_request(event: CheckRequestEvent, ctx: Context) -> None:
     if event.name == "merge_group":
         if not event.base_ref or not event.head_ref:
             return
+        head_ref = event.head_ref
+        if not head_ref.startswith("refs/"):
+            head_ref = f"refs/heads/{head_ref}"
         run_check(
-            ctx,
-            repo,
-            Target(
-                event.head_sha,
-                event.base_ref,
-                f"refs/heads/{event.head_ref}",
-                base_sha=event.base_sha,
-            ),
+            ctx, repo, Target(event.head_sha, event.base_ref, head_ref, base_sha=event.base_sha)
         )
         return
     numbers = event.pull_numbers
@@ -87,6 +84,12 @@ def on_push(event: PushEvent, ctx: Context) -> None:
 
 
 def run_check(ctx: Context, repo: Repo, target: Target) -> Report:
+    # One evaluation at a time per head commit, so its check run is created once.
+    with locks.hold(ctx.store, f"check:{ctx.forge.name}:{repo.full_name}:{target.head_sha}"):
+        return _run_check(ctx, repo, target)
+
+
+def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
     report = evaluate(mirror, target, now=ctx.now())
     output = check_output(report, target, details_url=ctx.settings.public_url)

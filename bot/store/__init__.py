@@ -5,6 +5,15 @@ by the Alembic migrations beside this file and applied with :func:`migrate`.
 """
 
 from bot.store.db import Store, migrate
-from bot.store.tables import AuditEvent, Base, CheckRecord, Delivery, Installation
+from bot.store.tables import AuditEvent, Base, CheckRecord, Delivery, Installation, Lock
 
-__all__ = ["AuditEvent", "Base", "CheckRecord", "Delivery", "Installation", "Store", "migrate"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "CheckRecord",
+    "Delivery",
+    "Installation",
+    "Lock",
+    "Store",
+    "migrate",
+]

@@ -75,3 +75,13 @@ class Installation(Base):
     suspended: Mapped[bool] = mapped_column(default=False)
     repositories: Mapped[list] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Lock(Base):
+    """A named lock with an expiry (see ``bot.locks``)."""
+
+    __tablename__ = "locks"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -65,6 +65,12 @@ def upgrade() -> None:
         sa.Column("repositories", sa.JSON, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "locks",
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
     # The audit log is append-only: the database itself refuses to change or delete a row.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
@@ -87,7 +93,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("installations", "check_records", "audit_events", "deliveries"):
+    for table in ("locks", "installations", "check_records", "audit_events", "deliveries"):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")

@@ -1,0 +1,98 @@
+"""Fixtures for end-to-end stories: a fake GitHub with the App installed, and the bot under test,
+in both store/queue modes (SQLite + SQLite queue; PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .harness import (
+    BotUnderTest,
+    ScratchDatabase,
+    bot_settings,
+    require_services,
+    services_available,
+)
+
+BASE_FILES = {
+    "README.md": "# shop\n",
+    ".compliance/exceptions.yaml": "version: 1\nexceptions: []\n",
+    ".github/CODEOWNERS": "/.compliance/ @acme/security\n",
+}
+
+
+@dataclass
+class World:
+    fake: object
+    app: object
+    installation: object
+    repo: object
+    bot: BotUnderTest
+
+    @property
+    def full_name(self) -> str:
+        return self.repo.full_name
+
+    def open_pr(
+        self,
+        files: dict[str, str | None],
+        *,
+        branch: str = "feature",
+        title: str = "A change",
+        user: str = "dev",
+    ) -> tuple[int, str]:
+        sha = self.fake.commit(self.repo, branch, files, f"change on {branch}", author=user)
+        issue = self.fake.open_pull(self.repo, branch, title=title, user=user)
+        return issue.number, sha
+
+    def checks(self, sha: str, name: str = "compliance") -> list:
+        return self.fake.check_runs(self.repo, sha=sha, name=name, app=self.app)
+
+    def check(self, sha: str, name: str = "compliance"):
+        runs = self.checks(sha, name)
+        assert len(runs) == 1, f"expected one {name} check on {sha[:8]}, got {len(runs)}"
+        return runs[0]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def mode(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        missing = services_available()
+        if missing:
+            if require_services():
+                pytest.fail(f"COMPLIANCE_BOT_REQUIRE_SERVICES=1 but {missing}")
+            pytest.skip(missing)
+    return request.param
+
+
+@pytest.fixture
+def world(fake_github, mode: str, tmp_path: Path) -> Iterator[World]:
+    fake = fake_github
+    fake.add_org("acme")
+    for login in ("dev", "alice", "bob"):
+        fake.add_user(login)
+    fake.add_team("acme", "security", members=["alice"])
+    repo = fake.create_repo("acme/shop", files=BASE_FILES)
+    for login in ("dev", "alice", "bob"):
+        fake.add_collaborator(repo, login, "write")
+    app = fake.create_app(owner="acme")
+    installation = fake.install(app, "acme")
+    database = ScratchDatabase() if mode == "postgres" else None
+    settings = bot_settings(
+        tmp_path,
+        app=app,
+        api_url=fake.api_url,
+        mode=mode,
+        database_url=database.url if database else None,
+    )
+    bot = BotUnderTest(settings).start()
+    app.webhook_url = f"{bot.url}/webhooks/github"
+    try:
+        yield World(fake, app, installation, repo, bot)
+    finally:
+        bot.stop()
+        if database:
+            database.drop()

@@ -1,0 +1,130 @@
+"""The bot under test: the real app, queue, store and workers, run against the fake GitHub.
+
+Nothing of the bot is mocked. The bot listens on 127.0.0.1 with the production WSGI server
+(waitress), its Huey consumer runs on threads, its store and queue are SQLite files or a fresh
+PostgreSQL database and a Redis queue (``mode``). The fake GitHub sends signed webhooks to it and
+serves the API and git over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import redis
+from sqlalchemy import select
+from waitress import create_server
+
+from bot.config import Settings
+from bot.services import Services
+from bot.store.tables import Delivery
+from bot.web.app import build_app
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def services_available() -> str | None:
+    """None when PostgreSQL and Redis answer; otherwise why not."""
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=2):
+            pass
+    except Exception as exc:
+        return f"PostgreSQL at 127.0.0.1:5432 unavailable: {exc}"
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis at 127.0.0.1:6379 unavailable: {exc}"
+    return None
+
+
+class ScratchDatabase:
+    """A PostgreSQL database made for one test and dropped after it."""
+
+    def __init__(self) -> None:
+        self.name = f"cb_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+
+    def drop(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class BotUnderTest:
+    def __init__(self, settings: Settings, *, workers: int = 2) -> None:
+        self.settings = settings
+        self.services = Services(settings)
+        self.services.migrate()
+        self.server = create_server(
+            build_app(self.services), host="127.0.0.1", port=0, threads=8, ident="bot-under-test"
+        )
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self.consumer = self.services.huey.create_consumer(
+            workers=workers, worker_type="thread", periodic=False, check_worker_health=False
+        )
+
+    def start(self, *, consume: bool = True) -> BotUnderTest:
+        self._thread.start()
+        if consume:
+            self.consumer.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.close()
+        try:
+            self.consumer.stop(graceful=True)
+        except Exception:
+            pass
+        self.services.store.dispose()
+
+    def deliveries(self) -> list[Delivery]:
+        with self.services.store.session() as s:
+            return list(s.scalars(select(Delivery).order_by(Delivery.received_at)))
+
+    def wait_idle(self, timeout: float = 30.0) -> list[Delivery]:
+        """Until every recorded delivery is finished (done or failed) and the queue is empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self.deliveries()
+            if all(r.status in ("done", "failed") for r in rows) and (
+                self.services.huey.pending_count() == 0
+            ):
+                return rows
+            time.sleep(0.02)
+        raise TimeoutError(
+            "bot still busy: " + ", ".join(f"{r.id}={r.status}" for r in self.deliveries())
+        )
+
+
+def bot_settings(
+    tmp_path: Path, *, app, api_url: str, mode: str, database_url: str | None
+) -> Settings:
+    settings = Settings(
+        data_dir=tmp_path / "bot",
+        github_app_id=str(app.id),
+        github_private_key=app.private_key_pem,
+        github_webhook_secret=app.webhook_secret,
+        github_api_url=api_url,
+        public_url="http://bot.example.test",
+        worker_threads=2,
+    )
+    if mode == "postgres":
+        settings = replace(
+            settings,
+            database_url=database_url,
+            redis_url=REDIS,
+            queue_name=f"cb-test-{uuid.uuid4().hex[:8]}",
+        )
+    return settings
+
+
+def require_services() -> bool:
+    return os.environ.get("COMPLIANCE_BOT_REQUIRE_SERVICES") == "1"
