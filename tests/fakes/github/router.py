@@ -47,10 +47,16 @@ def template_regex(template: str, multi_segment: Iterable[str] = ()) -> re.Patte
     for part in re.split(r"(\{[^}]+\})", template):
         if part.startswith("{") and part.endswith("}"):
             name = part[1:-1]
-            out.append(f"(?P<{name}>.+)" if name in multi else f"(?P<{name}>[^/]+)")
+            group = group_name(name)
+            out.append(f"(?P<{group}>.+)" if name in multi else f"(?P<{group}>[^/]+)")
         else:
             out.append(re.escape(part))
     return re.compile("^" + "".join(out) + "$")
+
+
+def group_name(name: str) -> str:
+    """A parameter name as a regex group name (GitHub has names like `enterprise-team`)."""
+    return re.sub(r"\W", "_", name)
 
 
 class Router:

@@ -210,7 +210,9 @@ def _rest(fake: FakeGitHub, path: str) -> Response:
         fake._record_call(record)
         return response
 
-    if check.problems:
+    if check.unserved:
+        fake._violate(Violation("unimplemented", method, path, check.unserved, check.problems))
+    elif check.problems:
         fake._violate(Violation("request", method, path, check.template, check.problems))
     if check.deprecated:
         fake.deprecated_calls.append((method, template or path))

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jsonschema import validators
 from jsonschema.exceptions import best_match
 from openapi_schema_validator import (
     OAS30ReadValidator,
@@ -26,6 +27,8 @@ from openapi_schema_validator import (
 )
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
+from ..router import group_name, template_regex
 
 SUBSET = Path(__file__).with_name("api.github.com.subset.json")
 SPEC_URI = "urn:github-openapi"
@@ -42,6 +45,8 @@ class RequestCheck:
     problems: list[str] = field(default_factory=list)
     # True when GitHub itself would refuse the request (422/400), not just a smell.
     refused: bool = False
+    # The operation's template when GitHub has it but the vendored subset (the fake) does not.
+    unserved: str | None = None
 
 
 def _pointer(*parts: str) -> str:
@@ -65,9 +70,15 @@ class OpenApiValidator:
                 multi = {
                     p["name"] for p in params if p["in"] == "path" and p.get("x-multi-segment")
                 }
-                regex = _template_regex(template, multi)
+                regex = template_regex(template, multi)
                 self._operations.append((method.upper(), template, regex, op))
         # Literal paths before templated ones, single-segment parameters before multi-segment.
+        # Every other operation of GitHub's API, by name only (`x-github-operations`).
+        self._others: list[tuple[str, str, re.Pattern[str]]] = [
+            (method.upper(), template, template_regex(template, set()))
+            for template, methods in spec.get("x-github-operations", {}).items()
+            for method in methods
+        ]
         self._operations.sort(
             key=lambda o: (".+" in o[2].pattern, -len(re.sub(r"\{[^}]+\}", "", o[1])))
         )
@@ -122,7 +133,13 @@ class OpenApiValidator:
         found = self.find(method, path)
         if found is None:
             check = RequestCheck(template=None)
-            if self.path_exists(path):
+            unserved = next(
+                (t for m, t, rx in self._others if m == method and rx.match(path)), None
+            )
+            if unserved is not None:
+                check.unserved = unserved
+                check.problems.append(f"the fake does not serve {method} {unserved}")
+            elif self.path_exists(path):
                 check.problems.append(f"{method} is not an operation of {path} in GitHub's API")
             else:
                 check.problems.append(f"no operation {method} {path} in GitHub's API")
@@ -139,7 +156,7 @@ class OpenApiValidator:
             name, where = param["name"], param["in"]
             schema = param.get("schema", {})
             if where == "path":
-                value = path_params.get(name)
+                value = path_params.get(group_name(name))
                 if value is not None:
                     self._check_value(check, f"path parameter {name!r}", schema, [value])
             elif where == "query":
@@ -152,7 +169,8 @@ class OpenApiValidator:
                 self._check_value(check, f"query parameter {name!r}", schema, values)
         declared = {p["name"] for p in params if p["in"] == "query"}
         for name in query:
-            if name not in declared:
+            # GitHub accepts page/per_page everywhere; PyGithub sends them on any list.
+            if name not in declared and name not in ("page", "per_page"):
                 check.problems.append(f"query parameter {name!r} is not defined for {template}")
         self._check_body(check, template, method, op, body, content_type)
         return check
@@ -253,25 +271,42 @@ class OpenApiValidator:
         return out
 
     def _validator(self, schema: dict[str, Any], write: bool) -> Any:
-        cls = OAS30WriteValidator if write else OAS30ReadValidator
+        cls = _NullableWrite if write else _NullableRead
         return cls(schema, registry=self.registry, format_checker=oas30_format_checker)
+
+
+def _nullable_aware(keyword: str, base: Any) -> Any:
+    """`keyword` of `base`, except that null passes wherever the schema says `nullable: true`.
+
+    openapi-schema-validator follows OpenAPI 3.0.3 to the letter: `nullable` only widens a
+    `type` in the same schema object, so `{nullable: true, enum: [a, b]}` and
+    `{nullable: true, anyOf: [...]}` still refuse null. GitHub's description means null is
+    allowed there, and GitHub sends it (a commit `author` that is no GitHub user, an open check
+    run's `conclusion`); so the fake reads `nullable` the way GitHub writes it.
+    """
+    original = base.VALIDATORS[keyword]
+
+    def check(validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]) -> Any:
+        if instance is None and schema.get("nullable") is True:
+            return
+        yield from original(validator, value, instance, schema) or ()
+
+    return check
+
+
+def _with_nullable(base: Any) -> Any:
+    keywords = ("enum", "anyOf", "oneOf", "allOf", "$ref", "type")
+    return validators.extend(base, {k: _nullable_aware(k, base) for k in keywords})
+
+
+_NullableRead = _with_nullable(OAS30ReadValidator)
+_NullableWrite = _with_nullable(OAS30WriteValidator)
 
 
 def webhook_schema_name(event: str, action: str | None) -> str:
     """The `x-webhooks` key of an event: `pull_request` + `opened` -> `pull-request-opened`."""
     name = event.replace("_", "-")
     return f"{name}-{action.replace('_', '-')}" if action else name
-
-
-def _template_regex(template: str, multi: set[str]) -> re.Pattern[str]:
-    out = []
-    for part in re.split(r"(\{[^}]+\})", template):
-        if part.startswith("{") and part.endswith("}"):
-            name = part[1:-1]
-            out.append(f"(?P<{name}>.+)" if name in multi else f"(?P<{name}>[^/]+)")
-        else:
-            out.append(re.escape(part))
-    return re.compile("^" + "".join(out) + "$")
 
 
 def _coerce(value: str, schema: dict[str, Any]) -> Any:
