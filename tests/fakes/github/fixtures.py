@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .fake import FakeGitHub
+if TYPE_CHECKING:
+    from .fake import FakeGitHub
 
 
 @pytest.fixture
 def fake_github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    # Imported here so that collecting unrelated tests never depends on the fake's imports.
+    from .fake import FakeGitHub
+
     fake = FakeGitHub(tmp_path / "fake-github").start()
     try:
         yield fake
