@@ -112,6 +112,7 @@ class Events:
                 payload=body,
                 url=app.webhook_url,
                 secret=app.webhook_secret,
+                background=self.fake.serving_request,
             )
 
     # -- event families ---------------------------------------------------------------------

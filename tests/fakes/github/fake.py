@@ -11,6 +11,7 @@ It must not be imported by the bot, and it must only listen on 127.0.0.1.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ class FakeGitHub(Accounts, Repositories, Apps, Pulls, Issues, Checks):
         self.violations: list[Violation] = []
         self.deprecated_calls: list[tuple[str, str]] = []
         self.git_requests: list[GitRequest] = []
+        self._request_thread = threading.local()
         self._server = ServerThread(create_app(self))
         self.render = Renderer(self.state, self.web_url, self.api_url)
         self._started = False
@@ -102,6 +104,19 @@ class FakeGitHub(Accounts, Repositories, Apps, Pulls, Issues, Checks):
         """Clone URL; `git_url("org/repo")` or `git_url("org", "repo")`."""
         full = owner if repo is None else f"{owner}/{repo}"
         return f"{self.web_url}/{full}.git"
+
+    @property
+    def serving_request(self) -> bool:
+        """True on a thread that is handling an API or git request (its webhooks go async)."""
+        return bool(getattr(self._request_thread, "active", False))
+
+    @contextmanager
+    def _handling_request(self) -> Iterator[None]:
+        self._request_thread.active = True
+        try:
+            yield
+        finally:
+            self._request_thread.active = False
 
     # -- records ----------------------------------------------------------------------------------
     def reset_calls(self) -> None:

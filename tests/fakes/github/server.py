@@ -258,7 +258,7 @@ def _rest(fake: FakeGitHub, path: str) -> Response:
         limit.used += 1
     ctx = Ctx(fake, route, principal, request, body)
     try:
-        with fake.state.lock:
+        with fake._handling_request(), fake.state.lock:
             result = route.handler(ctx, **params)
     except ApiError as error:
         response = error_response(error)
@@ -339,7 +339,8 @@ def _git_http(fake: FakeGitHub, owner: str, name: str, rest: str) -> Response:
     response = _run_http_backend(fake, repo, rest)
     fake._record_git(full_name, service, principal.rate_key, response.status_code)
     if pushing and request.method == "POST":
-        fake._after_git_push(repo, before, principal.user or "anonymous")
+        with fake._handling_request():
+            fake._after_git_push(repo, before, principal.user or "anonymous")
     return response
 
 

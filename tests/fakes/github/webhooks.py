@@ -2,10 +2,12 @@
 
 Each delivery is a JSON POST signed with HMAC-SHA256 of the raw body (`X-Hub-Signature-256`),
 carrying `X-GitHub-Event`, a GUID in `X-GitHub-Delivery` that a redelivery repeats, and the App's
-hook id. Deliveries are sent by one background thread in order ("auto" mode), or held until the
-test releases them ("manual" mode), so that lost, late and repeated webhooks can be staged. This
-module knows how to sign, queue, send and record; which events a state change causes is decided
-by the fake (`fake.py`) and the handlers.
+hook id. In "auto" mode a webhook caused by a test's action is delivered before the action
+returns (so a story reads in order), and one caused by an API call is delivered by a background
+thread (the caller is not kept waiting on its own webhook); in "manual" mode every delivery is
+held until the test releases or drops it, so that lost, late and repeated webhooks can be
+staged. This module knows how to sign, queue, send and record; which events a state change
+causes is decided by the fake's operations (`world/`) and `events.py`.
 """
 
 from __future__ import annotations
@@ -134,7 +136,10 @@ class Dispatcher:
         payload: dict[str, Any],
         url: str | None,
         secret: str | None,
+        background: bool = True,
     ) -> Delivery:
+        """Record a delivery and send it: queued ("manual" mode, or no URL), in the background
+        (`background`, for webhooks caused by API calls), or now, after those already queued."""
         body = json.dumps(payload, separators=(",", ":")).encode()
         with self._lock:
             self._ids += 1
@@ -152,10 +157,14 @@ class Dispatcher:
                 secret=secret,
             )
             self.deliveries.append(delivery)
-            if self.mode == "manual" or url is None:
+            hold = self.mode == "manual" or url is None
+            if hold:
                 self._pending.append(delivery)
-            else:
+            elif background:
                 self._queue.put((delivery, False))
+        if not hold and not background:
+            self.wait()
+            self._send(delivery, redelivery=False)
         return delivery
 
     def _send(self, delivery: Delivery, redelivery: bool) -> Attempt:

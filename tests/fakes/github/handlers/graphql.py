@@ -68,7 +68,8 @@ def handle_graphql(fake: FakeGitHub, request: Request) -> Response:
             return _answer(errors=[{"message": "The fake does not implement this operation"}])
         fake._count("GRAPHQL", "createCommitOnBranch")
         try:
-            result = _create_commit_on_branch(fake, principal, variables.get("input") or {})
+            with fake._handling_request():
+                result = _create_commit_on_branch(fake, principal, variables.get("input") or {})
         except GraphQLError as error:
             return _answer(
                 data={"createCommitOnBranch": None},
