@@ -8,6 +8,7 @@ serves the API and git over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -79,10 +80,8 @@ class BotUnderTest:
 
     def stop(self) -> None:
         self.server.close()
-        try:
+        with contextlib.suppress(Exception):
             self.consumer.stop(graceful=True)
-        except Exception:
-            pass
         self.services.store.dispose()
 
     def deliveries(self) -> list[Delivery]:
