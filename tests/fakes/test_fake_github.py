@@ -886,3 +886,89 @@ def test_responses_validate_against_githubs_schemas(tmp_path: Path, sink: Webhoo
         gh.requester.requestJsonAndCheck("GET", "/rate_limit")
         problems = [str(v) for v in fake.violations]
     assert problems == []
+
+
+def test_fork_pull_request_head_is_fetched_into_the_base_repository(
+    world: dict[str, Any], sink: WebhookSink
+) -> None:
+    fake = world["fake"]
+    fake.fork_repo("acme/web", "mallory")
+    first = fake.commit("mallory/web", "evil", {"deploy/app.yaml": "privileged: true\n"})
+    issue = fake.open_pull("acme/web", "mallory:evil", title="Innocent", user="mallory")
+    assert issue.pull.head_repo == "mallory/web"
+    git = fake.repo("acme/web").git
+    assert git.rev_parse(f"refs/pull/{issue.number}/head") == first
+    second = fake.commit("mallory/web", "evil", {"x.txt": "x\n"}, author="mallory")
+    assert git.rev_parse(f"refs/pull/{issue.number}/head") == second
+    repo = as_installation(fake, world["inst"]).get_repo("acme/web")
+    pr = repo.get_pull(issue.number)
+    assert (pr.head.repo.full_name, pr.head.sha, pr.head.label) == (
+        "mallory/web",
+        second,
+        "mallory:evil",
+    )
+    run = repo.create_check_run(name="compliance", head_sha=second, status="in_progress")
+    assert run.pull_requests == []  # GitHub lists no pull requests for fork heads
+    fake.wait_for_deliveries()
+    sync = [e for e in sink.events("pull_request") if e["action"] == "synchronize"]
+    assert [(e["before"], e["after"]) for e in sync] == [(first, second)]
+
+
+def test_push_over_http_needs_contents_write_and_sends_push(
+    world: dict[str, Any], sink: WebhookSink, tmp_path: Path
+) -> None:
+    fake = world["fake"]
+    inst = world["inst"]
+    work = tmp_path / "work"
+    token = fake.installation_token(inst)
+    header = f"http.extraHeader=Authorization: Bearer {token}"
+    git("-c", header, "clone", "-q", fake.git_url("acme/web"), str(work))
+    (work / "pushed.txt").write_text("pushed\n")
+    git("add", "pushed.txt", cwd=work)
+    git("-c", "user.name=Bot", "-c", "user.email=bot@example.com", "commit", "-qm", "p", cwd=work)
+    read_only = fake.installation_token(inst, permissions={"contents": "read"})
+    refused = git(
+        "-c",
+        f"http.extraHeader=Authorization: Bearer {read_only}",
+        "push",
+        "-q",
+        "origin",
+        "HEAD:refs/heads/pushed",
+        cwd=work,
+        check=False,
+    )
+    assert refused.returncode != 0 and fake.branch_sha("acme/web", "pushed") is None
+    git("-c", header, "push", "-q", "origin", "HEAD:refs/heads/pushed", cwd=work)
+    head = git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    assert fake.branch_sha("acme/web", "pushed") == head
+    fake.wait_for_deliveries()
+    push = sink.events("push")[-1]
+    assert (push["ref"], push["after"], push["created"]) == ("refs/heads/pushed", head, True)
+    assert push["sender"]["login"] == world["app"].bot_login
+
+
+def test_requested_action_goes_only_to_the_runs_app(
+    world: dict[str, Any], sink: WebhookSink
+) -> None:
+    fake = world["fake"]
+    other_sink = WebhookSink()
+    try:
+        fake.install_app(
+            account="acme", name="other-bot", webhook_url=other_sink.url, webhook_secret="x"
+        )
+        repo = as_installation(fake, world["inst"]).get_repo("acme/web")
+        sha = fake.branch_sha("acme/web", "main")
+        run = repo.create_check_run(
+            name="compliance",
+            head_sha=sha,
+            conclusion="action_required",
+            details_url="https://bot.example/x",
+            actions=[{"label": "Re-evaluate", "description": "Run again", "identifier": "reeval"}],
+        )
+        fake.request_check_action(run.id, "reeval", user="bob")
+        fake.wait_for_deliveries()
+        mine = [e for e in sink.events("check_run") if e["action"] == "requested_action"]
+        assert mine[0]["requested_action"] == {"identifier": "reeval"}
+        assert [e["action"] for e in other_sink.events("check_run")] == ["created", "completed"]
+    finally:
+        other_sink.close()

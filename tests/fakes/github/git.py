@@ -177,6 +177,35 @@ class GitRepo:
         kind = self.object_type(sha) or "blob"
         return self.run_bytes("cat-file", kind, sha)
 
+    def hash_blobs(self, contents: list[str | bytes]) -> list[str]:
+        """Write many blobs with one git call (a commit of 3,000 files stays fast)."""
+        if not contents:
+            return []
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, content in enumerate(contents):
+                path = Path(tmp) / str(i)
+                path.write_bytes(content.encode() if isinstance(content, str) else content)
+                paths.append(str(path))
+            out = self.run(
+                "hash-object",
+                "-w",
+                "--no-filters",
+                "--stdin-paths",
+                input="\n".join(paths).encode(),
+            )
+        return out.split()
+
+    def diff_stats(self, base: str, head: str) -> tuple[int, int, int]:
+        """(changed files, additions, deletions) between two commits, without patches."""
+        files = additions = deletions = 0
+        for line in self.run("diff", "--numstat", "-M", base, head).splitlines():
+            added, deleted, _ = line.split("\t", 2)
+            files += 1
+            additions += 0 if added == "-" else int(added)
+            deletions += 0 if deleted == "-" else int(deleted)
+        return files, additions, deletions
+
     def blob_size(self, sha: str) -> int:
         return int(self.run("cat-file", "-s", sha).strip())
 
@@ -271,14 +300,12 @@ class GitRepo:
         committer: Person | None = None,
     ) -> str:
         """A commit on top of `parent` (None: a root commit) with `files` written or deleted."""
-        changes: list[tuple[str, str, str | None]] = []
         base_tree = self.commit_info(parent).tree if parent else None
-        for path, content in files.items():
-            if content is None:
-                changes.append((path, "100644", None))
-            else:
-                data = content.encode() if isinstance(content, str) else content
-                changes.append((path, "100644", self.hash_blob(data)))
+        written = {p: c for p, c in files.items() if c is not None}
+        shas = dict(zip(written, self.hash_blobs(list(written.values())), strict=True))
+        changes: list[tuple[str, str, str | None]] = [
+            (path, "100644", shas.get(path)) for path in files
+        ]
         tree = self.mktree_from(base_tree, changes)
         return self.commit_tree(tree, [parent] if parent else [], message, author, committer)
 

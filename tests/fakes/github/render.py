@@ -368,7 +368,7 @@ class Renderer:
             return data
         git = repo.git
         merge_base = git.merge_base(p.base_sha, p.head_sha) or p.base_sha
-        files = git.diff_files(merge_base, p.head_sha)
+        changed, additions, deletions = git.diff_stats(merge_base, p.head_sha)
         mergeable: bool | None = None
         if issue.state == "open":
             mergeable = git.merge_tree(p.base_sha, p.head_sha) is not None
@@ -385,9 +385,9 @@ class Renderer:
                 "review_comments": 0,
                 "maintainer_can_modify": p.maintainer_can_modify,
                 "commits": len(git.commits_between(merge_base, p.head_sha)),
-                "additions": sum(f.additions for f in files),
-                "deletions": sum(f.deletions for f in files),
-                "changed_files": len(files),
+                "additions": additions,
+                "deletions": deletions,
+                "changed_files": changed,
             }
         )
         return data

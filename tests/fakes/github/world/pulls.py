@@ -97,7 +97,7 @@ class Pulls(WorldBase):
                         ],
                     )
             if source is not r:
-                r.git.fetch_into(source, head_sha, f"refs/pull/{r.next_number}/head")
+                r.git.fetch_into(source.git, head_sha, f"refs/pull/{r.next_number}/head")
             if r.git.is_ancestor(head_sha, base_sha):
                 raise ApiError(
                     422,

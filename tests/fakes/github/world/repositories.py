@@ -206,7 +206,7 @@ class Repositories(WorldBase):
         assert p is not None
         head_repo = self.repo(p.head_repo)
         if head_repo is not repo:
-            repo.git.fetch_into(head_repo, p.head_sha, f"refs/pull/{issue.number}/head")
+            repo.git.fetch_into(head_repo.git, p.head_sha, f"refs/pull/{issue.number}/head")
         else:
             repo.git.update_ref(f"refs/pull/{issue.number}/head", p.head_sha)
         tree = repo.git.merge_tree(p.base_sha, p.head_sha)
