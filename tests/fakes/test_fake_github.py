@@ -80,8 +80,11 @@ def sink() -> Iterator[WebhookSink]:
 
 
 @pytest.fixture
-def world(fake_github: FakeGitHub, sink: WebhookSink) -> dict[str, Any]:
-    """acme/web with a default branch, people, a team, and the App installed on acme."""
+def world(fake_github: FakeGitHub, sink: WebhookSink) -> Iterator[dict[str, Any]]:
+    """acme/web with a default branch, people, a team, and the App installed on acme.
+
+    Every webhook the fake sent during the test must match GitHub's payload schema.
+    """
     fake = fake_github
     fake.add_org("acme", members=["alice", "bob"], admins=["olga"])
     fake.add_user("mallory")
@@ -96,7 +99,11 @@ def world(fake_github: FakeGitHub, sink: WebhookSink) -> dict[str, Any]:
     fake.create_repo("other/secret", files={"x": "y\n"})
     app = fake.install_app(account="acme", webhook_url=sink.url, webhook_secret="s3cret")
     fake.wait_for_deliveries()
-    return {"fake": fake, "repo": repo, "app": app, "inst": fake.installation(app, "acme")}
+    yield {"fake": fake, "repo": repo, "app": app, "inst": fake.installation(app, "acme")}
+    fake.wait_for_deliveries()
+    for delivery in fake.deliveries:
+        problems = fake.validator.check_webhook(delivery.event, delivery.action, delivery.payload)
+        assert problems == [], (delivery.event, delivery.action, problems[:5])
 
 
 def integration(fake: FakeGitHub, app: App, iss: int | str | None = None) -> GithubIntegration:

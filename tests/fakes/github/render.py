@@ -607,7 +607,8 @@ class Renderer:
             "id": run.id,
             "node_id": f"CR_{run.id}",
             "head_sha": run.head_sha,
-            "external_id": run.external_id,
+            # GitHub reports an unset external id as "" (its webhook schema has no null).
+            "external_id": run.external_id or "",
             "url": url,
             "html_url": f"{self.web}/{repo.full_name}/runs/{run.id}",
             "details_url": run.details_url or f"{self.web}/apps/{app.slug}",
