@@ -18,7 +18,7 @@ from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.exceptions import RetryTask
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from bot import audit
 from bot.config import Settings
@@ -27,7 +27,7 @@ from bot.forge.base import ForgeError, TransientForgeError
 from bot.handlers import route
 from bot.handlers.context import Context
 from bot.store import Store
-from bot.store.tables import Delivery
+from bot.store.tables import Delivery, Lock
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,11 @@ class Jobs:
         now = self.clock()
         with self.store.session() as session:
             if lease == timedelta(0):
+                # No other worker can be alive: what was running died, and so did its locks.
                 session.execute(
                     update(Delivery).where(Delivery.status == "running").values(status="queued")
                 )
+                session.execute(delete(Lock))
             ids = list(
                 session.scalars(
                     select(Delivery.id).where(

@@ -68,8 +68,17 @@ def mode(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@dataclass
+class FakeWorld:
+    fake: object
+    app: object
+    installation: object
+    repo: object
+
+
 @pytest.fixture
-def world(fake_github, mode: str, tmp_path: Path) -> Iterator[World]:
+def fake_world(fake_github) -> FakeWorld:
+    """An organization with a team, a repository and the App installed; no bot yet."""
     fake = fake_github
     fake.add_org("acme")
     for login in ("dev", "alice", "bob"):
@@ -80,19 +89,28 @@ def world(fake_github, mode: str, tmp_path: Path) -> Iterator[World]:
         fake.add_collaborator(repo, login, "write")
     app = fake.create_app(owner="acme")
     installation = fake.install(app, "acme")
+    return FakeWorld(fake, app, installation, repo)
+
+
+@pytest.fixture
+def scratch_database(mode: str) -> Iterator[str | None]:
     database = ScratchDatabase() if mode == "postgres" else None
-    settings = bot_settings(
-        tmp_path,
-        app=app,
-        api_url=fake.api_url,
-        mode=mode,
-        database_url=database.url if database else None,
-    )
-    bot = BotUnderTest(settings).start()
-    app.webhook_url = f"{bot.url}/webhooks/github"
     try:
-        yield World(fake, app, installation, repo, bot)
+        yield database.url if database else None
     finally:
-        bot.stop()
         if database:
             database.drop()
+
+
+@pytest.fixture
+def world(fake_world: FakeWorld, mode: str, scratch_database, tmp_path: Path) -> Iterator[World]:
+    fw = fake_world
+    settings = bot_settings(
+        tmp_path, app=fw.app, api_url=fw.fake.api_url, mode=mode, database_url=scratch_database
+    )
+    bot = BotUnderTest(settings).start()
+    fw.app.webhook_url = f"{bot.url}/webhooks/github"
+    try:
+        yield World(fw.fake, fw.app, fw.installation, fw.repo, bot)
+    finally:
+        bot.stop()
