@@ -195,3 +195,65 @@ def get_codeowners_errors(ctx: Ctx, owner: str, repo: str) -> Any:
             return {"errors": codeowners_errors(ctx.state, r, path, data.decode(errors="replace"))}
     # GitHub answers 404 when the ref has no CODEOWNERS file.
     raise not_found()
+
+
+# -- branches and labels ------------------------------------------------------------------------
+def _branch(ctx: Ctx, r: Any, name: str, sha: str, full: bool) -> dict[str, Any]:
+    base = f"{ctx.render.api}/repos/{r.full_name}/branches/{name}"
+    data: dict[str, Any] = {
+        "name": name,
+        "commit": ctx.render.commit(r, sha)
+        if full
+        else {"sha": sha, "url": f"{ctx.render.api}/repos/{r.full_name}/commits/{sha}"},
+        "protected": False,
+        "protection_url": f"{base}/protection",
+    }
+    if full:
+        data["_links"] = {"self": base, "html": f"{ctx.render.web}/{r.full_name}/tree/{name}"}
+        data["protection"] = {
+            "enabled": False,
+            "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
+        }
+    return data
+
+
+@route("GET", "/repos/{owner}/{repo}/branches", permissions=("contents:read",))
+def list_branches(ctx: Ctx, owner: str, repo: str) -> Any:
+    r = ctx.repo(owner, repo)
+    branches = sorted(r.git.refs("refs/heads/").items())
+    return ctx.page(
+        branches,
+        lambda pair: _branch(ctx, r, pair[0].removeprefix("refs/heads/"), pair[1], full=False),
+    )
+
+
+@route("GET", "/repos/{owner}/{repo}/branches/{branch}", permissions=("contents:read",))
+def get_branch(ctx: Ctx, owner: str, repo: str, branch: str) -> Any:
+    r = ctx.repo(owner, repo)
+    sha = r.git.branch_sha(branch)
+    if sha is None:
+        raise ApiError(404, "Branch not found")
+    return _branch(ctx, r, branch, sha, full=True)
+
+
+@route("GET", "/repos/{owner}/{repo}/labels", permissions=("issues:read", "pull_requests:read"))
+def list_repo_labels(ctx: Ctx, owner: str, repo: str) -> Any:
+    r = ctx.repo(owner, repo)
+    labels = sorted(r.labels.values(), key=lambda label: label.name.lower())
+    return ctx.page(labels, lambda label: ctx.render.label(r, label))
+
+
+@route("POST", "/repos/{owner}/{repo}/labels", permissions=("issues:write", "pull_requests:write"))
+def create_label(ctx: Ctx, owner: str, repo: str) -> Any:
+    r = ctx.repo(owner, repo)
+    name = ctx.body("name")
+    if name.lower() in r.labels:
+        raise ApiError(
+            422,
+            "Validation Failed",
+            errors=[{"resource": "Label", "code": "already_exists", "field": "name"}],
+        )
+    label = ctx.fake._ensure_label(r, name)
+    label.color = (ctx.body("color") or label.color).lstrip("#")
+    label.description = ctx.body("description")
+    return 201, ctx.render.label(r, label)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,46 @@ def _strip_examples(node: Any) -> Any:
     return node
 
 
-# Defects in GitHub's description that would make the fake refuse what GitHub really sends.
-# Each is (JSON pointer into the subset, what is wrong, the fix); the fixes are listed in the
-# subset's info so nobody mistakes them for GitHub's text.
-PATCHES: list[tuple[str, str]] = [
+# Defects in GitHub's description that would make the fake refuse what GitHub really accepts
+# or sends. Each is (JSON pointer into the subset, what is wrong, the fix); the fixes are listed
+# in the subset's info so nobody mistakes them for GitHub's text.
+def _all_of_to_any_of(node: dict[str, Any]) -> None:
+    assert "allOf" in node, "defect gone upstream? remove the patch"
+    node["anyOf"] = node.pop("allOf")
+
+
+def _accept_bare_label_array(node: dict[str, Any]) -> None:
+    variants = node["oneOf"]
+    assert len(variants) == 1, "defect gone upstream? remove the patch"
+    variants.append({"type": "array", "minItems": 1, "items": {"type": "string"}})
+
+
+def _drop_discriminator(node: dict[str, Any]) -> None:
+    assert "discriminator" in node, "defect gone upstream? remove the patch"
+    del node["discriminator"]
+
+
+PATCHES: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
+    (
+        "/paths/~1repos~1{owner}~1{repo}~1contents~1{path}/get/responses/200/content"
+        "/application~1json/schema",
+        "a directory's contents are an array, which a `type` discriminator cannot select; "
+        "keep the oneOf and drop the discriminator",
+        _drop_discriminator,
+    ),
     (
         "/paths/~1app~1installations/get/responses/200/content/application~1json/schema"
         "/items/properties/account",
         "account is allOf [Simple User, Enterprise], which nothing satisfies; the "
         "component schema `installation` says anyOf: use anyOf",
+        _all_of_to_any_of,
+    ),
+    (
+        "/paths/~1repos~1{owner}~1{repo}~1issues~1{issue_number}~1labels/post/requestBody"
+        "/content/application~1json/schema",
+        "the description says 'You can also pass an array of labels directly' (PyGithub "
+        "does), but the schema only has the object form: add the array form",
+        _accept_bare_label_array,
     ),
 ]
 
@@ -91,10 +123,8 @@ def _node(document: Any, pointer: str) -> Any:
 
 def apply_patches(subset: dict[str, Any]) -> list[str]:
     applied = []
-    for pointer, why in PATCHES:
-        node = _node(subset, pointer)
-        assert "allOf" in node, f"{pointer}: defect gone upstream? remove the patch"
-        node["anyOf"] = node.pop("allOf")
+    for pointer, why, fix in PATCHES:
+        fix(_node(subset, pointer))
         applied.append(f"{pointer}: {why}")
     return applied
 
