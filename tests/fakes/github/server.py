@@ -240,6 +240,8 @@ def _rest(fake: FakeGitHub, path: str) -> Response:
         return finish(error_response(ApiError(401, message)), who)
     if route.auth == "token" and principal.kind == "app":
         return finish(error_response(ApiError(401, "Bad credentials")), who)
+    if check.unparsable:
+        return finish(error_response(ApiError(400, "Problems parsing JSON")), who)
     if check.refused:
         error = ApiError(422, "Invalid request.\n\n" + "\n".join(check.problems))
         return finish(error_response(error), who)

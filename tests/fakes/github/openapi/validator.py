@@ -47,6 +47,8 @@ class RequestCheck:
     refused: bool = False
     # The operation's template when GitHub has it but the vendored subset (the fake) does not.
     unserved: str | None = None
+    # The body is not JSON at all (GitHub: 400 "Problems parsing JSON").
+    unparsable: bool = False
 
 
 def _pointer(*parts: str) -> str:
@@ -218,7 +220,7 @@ class OpenApiValidator:
             instance = json.loads(body)
         except ValueError:
             check.problems.append("request body is not JSON")
-            check.refused = True
+            check.unparsable = True
             return
         if "application/json" not in content:
             return
