@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import urllib.error
 import urllib.request
 
 from sqlalchemy import select
+
+from bot.forge.github import GitHubApp
 
 from bot.store.tables import AuditEvent
 
@@ -169,3 +172,26 @@ def test_merge_group_is_evaluated(world):
     run = world.check(group_sha)
     assert run.conclusion == "failure"
     assert head_ref.startswith("refs/heads/gh-readonly-queue/main/")
+
+
+def test_rate_limited_job_waits_for_the_reset_then_completes(world):
+
+    fake = world.fake
+    # mint the token first so the limit hits the evaluation itself
+    GitHubApp(world.bot.settings).installation_token(world.installation.id)
+    fake.set_rate_limit(world.installation, remaining=0)
+    [limit] = [x for x in fake.state.rate_limits.values() if x.used >= x.limit]
+    limit.reset = int(time.time()) + 3  # x-ratelimit-reset: three seconds from now
+    started = time.monotonic()
+    _, sha = world.open_pr({"deploy/web.yaml": PRIVILEGED})
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not world.bot.services.huey.scheduled_count():
+        time.sleep(0.05)
+    assert world.bot.services.huey.scheduled_count() >= 1  # retried later, not slept on
+    assert world.checks(sha) == []
+    errors = [d.error or "" for d in world.bot.deliveries()]
+    assert any("rate limit" in e for e in errors), errors
+    limit.used = 0  # the window resets
+    world.bot.wait_idle(timeout=30)
+    assert world.check(sha).conclusion == "failure"
+    assert time.monotonic() - started >= 2  # it waited for x-ratelimit-reset
