@@ -12,7 +12,6 @@ import urllib.request
 from sqlalchemy import select
 
 from bot.forge.github import GitHubApp
-
 from bot.store.tables import AuditEvent
 
 PRIVILEGED = """\
