@@ -194,3 +194,19 @@ def test_rate_limited_job_waits_for_the_reset_then_completes(world):
     world.bot.wait_idle(timeout=30)
     assert world.check(sha).conclusion == "failure"
     assert time.monotonic() - started >= 2  # it waited for x-ratelimit-reset
+
+
+def test_installation_repositories_are_recorded_and_audited(world):
+    from bot.store.tables import Installation
+
+    world.fake.create_repo("acme/api", files={"README.md": "api\n"})
+    world.fake.add_installation_repos(world.installation, ["acme/api"], sender="alice")
+    world.bot.wait_idle()
+    with world.bot.services.store.session() as s:
+        row = s.get(Installation, world.installation.id)
+        assert row is not None and "acme/api" in row.repositories
+    assert "installation.added" in audit_actions(world)
+    world.fake.remove_installation_repos(world.installation, ["acme/api"], sender="alice")
+    world.bot.wait_idle()
+    with world.bot.services.store.session() as s:
+        assert "acme/api" not in s.get(Installation, world.installation.id).repositories
