@@ -41,6 +41,7 @@ SENT = [
     ("push", None),
     ("check_suite", "requested"),
     ("check_suite", "rerequested"),
+    ("check_suite", "completed"),
     ("check_run", "created"),
     ("check_run", "completed"),
     ("check_run", "rerequested"),

@@ -76,10 +76,12 @@ class Checks(WorldBase):
             if run.started_at is None:
                 run.started_at = now()
             r.check_runs.append(run)
-            self._update_suite(r, suite)
+            completed = self._update_suite(r, suite)
             self.events.check_run("created", r, run, sender)
             if run.status == "completed":
                 self.events.check_run("completed", r, run, sender)
+            if completed:
+                self.events.check_suite("completed", r, suite, sender)
             return run
 
     def update_check_run(
@@ -93,9 +95,11 @@ class Checks(WorldBase):
                 run.name = fields["name"]
             self._apply_check_fields(run, fields)
             suite = next(s for s in r.check_suites if s.id == run.suite_id)
-            self._update_suite(r, suite)
+            completed = self._update_suite(r, suite)
             if run.status == "completed" and not was_completed:
                 self.events.check_run("completed", r, run, sender)
+            if completed:
+                self.events.check_suite("completed", r, suite, sender)
             return run
 
     @staticmethod
@@ -130,7 +134,9 @@ class Checks(WorldBase):
         if "actions" in fields:
             run.actions = list(fields["actions"] or [])
 
-    def _update_suite(self, repo: Repository, suite: CheckSuite) -> None:
+    def _update_suite(self, repo: Repository, suite: CheckSuite) -> bool:
+        """Recompute a suite from its runs; True when it has just become completed."""
+        was_completed = suite.status == "completed"
         runs = [r for r in repo.check_runs if r.suite_id == suite.id]
         suite.updated_at = now()
         if runs and all(r.status == "completed" for r in runs):
@@ -150,6 +156,7 @@ class Checks(WorldBase):
         elif runs:
             suite.status = "in_progress"
             suite.conclusion = None
+        return suite.status == "completed" and not was_completed
 
     def rerequest_check_run(self, run: CheckRun | int, *, user: str) -> None:
         """A person clicks "Re-run": the suite is queued again and only the run's App is told."""
