@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -51,6 +52,8 @@ class PullRequest:
     merged: bool = False
     merge_sha: str | None = None
     head_repo: str | None = None  # owner/name of the head repository (forks differ)
+    merged_at: datetime | None = None
+    merged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class PushEvent(Event):
     ref: str = ""
     before: str = ""
     after: str = ""
+    paths: tuple[str, ...] = ()  # added, modified or removed by the pushed commits (as listed)
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,18 @@ def parse_pull_request(pr: Mapping[str, Any]) -> PullRequest:
         merged=bool(pr.get("merged", False)),
         merge_sha=pr.get("merge_commit_sha"),
         head_repo=_get(pr, "head", "repo", "full_name"),
+        merged_at=_time(pr.get("merged_at")),
+        merged_by=_get(pr, "merged_by", "login"),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def parse_github(name: str, delivery_id: str, payload: Mapping[str, Any]) -> Event:
@@ -166,7 +181,7 @@ def parse_github(name: str, delivery_id: str, payload: Mapping[str, Any]) -> Eve
         "sender": str(_get(sender, "login", default="")),
         "sender_is_bot": _get(sender, "type", default="") == "Bot",
     }
-    if name == "pull_request":
+    if name in ("pull_request", "pull_request_review"):
         return PullRequestEvent(
             **base,
             pull_request=parse_pull_request(_need(payload, "pull_request")),
@@ -204,6 +219,7 @@ def parse_github(name: str, delivery_id: str, payload: Mapping[str, Any]) -> Eve
             ref=str(payload.get("ref") or ""),
             before=str(payload.get("before") or ""),
             after=str(payload.get("after") or ""),
+            paths=_pushed_paths(payload.get("commits")),
         )
     if name in ("installation", "installation_repositories"):
         account = _get(payload, "installation", "account", "login", default="")
@@ -216,6 +232,15 @@ def parse_github(name: str, delivery_id: str, payload: Mapping[str, Any]) -> Eve
             repositories_removed=_names(payload.get("repositories_removed")),
         )
     return Event(**base)
+
+
+def _pushed_paths(commits: Any) -> tuple[str, ...]:
+    paths: set[str] = set()
+    for commit in commits if isinstance(commits, list) else ():
+        if isinstance(commit, Mapping):
+            for key in ("added", "modified", "removed"):
+                paths.update(str(p) for p in commit.get(key) or () if isinstance(p, str))
+    return tuple(sorted(paths))
 
 
 def _numbers(prs: Any) -> tuple[int, ...]:

@@ -73,9 +73,11 @@ class Jobs:
             name, payload, attempts = row.event, row.payload, row.attempts
         try:
             event = parse_github(name, delivery_id.split(":", 1)[-1], json.loads(payload))
-            handler = route(event)
-            if handler is not None:
-                handler(event, self.context_for(event))
+            handlers = route(event)
+            if handlers:
+                context = self.context_for(event)
+                for handler in handlers:
+                    handler(event, context)
         except TransientForgeError as exc:
             if attempts >= MAX_ATTEMPTS:
                 self._finish(delivery_id, "failed", f"gave up after {attempts} attempts: {exc}")

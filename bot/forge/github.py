@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 
 from bot.config import Settings
 from bot.events import PullRequest, Repo, parse_pull_request
+from bot.exemptions.review import CodeownersError, ReviewRecord
 from bot.forge.base import (
     Annotation,
     CheckOutput,
@@ -223,6 +224,94 @@ class GitHubForge:
     def open_pull_requests(self, repo: Repo) -> list[PullRequest]:
         pulls = self.gh.get_repo(repo.full_name).get_pulls(state="open")
         return [_call(lambda p=p: parse_pull_request(p.raw_data)) for p in pulls]
+
+    # -- reviews and code owners (exception PRs) ---------------------------------------------
+    def _pages(self, path: str, parameters: dict[str, Any] | None = None) -> list[Any]:
+        """Every item of a list endpoint, following GitHub's Link headers (100 per page)."""
+        items: list[Any] = []
+        url: str | None = path
+        params: dict[str, Any] | None = {"per_page": 100, **(parameters or {})}
+        while url:
+            headers, data = _call(
+                lambda url=url, params=params: self._requester.requestJsonAndCheck(
+                    "GET", url, parameters=params
+                )
+            )
+            items.extend(data if isinstance(data, list) else [])
+            url = _next_link(headers)
+            params = None  # the next link carries them
+        return items
+
+    def reviews(self, repo: Repo, number: int) -> list[ReviewRecord]:
+        out = []
+        for r in self._pages(f"/repos/{repo.full_name}/pulls/{number}/reviews"):
+            user = r.get("user") or {}
+            submitted = r.get("submitted_at")
+            out.append(
+                ReviewRecord(
+                    login=str(user.get("login") or ""),
+                    state=str(r.get("state") or "").upper(),
+                    commit_id=r.get("commit_id"),
+                    submitted_at=datetime.fromisoformat(submitted.replace("Z", "+00:00"))
+                    if submitted
+                    else None,
+                    is_bot=user.get("type") == "Bot",
+                )
+            )
+        return out
+
+    def commit_people(self, repo: Repo, number: int) -> list[str]:
+        """Logins of the authors and committers of a PR's commits (GitHub's own web-flow
+        committer, which signs web and API commits, is not a person and is left out)."""
+        people: set[str] = set()
+        for c in self._pages(f"/repos/{repo.full_name}/pulls/{number}/commits"):
+            for role in ("author", "committer"):
+                login = (c.get(role) or {}).get("login")
+                if login and login != "web-flow":
+                    people.add(str(login))
+        return sorted(people)
+
+    def team_members(self, org: str, slug: str) -> frozenset[str] | None:
+        try:
+            members = self._pages(f"/orgs/{org}/teams/{slug}/members")
+        except ForgeError:
+            return None  # can't tell: the caller must not treat this as "no members"
+        return frozenset(str(m.get("login")) for m in members if m.get("login"))
+
+    def codeowners_errors(self, repo: Repo, ref: str) -> list[CodeownersError]:
+        _, data = _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo.full_name}/codeowners/errors", parameters={"ref": ref}
+            )
+        )
+        return [
+            CodeownersError(
+                path=str(e.get("path") or ""),
+                line=int(e.get("line") or 0),
+                message=str(e.get("message") or e.get("kind") or ""),
+                kind=str(e.get("kind") or ""),
+            )
+            for e in (data or {}).get("errors", [])
+        ]
+
+    def merged_pull_requests(self, repo: Repo, base: str) -> list[PullRequest]:
+        return [
+            parse_pull_request(p)
+            for p in self._pages(
+                f"/repos/{repo.full_name}/pulls",
+                {"state": "closed", "base": base, "sort": "created", "direction": "asc"},
+            )
+            if p.get("merged_at")
+        ]
+
+
+def _next_link(headers: Any) -> str | None:
+    link = _lower(headers).get("link", "")
+    for part in link.split(","):
+        section = part.split(";")
+        if len(section) > 1 and 'rel="next"' in section[1]:
+            return section[0].strip().strip("<>")
+    return None
 
 
 def _call(fn: Callable[[], T]) -> T:

@@ -12,10 +12,10 @@ import functools
 import logging
 from dataclasses import dataclass
 
-from bot import locks
+from bot import audit, ledger, locks
 from bot.checking import Rules, check, load_rules
 from bot.engine.model import PullRequestFacts, SourceFile
-from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, PushEvent, Repo
+from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
 from bot.forge.base import Annotation, CheckOutput
 from bot.forge.git import GitRepo
 from bot.handlers.context import Context
@@ -77,12 +77,6 @@ def on_check_request(event: CheckRequestEvent, ctx: Context) -> None:
             run_check(ctx, repo, Target(pr.head_sha, pr.base_ref, f"refs/pull/{number}/head", pr))
 
 
-def on_push(event: PushEvent, ctx: Context) -> None:
-    """A push to the default branch changes the rules: forget what was cached for that repo."""
-    if event.repo and event.ref == f"refs/heads/{event.repo.default_branch}":
-        _rules_cached.cache_clear()
-
-
 def run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     # One evaluation at a time per head commit, so its check run is created once.
     with locks.hold(ctx.store, f"check:{ctx.forge.name}:{repo.full_name}:{target.head_sha}"):
@@ -91,7 +85,8 @@ def run_check(ctx: Context, repo: Repo, target: Target) -> Report:
 
 def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
-    report = evaluate(mirror, target, now=ctx.now())
+    verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
+    report = evaluate(mirror, target, now=ctx.now(), verify=verify)
     output = check_output(report, target, details_url=ctx.settings.public_url)
     ctx.actions.post_check(
         repo,
@@ -110,10 +105,22 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
             "exceptions_ignored": [u.id for u in report.unapproved + report.invalid],
         },
     )
+    if report.unapproved:
+        with ctx.store.session() as session:
+            for use in report.unapproved:
+                audit.record(
+                    session,
+                    actor="compliance-bot",
+                    action="exception.ignored",
+                    repository=repo.full_name,
+                    pull_request=target.pull.number if target.pull else None,
+                    sha=target.head_sha,
+                    details={"exception": use.id, "policy": use.policy, "reason": use.problem},
+                )
     return report
 
 
-def evaluate(mirror: GitRepo, target: Target, *, now) -> Report:  # type: ignore[no-untyped-def]
+def evaluate(mirror: GitRepo, target: Target, *, now, verify=None) -> Report:  # type: ignore[no-untyped-def]
     base_sha = target.base_sha or mirror.resolve(f"refs/heads/{target.base_ref}")
     head_sha = mirror.resolve(target.head_sha)
     merge_base = mirror.merge_base(base_sha, head_sha)
@@ -141,7 +148,7 @@ def evaluate(mirror: GitRepo, target: Target, *, now) -> Report:  # type: ignore
         head_ref=pr.head_ref if pr else target.head_fetch_ref,
         draft=pr.draft if pr else False,
     )
-    report = check(rules, files, now=now, facts=facts)
+    report = check(rules, files, now=now, facts=facts, verify=verify)
     report.base, report.head = base_sha, head_sha
     return report
 

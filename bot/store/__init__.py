@@ -5,7 +5,15 @@ by the Alembic migrations beside this file and applied with :func:`migrate`.
 """
 
 from bot.store.db import Store, migrate
-from bot.store.tables import AuditEvent, Base, CheckRecord, Delivery, Installation, Lock
+from bot.store.tables import (
+    AuditEvent,
+    Base,
+    CheckRecord,
+    Delivery,
+    Installation,
+    LedgerEntry,
+    Lock,
+)
 
 __all__ = [
     "AuditEvent",
@@ -13,6 +21,7 @@ __all__ = [
     "CheckRecord",
     "Delivery",
     "Installation",
+    "LedgerEntry",
     "Lock",
     "Store",
     "migrate",

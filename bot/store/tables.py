@@ -85,3 +85,29 @@ class Lock(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(Base):
+    """An exception entry whose exact content was approved in a merged pull request.
+
+    The check honours an exception only if the hash of its content is here (provenance): an
+    entry that reached the default branch any other way is ignored and reported.
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("forge", "repository", "content_hash", "pull_request"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    forge: Mapped[str] = mapped_column(String(16))
+    repository: Mapped[str] = mapped_column(String(255), index=True)
+    exception_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    approvers: Mapped[list] = mapped_column(JSON, default=list)
+    pull_request: Mapped[int] = mapped_column(Integer)
+    merge_sha: Mapped[str] = mapped_column(String(64))
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    renewal_count: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16), default="merge")  # merge | rebuild
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,239 @@
+"""Exception PRs: the ``compliance/exception-review`` check, and the ledger when they merge.
+
+A PR that changes ``.compliance/exceptions.yaml`` gets a second check beside ``compliance``. Its
+verdict is decided by ``bot.exemptions.review`` from facts gathered here: the base's CODEOWNERS,
+policies and config, the file at base and head, the PR's reviews and commit people, team members.
+When such a PR merges with a passing verdict, its added and changed entries go into the ledger,
+and open PRs whose findings they may cover are checked again (they turn green without a push).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime
+
+from bot import audit, ledger, locks
+from bot.events import PullRequest, PullRequestEvent, Repo
+from bot.exemptions import parse
+from bot.exemptions.review import (
+    CODEOWNERS_LOCATIONS,
+    EXCEPTIONS_PATH,
+    ReviewFacts,
+    ReviewVerdict,
+    review,
+)
+from bot.forge.base import Annotation, CheckOutput
+from bot.forge.git import GitRepo
+from bot.handlers import pull_request as compliance
+from bot.handlers.context import Context
+from bot.store.tables import CheckRecord
+
+log = logging.getLogger(__name__)
+
+REVIEW_CHECK = "compliance/exception-review"
+
+
+def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
+    pr = event.pull_request
+    assert pr is not None and event.repo is not None
+    if event.action == "closed":
+        if pr.merged:
+            on_merged(ctx, event.repo, pr, actor=pr.merged_by or event.sender)
+        return
+    if event.action == "edited" and "base" not in event.changes:
+        return
+    if pr.state == "open":
+        evaluate(ctx, event.repo, pr)
+
+
+def on_review(event: PullRequestEvent, ctx: Context) -> None:
+    """``pull_request_review`` submitted, edited or dismissed: the approvals changed."""
+    pr = event.pull_request
+    assert pr is not None and event.repo is not None
+    if pr.state == "open":
+        evaluate(ctx, event.repo, pr)
+
+
+def recheck_exception_prs(ctx: Context, repo: Repo) -> None:
+    """CODEOWNERS or team membership changed: every open exception PR is judged again."""
+    for pr in ctx.forge.open_pull_requests(repo):
+        evaluate(ctx, repo, pr)
+
+
+def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
+    """Post the review check for an open PR that changes the exceptions file (else nothing)."""
+    key = f"review:{ctx.forge.name}:{repo.full_name}:{pr.head_sha}"
+    with locks.hold(ctx.store, key):
+        mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", f"refs/pull/{pr.number}/head"])
+        base_sha = mirror.resolve(f"refs/heads/{pr.base_ref}")
+        verdict = _verdict(ctx, repo, pr, mirror, base_sha, pr.head_sha)
+        if verdict is None:
+            return None
+        ctx.actions.post_check(
+            repo,
+            pr.head_sha,
+            _output(verdict, pr, ctx.settings.public_url),
+            pull_request=pr.number,
+            details={
+                "check_kind": "exception-review",
+                "verdict": verdict.conclusion,
+                "approvers": list(verdict.approvers),
+                "reasons": list(verdict.reasons),
+                "changes": [f"{c.kind}:{c.id}" for c in verdict.changes],
+            },
+        )
+        return verdict
+
+
+def _verdict(
+    ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo, base_sha: str, head_sha: str
+) -> ReviewVerdict | None:
+    merge_base = mirror.merge_base(base_sha, head_sha)
+    changed = [c.path for c in mirror.changed_files(merge_base, head_sha)]
+    if EXCEPTIONS_PATH not in changed:
+        return None
+    rules = compliance._rules_at(mirror, base_sha)
+    texts = mirror.read_files(base_sha, [EXCEPTIONS_PATH, *CODEOWNERS_LOCATIONS])
+    codeowners_path = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+    head_text = mirror.read_files(head_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)
+    facts = ReviewFacts(
+        pr_number=pr.number,
+        author=pr.author,
+        head_sha=head_sha,
+        changed_paths=tuple(changed),
+        commit_people=tuple(ctx.forge.commit_people(repo, pr.number)),
+        base_exceptions_text=_text(texts.get(EXCEPTIONS_PATH)),
+        head_exceptions_text=_text(head_text),
+        codeowners_path=codeowners_path,
+        codeowners_text=_text(texts.get(codeowners_path)) if codeowners_path else None,
+        codeowners_errors=tuple(ctx.forge.codeowners_errors(repo, base_sha)),
+        reviews=tuple(ctx.forge.reviews(repo, pr.number)),
+    )
+    team_members = functools.cache(ctx.forge.team_members)
+    return review(
+        facts,
+        {p.id: p for p in rules.policies},
+        rules.config,
+        ctx.now(),
+        team_members,
+        lambda entry_id: ledger.renewals(ctx.store, ctx.forge.name, repo.full_name, entry_id),
+    )
+
+
+def on_merged(ctx: Context, repo: Repo, pr: PullRequest, *, actor: str) -> None:
+    """Record what an approved exception PR added or changed; audit one merged without approval."""
+    if not pr.merge_sha:
+        return
+    mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", f"refs/pull/{pr.number}/head"])
+    parent = mirror.resolve(f"{pr.merge_sha}^1")
+    verdict = _verdict(ctx, repo, pr, mirror, parent, pr.head_sha)
+    if verdict is None:
+        return
+    record_verdict(ctx, repo, pr, mirror, verdict, actor=actor, now=ctx.now())
+    recheck_covered_prs(ctx, repo, verdict)
+
+
+def record_verdict(
+    ctx: Context,
+    repo: Repo,
+    pr: PullRequest,
+    mirror: GitRepo,
+    verdict: ReviewVerdict,
+    *,
+    actor: str,
+    now: datetime,
+    source: str = "merge",
+) -> int:
+    """Ledger rows for an approved merge; an audit event (and no row) for an unapproved one."""
+    touched = [c for c in verdict.changes if c.kind in ("added", "changed")]
+    if verdict.conclusion != "success":
+        with ctx.store.session() as session:
+            audit.record(
+                session,
+                actor=actor or "unknown",
+                action="exception.merged_unapproved",
+                repository=repo.full_name,
+                pull_request=pr.number,
+                sha=pr.merge_sha,
+                details={"entries": [c.id for c in touched], "reasons": list(verdict.reasons)},
+                at=now,
+            )
+        return 0
+    merged_text = mirror.read_files(pr.merge_sha or pr.head_sha, [EXCEPTIONS_PATH]).get(
+        EXCEPTIONS_PATH
+    )
+    parsed, _ = parse(_text(merged_text) or "")
+    by_id = {e.id: e for e in (parsed.entries if parsed else ())}
+    approved = [
+        ledger.Approved(by_id[c.id], renewal=c.renewal)
+        for c in touched
+        if c.id in by_id and by_id[c.id].content_hash() == c.content_hash
+    ]
+    rows = ledger.record_merge(
+        ctx.store,
+        forge=ctx.forge.name,
+        repository=repo.full_name,
+        pull_request=pr.number,
+        merge_sha=pr.merge_sha or pr.head_sha,
+        merged_at=pr.merged_at or now,
+        entries=approved,
+        approvers=verdict.approvers,
+        actor=actor or "unknown",
+        now=now,
+        source=source,
+    )
+    return len(rows)
+
+
+def recheck_covered_prs(ctx: Context, repo: Repo, verdict: ReviewVerdict) -> None:
+    """Open PRs whose last `compliance` result had findings of the affected policies."""
+    policies = _policies_of(verdict)
+    with ctx.store.session() as session:
+        records = list(
+            session.query(CheckRecord).filter(
+                CheckRecord.forge == ctx.forge.name,
+                CheckRecord.repository == repo.full_name,
+                CheckRecord.name == compliance.CHECK_NAME,
+            )
+        )
+    heads = {
+        r.head_sha
+        for r in records
+        if r.conclusion == "failure" and (not policies or policies & set(r.policies or ()))
+    }
+    for pr in ctx.forge.open_pull_requests(repo):
+        if pr.head_sha in heads:
+            compliance.run_check(
+                ctx,
+                repo,
+                compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+            )
+
+
+def _policies_of(verdict: ReviewVerdict) -> set[str]:
+    return {c.policy for c in verdict.changes if getattr(c, "policy", None)}
+
+
+def _output(verdict: ReviewVerdict, pr: PullRequest, details_url: str | None) -> CheckOutput:
+    return CheckOutput(
+        name=REVIEW_CHECK,
+        title=verdict.title,
+        summary=verdict.summary,
+        conclusion=None if verdict.conclusion == "pending" else verdict.conclusion,
+        annotations=tuple(
+            Annotation(a.path, a.line, a.line, a.level, a.message, "exception review")
+            for a in verdict.annotations
+        ),
+        details_url=details_url,
+        external_id=f"{pr.number}:{pr.head_sha}:review",
+    )
+
+
+def _text(data: bytes | None) -> str | None:
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")

@@ -1,0 +1,145 @@
+"""The approval ledger and provenance: which exception contents were approved, by whom, where.
+
+When an exception PR merges with a passing review, each added or changed entry is recorded with
+the hash of its canonical content, its approvers and the PR. Later, an exception on the default
+branch is honoured only if its exact content hash is in the ledger (DESIGN §5 item 6): an entry
+pushed directly, or merged by an admin without approval, is ignored and reported. The ledger can
+be rebuilt from forge history, so losing the database loses no approval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot import audit
+from bot.checking import Approval, Verifier
+from bot.exemptions.model import ExemptionEntry
+from bot.store import Store
+from bot.store.tables import LedgerEntry
+
+
+@dataclass(frozen=True)
+class Approved:
+    """One entry as the merged PR had it, with whether it was a renewal."""
+
+    entry: ExemptionEntry
+    renewal: bool = False
+
+
+def record_merge(
+    store: Store,
+    *,
+    forge: str,
+    repository: str,
+    pull_request: int,
+    merge_sha: str,
+    merged_at: datetime,
+    entries: Iterable[Approved],
+    approvers: Iterable[str],
+    actor: str,
+    now: datetime,
+    source: str = "merge",
+) -> list[LedgerEntry]:
+    """Record the entries a merged exception PR added or changed (idempotent per PR)."""
+    approvers = sorted(set(approvers), key=str.lower)
+    recorded = []
+    for item in entries:
+        entry = item.entry
+        with store.session() as session:
+            exists = session.scalar(
+                select(LedgerEntry).where(
+                    LedgerEntry.forge == forge,
+                    LedgerEntry.repository == repository,
+                    LedgerEntry.content_hash == entry.content_hash(),
+                    LedgerEntry.pull_request == pull_request,
+                )
+            )
+            if exists is not None:
+                continue
+            previous = session.scalar(
+                select(func.max(LedgerEntry.renewal_count)).where(
+                    LedgerEntry.forge == forge,
+                    LedgerEntry.repository == repository,
+                    LedgerEntry.exception_id == entry.id,
+                )
+            )
+            count = (previous or 0) + (1 if item.renewal else 0)
+            row = LedgerEntry(
+                forge=forge,
+                repository=repository,
+                exception_id=entry.id,
+                policy=entry.policy,
+                content_hash=entry.content_hash(),
+                approvers=approvers,
+                pull_request=pull_request,
+                merge_sha=merge_sha,
+                merged_at=merged_at,
+                renewal_count=count,
+                requested_by=entry.requested_by,
+                source=source,
+                recorded_at=now,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:  # recorded concurrently by a redelivery: fine
+                session.rollback()
+                continue
+            audit.record(
+                session,
+                actor=actor,
+                action="exception.approved" if source == "merge" else "exception.rebuilt",
+                repository=repository,
+                pull_request=pull_request,
+                sha=merge_sha,
+                details={
+                    "exception": entry.id,
+                    "policy": entry.policy,
+                    "content_hash": entry.content_hash(),
+                    "approvers": approvers,
+                    "renewal": item.renewal,
+                    "renewal_count": count,
+                    "expires": entry.expires.isoformat(),
+                },
+                at=now,
+            )
+            recorded.append(row)
+    return recorded
+
+
+def renewals(store: Store, forge: str, repository: str, exception_id: str) -> int:
+    with store.session() as session:
+        value = session.scalar(
+            select(func.max(LedgerEntry.renewal_count)).where(
+                LedgerEntry.forge == forge,
+                LedgerEntry.repository == repository,
+                LedgerEntry.exception_id == exception_id,
+            )
+        )
+    return value or 0
+
+
+def verifier(store: Store, forge: str, repository: str) -> Verifier:
+    """For ``bot.checking.check``: an entry is verified when its exact content was approved."""
+    with store.session() as session:
+        rows = list(
+            session.scalars(
+                select(LedgerEntry).where(
+                    LedgerEntry.forge == forge, LedgerEntry.repository == repository
+                )
+            )
+        )
+    approvals = {
+        row.content_hash: Approval(approvers=tuple(row.approvers), pull_request=row.pull_request)
+        for row in sorted(rows, key=lambda r: r.id)
+    }
+
+    def verify(entry: ExemptionEntry) -> Approval | None:
+        return approvals.get(entry.content_hash())
+
+    return verify
