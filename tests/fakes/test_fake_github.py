@@ -759,15 +759,18 @@ def test_requests_outside_githubs_api_are_404_and_violations(world: dict[str, An
         )
         unimplemented = requests.get(f"{fake.api_url}/repos/acme/web/releases", headers=headers)
         extra = requests.get(f"{fake.api_url}/repos/acme/web/pulls?colour=red", headers=headers)
+        wrong_base = requests.get(f"{fake.web_url}/repos/acme/web", headers=headers)
     assert (unknown.status_code, bad.status_code, unimplemented.status_code) == (404, 422, 404)
-    assert extra.status_code == 200
+    assert (extra.status_code, wrong_base.status_code) == (200, 404)
     kinds = [(v.kind, v.template) for v in caught]
     assert kinds == [
         ("request", None),
         ("request", "/repos/{owner}/{repo}/check-runs"),
         ("unimplemented", "/repos/{owner}/{repo}/releases"),
         ("request", "/repos/{owner}/{repo}/pulls"),
+        ("request", None),
     ]
+    assert "not under /api/v3" in caught[-1].problems[0]
     assert any("'name' is a required property" in p for p in caught[1].problems)
     assert any("'sideways' is not one of" in p for p in caught[1].problems)
     assert fake.violations == []

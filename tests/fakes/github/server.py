@@ -14,9 +14,8 @@ import json
 import os
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -188,6 +187,22 @@ def create_app(fake: FakeGitHub) -> Flask:
     @app.route("/<owner>/<repo>.git/<path:rest>", methods=["GET", "POST"])
     def git_http(owner: str, repo: str, rest: str) -> Response:
         return _git_http(fake, owner, repo, rest)
+
+    @app.route("/", defaults={"path": ""}, methods=methods)
+    @app.route("/<path:path>", methods=methods)
+    def elsewhere(path: str) -> Response:
+        # Not the API, GraphQL or git: a client with a wrong base URL. Record it loudly.
+        fake._count(request.method, "/" + path)
+        fake._violate(
+            Violation(
+                "request",
+                request.method,
+                "/" + path,
+                None,
+                [f"not under /api/v3 (the API base URL is {fake.api_url})"],
+            )
+        )
+        return error_response(auth.not_found())
 
     return app
 
@@ -413,16 +428,3 @@ class ServerThread:
             self._thread.join(timeout=10)
             self._thread = None
         self.server.server_close()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
-def names(items: Iterable[Any]) -> list[str]:
-    return [str(i) for i in items]

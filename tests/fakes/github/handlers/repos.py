@@ -96,8 +96,6 @@ def _content_item(
     size: int | None,
     base: str,
 ) -> dict[str, Any]:
-    if "/" not in path and kind != "tree" and base.endswith("/contents"):
-        pass
     name = path.rsplit("/", 1)[-1]
     gtype = "dir" if kind == "tree" else "file"
     url = f"{base}/{path}?ref={commit}"
