@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
         p.set_defaults(func=cmd_process, process=name)
 
+    led = sub.add_parser("ledger", help="the approval ledger").add_subparsers(metavar="ACTION")
+    p = led.add_parser("rebuild", help="rebuild a repository's ledger from GitHub history")
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    p.set_defaults(func=cmd_ledger_rebuild)
+
     p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
     p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
     p.add_argument("--base", required=True, help="base ref: rules come from here")
@@ -205,6 +210,32 @@ def cmd_process(args: argparse.Namespace) -> int:
         getattr(server, args.process)(settings)
     except ConfigError as exc:
         raise UsageError(f"configuration: {exc}") from None
+    return EXIT_OK
+
+
+def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, Settings
+    from bot.forge.base import ForgeError
+    from bot.handlers.exception_review import rebuild_ledger
+    from bot.services import Services
+
+    if args.repo.count("/") != 1 or args.repo.startswith("/") or args.repo.endswith("/"):
+        raise UsageError(f"--repo: {args.repo!r} is not OWNER/NAME")
+    try:
+        services = Services(Settings.from_env())
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
+    if not services.settings.github_configured:
+        raise UsageError("configuration: the GitHub App is not configured")
+    services.migrate()
+    try:
+        counts = services.rebuild_ledger(args.repo, rebuild_ledger)
+    except ForgeError as exc:
+        raise UsageError(f"{args.repo}: {exc}") from None
+    print(
+        f"{args.repo}: {counts['pull_requests']} merged exception PR(s), "
+        f"{counts['recorded']} entr(ies) recorded, {counts['unapproved']} merged without approval"
+    )
     return EXIT_OK
 
 

@@ -103,3 +103,12 @@ class Services:
             return True
         except Exception:
             return False
+
+    def rebuild_ledger(self, full_name: str, rebuild) -> dict[str, int]:  # type: ignore[no-untyped-def]
+        """Run ``rebuild(ctx, repo)`` with a context for the App installation on ``full_name``."""
+        app = self.github_app()
+        installation_id, repo = app.repository(full_name)
+        from types import SimpleNamespace
+
+        ctx = self.context_for(SimpleNamespace(installation_id=installation_id, name="rebuild"))
+        return rebuild(ctx, repo)

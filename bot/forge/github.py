@@ -74,6 +74,19 @@ class GitHubApp:
             self._tokens[installation_id] = (token.token, expires)
         return token.token
 
+    def repository(self, full_name: str) -> tuple[int, Repo]:
+        """The installation that covers a repository, and the repository's facts."""
+        owner, name = full_name.split("/", 1)
+        installation = _call(lambda: self._integration.get_repo_installation(owner, name))
+        gh = self.client(installation.id)
+        _, data = _call(lambda: gh.requester.requestJsonAndCheck("GET", f"/repos/{full_name}"))
+        return installation.id, Repo(
+            full_name=data["full_name"],
+            default_branch=data.get("default_branch") or "main",
+            clone_url=data.get("clone_url"),
+            private=bool(data.get("private")),
+        )
+
     def client(self, installation_id: int) -> Github:
         return Github(
             auth=Auth.Token(self.installation_token(installation_id)),

@@ -87,7 +87,13 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
 
 
 def _verdict(
-    ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo, base_sha: str, head_sha: str
+    ctx: Context,
+    repo: Repo,
+    pr: PullRequest,
+    mirror: GitRepo,
+    base_sha: str,
+    head_sha: str,
+    now: datetime | None = None,
 ) -> ReviewVerdict | None:
     merge_base = mirror.merge_base(base_sha, head_sha)
     changed = [c.path for c in mirror.changed_files(merge_base, head_sha)]
@@ -115,7 +121,7 @@ def _verdict(
         facts,
         {p.id: p for p in rules.policies},
         rules.config,
-        ctx.now(),
+        now or ctx.now(),
         team_members,
         lambda entry_id: ledger.renewals(ctx.store, ctx.forge.name, repo.full_name, entry_id),
     )
@@ -237,3 +243,39 @@ def _text(data: bytes | None) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("utf-8", "replace")
+
+
+def rebuild_ledger(ctx: Context, repo: Repo) -> dict[str, int]:
+    """Rebuild the ledger of a repository from forge history (merged PRs and their reviews).
+
+    Every merged PR into the default branch that changed the exceptions file is judged again as
+    of its merge (its reviews, the CODEOWNERS and policies of its base); entries of approved ones
+    are recorded. Entries that reached the branch another way stay unrecorded, so unapproved.
+    """
+    branch = repo.default_branch
+    mirror = ctx.forge.fetch(repo, [f"refs/heads/{branch}"])
+    merged = [pr for pr in ctx.forge.merged_pull_requests(repo, branch) if pr.merge_sha]
+    touching = []
+    for pr in merged:
+        try:
+            parent = mirror.resolve(f"{pr.merge_sha}^1")
+        except Exception:
+            continue  # not on this branch any more (force-pushed away)
+        if EXCEPTIONS_PATH in [c.path for c in mirror.changed_files(parent, pr.merge_sha)]:
+            touching.append((pr, parent))
+    if touching:
+        mirror = ctx.forge.fetch(
+            repo, [f"refs/heads/{branch}", *(f"refs/pull/{pr.number}/head" for pr, _ in touching)]
+        )
+    counts = {"pull_requests": len(touching), "recorded": 0, "unapproved": 0}
+    for pr, parent in sorted(touching, key=lambda item: item[0].merged_at or ctx.now()):
+        when = pr.merged_at or ctx.now()
+        verdict = _verdict(ctx, repo, pr, mirror, parent, pr.head_sha, now=when)
+        if verdict is None:
+            continue
+        if verdict.conclusion != "success":
+            counts["unapproved"] += 1
+        counts["recorded"] += record_verdict(
+            ctx, repo, pr, mirror, verdict, actor="ledger-rebuild", now=when, source="rebuild"
+        )
+    return counts
