@@ -347,6 +347,8 @@ def test_reviews_requested_reviewers_and_dismissal(world: dict[str, Any]) -> Non
             event="APPROVE"
         )
     assert own.value.status == 422
+    with pytest.raises(Exception, match="Unprocessable"):
+        fake.review("acme/web", issue.number, user="alice", event="APPROVE")
     bob_pr = as_user(fake, "bob").get_repo("acme/web").get_pull(issue.number)
     approval = bob_pr.create_review(body="ok", event="APPROVE")
     fake.review("acme/web", issue.number, user="carol", event="COMMENT", body="hmm")

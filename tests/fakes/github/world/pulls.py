@@ -334,8 +334,13 @@ class Pulls(WorldBase):
         event: str = "APPROVE",
         body: str = "",
         commit_id: str | None = None,
+        allow_own: bool = False,
     ) -> Review:
-        """Submit a review: event APPROVE | REQUEST_CHANGES | COMMENT (or PENDING, unsent)."""
+        """Submit a review: event APPROVE | REQUEST_CHANGES | COMMENT (or PENDING, unsent).
+
+        GitHub refuses a pull request's author approving or requesting changes on it (422), and
+        so does this. `allow_own=True` stages it anyway, for tests of a defence that must hold
+        even if GitHub's rule did not (never reachable through the REST API)."""
         r = self.repo(repo)
         states = {
             "APPROVE": "APPROVED",
@@ -349,7 +354,8 @@ class Pulls(WorldBase):
             assert p is not None
             if event not in states:
                 raise ApiError(422, f"Unknown review event {event}")
-            if user.lower() == issue.user.lower() and event in ("APPROVE", "REQUEST_CHANGES"):
+            own = user.lower() == issue.user.lower()
+            if own and not allow_own and event in ("APPROVE", "REQUEST_CHANGES"):
                 verb = "approve" if event == "APPROVE" else "request changes on"
                 raise ApiError(
                     422,
