@@ -83,8 +83,9 @@ def fake_world(fake_github) -> FakeWorld:
     fake.add_org("acme")
     for login in ("dev", "alice", "bob"):
         fake.add_user(login)
-    fake.add_team("acme", "security", members=["alice"])
     repo = fake.create_repo("acme/shop", files=BASE_FILES)
+    # code-owner teams need explicit write access, as on GitHub
+    fake.add_team("acme", "security", members=["alice"], repos={"acme/shop": "write"})
     for login in ("dev", "alice", "bob"):
         fake.add_collaborator(repo, login, "write")
     app = fake.create_app(owner="acme")
@@ -108,7 +109,7 @@ def world(fake_world: FakeWorld, mode: str, scratch_database, tmp_path: Path) ->
     settings = bot_settings(
         tmp_path, app=fw.app, api_url=fw.fake.api_url, mode=mode, database_url=scratch_database
     )
-    bot = BotUnderTest(settings).start()
+    bot = BotUnderTest(settings, fake=fw.fake).start()
     fw.app.webhook_url = f"{bot.url}/webhooks/github"
     try:
         yield World(fw.fake, fw.app, fw.installation, fw.repo, bot)

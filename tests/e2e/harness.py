@@ -59,8 +59,9 @@ class ScratchDatabase:
 
 
 class BotUnderTest:
-    def __init__(self, settings: Settings, *, workers: int = 2) -> None:
+    def __init__(self, settings: Settings, *, workers: int = 2, fake=None) -> None:  # type: ignore[no-untyped-def]
         self.settings = settings
+        self.fake = fake  # when given, waiting for idle also waits for its webhooks in flight
         self.services = Services(settings)
         self.services.migrate()
         self.server = create_server(
@@ -92,6 +93,8 @@ class BotUnderTest:
         """Until every recorded delivery is finished (done or failed) and the queue is empty."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.fake is not None:
+                self.fake.wait_for_deliveries(timeout)
             rows = self.deliveries()
             if all(r.status in ("done", "failed") for r in rows) and (
                 self.services.huey.pending_count() == 0
