@@ -12,10 +12,13 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from codeowners import CodeOwners
+
 from bot import audit, ledger, locks
 from bot.checking import Rules, check, load_rules
 from bot.engine.model import PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
+from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
 from bot.forge.base import Annotation, CheckOutput
 from bot.forge.git import GitRepo
 from bot.handlers.context import Context
@@ -87,6 +90,7 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
     verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
     report = evaluate(mirror, target, now=ctx.now(), verify=verify)
+    report.notes.extend(codeowners_hygiene(ctx, repo, mirror, report.base or ""))
     output = check_output(report, target, details_url=ctx.settings.public_url)
     ctx.actions.post_check(
         repo,
@@ -223,3 +227,43 @@ def check_output(report: Report, target: Target, details_url: str | None) -> Che
         details_url=details_url,
         external_id=f"{target.pull.number if target.pull else 'merge-group'}:{target.head_sha}",
     )
+
+
+def codeowners_hygiene(ctx: Context, repo: Repo, mirror: GitRepo, base_sha: str) -> list[str]:
+    """Warnings for the check summary when the exceptions file is not guarded by code owners."""
+    if not base_sha:
+        return []
+    texts = mirror.read_files(base_sha, list(CODEOWNERS_LOCATIONS))
+    where = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+    if where is None:
+        return [
+            f"No CODEOWNERS file on the base branch: nobody is required to approve changes to "
+            f"`{EXCEPTIONS_PATH}`. Add `/.compliance/ @your-org/your-team` to "
+            "`.github/CODEOWNERS` and require code-owner reviews on the default branch."
+        ]
+    text = texts[where].decode("utf-8", "replace")
+    owners, line, _pattern, _section = CodeOwners(text).matching_line(EXCEPTIONS_PATH)
+    if not owners:
+        return [
+            f"No rule in `{where}` gives `{EXCEPTIONS_PATH}` an owner, so exception PRs can't "
+            "get a code-owner approval. Add `/.compliance/ @your-org/your-team`."
+        ]
+    errors = _codeowners_errors(ctx, repo, base_sha)
+    return [
+        f"`{e.path}` line {e.line}, which owns `{EXCEPTIONS_PATH}`: {e.message}"
+        for e in errors
+        if e.path == where and e.line == line
+    ]
+
+
+_ERRORS_CACHE: dict[tuple[str, str], list] = {}
+
+
+def _codeowners_errors(ctx: Context, repo: Repo, base_sha: str) -> list:
+    """GitHub's view of CODEOWNERS errors, asked once per base commit (a commit never changes)."""
+    key = (repo.full_name, base_sha)
+    if key not in _ERRORS_CACHE:
+        if len(_ERRORS_CACHE) > 1024:
+            _ERRORS_CACHE.clear()
+        _ERRORS_CACHE[key] = ctx.forge.codeowners_errors(repo, base_sha)
+    return _ERRORS_CACHE[key]

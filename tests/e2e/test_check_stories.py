@@ -210,3 +210,19 @@ def test_installation_repositories_are_recorded_and_audited(world):
     world.bot.wait_idle()
     with world.bot.services.store.session() as s:
         assert "acme/api" not in s.get(Installation, world.installation.id).repositories
+
+
+def test_codeowners_hygiene_warns_when_exceptions_are_unguarded(world):
+    _, sha = world.open_pr({"docs/a.md": "a\n"})
+    world.bot.wait_idle()
+    assert "CODEOWNERS" not in world.check(sha).output["summary"]  # guarded: no warning
+    world.fake.commit(
+        world.repo,
+        "main",
+        {".github/CODEOWNERS": "*.md @acme/docs-team\n"},
+        "codeowners: drop the .compliance rule",
+    )
+    _, sha = world.open_pr({"docs/b.md": "b\n"}, branch="other")
+    world.bot.wait_idle()
+    summary = world.check(sha).output["summary"]
+    assert "gives `.compliance/exceptions.yaml` an owner" in summary.replace("\\", "")
