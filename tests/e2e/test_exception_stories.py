@@ -228,3 +228,37 @@ def test_direct_push_is_ignored_and_rebuild_restores_only_approved(world, tmp_pa
         fresh.stop()
         if scratch:
             scratch.drop()
+
+
+def approve_and_merge(world, number, sha):
+    world.fake.review(world.repo, number, user="alice", event="APPROVE", commit_id=sha)
+    world.bot.wait_idle()
+    assert review_check(world, sha).conclusion == "success", review_check(world, sha).output
+    world.fake.merge_pull(world.repo, number, user="alice")
+    world.bot.wait_idle()
+
+
+def test_renewals_are_counted_and_capped(world):
+    # item 14: every extension needs a fresh approval and is counted; the cap comes from config
+    world.fake.commit(
+        world.repo,
+        "main",
+        {".compliance/config.yaml": "version: 1\nexceptions:\n  max_renewals: 1\n"},
+        "cap renewals at one",
+    )
+    number, sha = open_exception_pr(world, exceptions_file(entry(expires=soon(10))))
+    approve_and_merge(world, number, sha)
+    number, sha = open_exception_pr(
+        world, exceptions_file(entry(expires=soon(40))), branch="renew-1"
+    )
+    approve_and_merge(world, number, sha)
+    counts = sorted((r.exception_id, r.renewal_count) for r in ledger_rows(world))
+    assert counts == [("EXC-1", 0), ("EXC-1", 1)]
+    number, sha = open_exception_pr(
+        world, exceptions_file(entry(expires=soon(70))), branch="renew-2"
+    )
+    world.fake.review(world.repo, number, user="alice", event="APPROVE", commit_id=sha)
+    world.bot.wait_idle()
+    run = review_check(world, sha)
+    assert run.conclusion == "failure"
+    assert "renew" in run.output["summary"].lower()
