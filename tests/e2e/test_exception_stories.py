@@ -262,3 +262,22 @@ def test_renewals_are_counted_and_capped(world):
     run = review_check(world, sha)
     assert run.conclusion == "failure"
     assert "renew" in run.output["summary"].lower()
+
+
+def test_codeowners_change_on_main_rejudges_open_exception_prs(world):
+    number, sha = open_exception_pr(world, exceptions_file(entry(expires=soon())))
+    world.fake.review(world.repo, number, user="alice", event="APPROVE", commit_id=sha)
+    world.bot.wait_idle()
+    assert review_check(world, sha).conclusion == "success"
+    world.fake.add_team("acme", "platform", members=["bob"], repos={"acme/shop": "write"})
+    world.fake.commit(
+        world.repo,
+        "main",
+        {".github/CODEOWNERS": "/.compliance/ @acme/platform\n"},
+        "hand exceptions to platform",
+        author="bob",
+    )
+    world.bot.wait_idle()
+    run = review_check(world, sha)  # the same run, judged again with the new owners
+    assert run.conclusion != "success"
+    assert "platform" in run.output["summary"]
