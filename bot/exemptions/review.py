@@ -4,21 +4,49 @@ Everything it needs comes in as neutral facts gathered by the handler (from the 
 the forge); nothing here calls a forge or reads a clock. DESIGN §5 items 3, 4, 5, 7 and 14 are
 decided here; the ledger and provenance (item 6) live in ``bot.ledger``.
 
-INTERFACE (agreed; the implementation fills in ``review``):
+The check passes only when all of these hold:
+
+- the PR changes nothing but ``.compliance/exceptions.yaml`` (item 7);
+- the head file validates: parse problems always count; ``validate`` problems count too, except
+  ``expired`` on an entry the PR leaves untouched (a state the cleanup PR deals with, not a
+  defect this PR brings in). Added and changed entries must be within their policy's limits;
+- no renewal goes past ``max_renewals`` (item 14). Moving ``expires`` later is a renewal even
+  when other fields change too, so touching the reason can't reset the count;
+- unless the PR only removes entries (which tightens the rules), the head commit is approved by
+  ``required_approvals`` code owners of the file, per the CODEOWNERS of the base (last matching
+  rule wins; a rule without owners leaves the file unowned; errors GitHub reports on a rule that
+  matches the file fail closed). An approval counts only if it is the reviewer's latest
+  opinionated review, on the head commit, by an owner (teams resolved) who is neither the
+  author, nor an author or committer of one of the PR's commits, nor a bot (items 3, 4, 5).
+
+When only an unresolvable team (``team_members`` answering ``None``) stands between the PR and
+success, the verdict is ``pending``, never ``success``. Every reason names what is missing in
+words for people; the summary renders them with the report's Markdown escaping (``md``), so no
+login or text from the repository can mention anyone, link an issue or forge the hidden marker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from codeowners import CodeOwners, path_to_regex
+
 from bot.engine.model import Policy
+from bot.exemptions import ExemptionsFile, Problem, parse, validate
 from bot.repoconfig import RepoConfig
+from bot.report.markdown import MAX_SUMMARY, code, md
+from bot.report.text import count, plain
 
 EXCEPTIONS_PATH = ".compliance/exceptions.yaml"
 CODEOWNERS_LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")  # GitHub's order
+MARKER = "<!-- compliance-bot:exception-review -->"
+CODEOWNERS_MAX_BYTES = 3 * 1024 * 1024  # GitHub does not load a larger CODEOWNERS file
+SHORT_SHA = 7
 
 
 @dataclass(frozen=True)
@@ -76,13 +104,19 @@ class ReviewAnnotation:
 
 @dataclass(frozen=True)
 class EntryChange:
-    """An entry the PR adds, changes or removes; ``renewal`` when only ``expires`` moved later."""
+    """An entry the PR adds, changes or removes; ``renewal`` when ``expires`` moved later.
+
+    A renewal may change other fields too: it is still counted against ``max_renewals``.
+    """
 
     id: str
     kind: Literal["added", "changed", "removed"]
     content_hash: str | None  # of the head version (None for removed)
     renewal: bool = False
     line: int | None = None  # in the head file
+    policy: str | None = None  # of the head version (the base version for removed)
+    expires: str | None = None  # as written in the head file (the base file for removed)
+    previous_expires: str | None = None  # as written in the base file, for changed entries
 
 
 @dataclass(frozen=True)
@@ -96,6 +130,268 @@ class ReviewVerdict:
     annotations: tuple[ReviewAnnotation, ...] = field(default_factory=tuple)
 
 
+# -- reviews -------------------------------------------------------------------------------------
+
+_NO_OPINION = frozenset({"COMMENTED", "PENDING"})
+
+
+def latest_reviews(reviews: Iterable[ReviewRecord]) -> dict[str, ReviewRecord]:
+    """Each reviewer's latest opinionated review, keyed by lower-cased login, in review order.
+
+    ``COMMENTED`` and ``PENDING`` reviews change nobody's standing (as GraphQL's
+    ``latestOpinionatedReviews``); a later ``APPROVED``, ``CHANGES_REQUESTED`` or ``DISMISSED``
+    replaces an earlier one. ``reviews`` must be in chronological order, as the forge lists them.
+    """
+    latest: dict[str, ReviewRecord] = {}
+    for record in reviews:
+        if record.state.upper() in _NO_OPINION or not record.login:
+            continue
+        key = record.login.lower()
+        latest.pop(key, None)  # keep the dict in the order of each reviewer's latest review
+        latest[key] = record
+    return latest
+
+
+def is_bot_login(record: ReviewRecord) -> bool:
+    """A bot account: flagged by the forge, or a GitHub App's ``name[bot]`` login."""
+    return record.is_bot or record.login.lower().endswith("[bot]")
+
+
+# -- CODEOWNERS ----------------------------------------------------------------------------------
+
+_INLINE_COMMENT = re.compile(r"\s#.*$")
+
+
+@dataclass(frozen=True)
+class CodeownersRule:
+    """The CODEOWNERS rule that owns a path: GitHub's last matching line."""
+
+    source: str  # the CODEOWNERS file it is in
+    line: int
+    pattern: str
+    users: tuple[str, ...] = ()  # logins, without '@'
+    teams: tuple[tuple[str, str], ...] = ()  # (org, slug)
+    emails: tuple[str, ...] = ()
+
+    @property
+    def has_logins(self) -> bool:
+        return bool(self.users or self.teams)
+
+
+def code_owners_rule(
+    text: str | None,
+    source: str | None,
+    errors: Sequence[CodeownersError] = (),
+    path: str = EXCEPTIONS_PATH,
+) -> tuple[CodeownersRule | None, list[str]]:
+    """The rule that owns ``path`` and, when it can't be trusted, why (fail closed).
+
+    Inline comments are removed first (the ``codeowners`` package would read ``@x`` in
+    ``# ask @x`` as an owner). A line whose pattern can't be read, or that GitHub reports as an
+    error, is one GitHub skips: if it matches ``path``, or can't be read and comes after the
+    matching line, the owners GitHub uses may differ from the ones read here.
+    """
+    where = source or "CODEOWNERS"
+    if text is None:
+        return None, [
+            "the base branch has no CODEOWNERS file (looked for "
+            + ", ".join(CODEOWNERS_LOCATIONS)
+            + f"), so {path} has no code owners to approve this"
+        ]
+    if len(text.encode("utf-8", "replace")) > CODEOWNERS_MAX_BYTES:
+        return None, [f"{where} is larger than 3 MB, so GitHub does not load it"]
+
+    lines, unreadable = _readable_lines(text)
+    matches = list(CodeOwners("\n".join(lines)).matching_lines(path))
+    matching = {line for _, line, _, _ in matches if line is not None}
+    winner = matches[0] if matches else None
+    winner_line = winner[1] if winner and winner[1] is not None else 0
+    problems: list[str] = []
+    for error in sorted(errors, key=lambda e: e.line):
+        if source is not None and error.path.lstrip("/") != source:
+            continue
+        after = winner is None or error.line > winner_line
+        if error.line in matching or (error.line in unreadable and after):
+            what = f"{error.kind}: {error.message}" if error.kind else error.message
+            problems.append(
+                f"line {error.line} of {where} ({_line_text(text, error.line)}) has an error"
+                f" GitHub reports ({what}) and may decide who owns {path}; GitHub skips such"
+                " a line, so fix it on the default branch"
+            )
+    reported = {e.line for e in errors}
+    for line, why in sorted(unreadable.items()):
+        if line not in reported and (winner is None or line > winner_line):
+            problems.append(
+                f"line {line} of {where} ({_line_text(text, line)}) can't be read ({why}), so"
+                f" the bot can't tell whether it owns {path}; fix it on the default branch"
+            )
+    if winner is None:
+        problems.append(
+            f"no rule in {where} covers {path}, so it has no code owners; add one on the"
+            " default branch, e.g. '/.compliance/ @your-org/your-team'"
+        )
+        return None, problems
+    owners, line, pattern, _ = winner
+    rule = CodeownersRule(
+        source=where,
+        line=winner_line,
+        pattern=pattern or "",
+        users=tuple(name[1:] for kind, name in owners if kind == "USERNAME"),
+        teams=tuple(_team(name) for kind, name in owners if kind == "TEAM"),
+        emails=tuple(name for kind, name in owners if kind == "EMAIL"),
+    )
+    if not owners:
+        problems.append(
+            f"line {line} of {where} ('{pattern}') matches {path} but names no owners, which"
+            " leaves the file unowned (GitHub does not fall back to an earlier rule); give it"
+            " owners on the default branch"
+        )
+    elif not rule.has_logins:
+        problems.append(
+            f"the code owners of {path} (line {line} of {where}) are only email addresses"
+            f" ({', '.join(rule.emails)}), which the bot can't match to the logins of reviewers;"
+            " name them as @user or @org/team on the default branch"
+        )
+    return rule, problems
+
+
+def _lines(text: str) -> list[str]:
+    # GitHub counts lines by '\n' only; str.splitlines would also split at U+2028 and friends
+    return [raw.removesuffix("\r") for raw in text.split("\n")]
+
+
+def _readable_lines(text: str) -> tuple[list[str], dict[int, str]]:
+    """Lines without inline comments, unreadable rules blanked (numbers kept), and why."""
+    out: list[str] = []
+    unreadable: dict[int, str] = {}
+    for number, raw in enumerate(_lines(text), start=1):
+        if len(raw.splitlines()) > 1:  # the package would see two lines where GitHub sees one
+            unreadable[number] = "it contains a line or paragraph separator character"
+            out.append("")
+            continue
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            line = _INLINE_COMMENT.sub("", line)
+        first = line.split(maxsplit=1)[0] if line else ""
+        if first and not line.startswith("#") and not _is_section(line):
+            try:
+                path_to_regex(first)
+            except (ValueError, re.error) as exc:
+                unreadable[number] = str(exc)
+                line = ""
+        out.append(line)
+    return out, unreadable
+
+
+def _is_section(line: str) -> bool:
+    # The package reads '[name]' lines as GitLab sections, not rules.
+    return line.endswith("]") and (line.startswith("[") or line.startswith("^["))
+
+
+def _line_text(text: str, number: int) -> str:
+    lines = _lines(text)
+    if 1 <= number <= len(lines):
+        shown = plain(lines[number - 1].strip())
+        return f"'{shown[:80]}…'" if len(shown) > 80 else f"'{shown}'"
+    return "a line past the end of the file"
+
+
+def _team(owner: str) -> tuple[str, str]:
+    org, _, slug = owner[1:].partition("/")
+    return org, slug
+
+
+# -- entries -------------------------------------------------------------------------------------
+
+
+def entry_changes(base: ExemptionsFile | None, head: ExemptionsFile | None) -> list[EntryChange]:
+    """Entries added, changed or removed from ``base`` to ``head``, compared by id and content.
+
+    An unusable base counts as empty, so every head entry is new and needs approval. An entry
+    the head file drops for a problem is neither changed nor removed: the problem fails the check.
+    """
+    base_entries = {e.id: e for e in (base.entries if base else ())}
+    head_entries = list(head.entries if head else ())
+    out: list[EntryChange] = []
+    for entry in head_entries:
+        before = base_entries.get(entry.id)
+        digest = entry.content_hash()
+        if before is None:
+            out.append(
+                EntryChange(
+                    entry.id,
+                    "added",
+                    digest,
+                    line=entry.line,
+                    policy=entry.policy,
+                    expires=entry.expires_text,
+                )
+            )
+        elif before.content_hash() != digest:
+            out.append(
+                EntryChange(
+                    entry.id,
+                    "changed",
+                    digest,
+                    renewal=entry.expires > before.expires,
+                    line=entry.line,
+                    policy=entry.policy,
+                    expires=entry.expires_text,
+                    previous_expires=before.expires_text,
+                )
+            )
+    head_ids = {e.id for e in head_entries}
+    dropped = set(head.dropped if head else ())
+    for entry in base_entries.values():
+        if entry.id not in head_ids and entry.id not in dropped:
+            out.append(
+                EntryChange(
+                    entry.id, "removed", None, policy=entry.policy, expires=entry.expires_text
+                )
+            )
+    return out
+
+
+# -- the verdict ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """A reviewer's latest opinionated review and whether it counts."""
+
+    login: str
+    state: str
+    commit_id: str | None
+    counts: bool = False
+    why: str = ""  # "code owner (...)" when it counts; else a sentence about the reviewer
+    unresolved: bool = False  # would count if an unresolvable team's members were known
+    undecided: bool = False  # not judged: the code owners themselves are unknown
+
+
+@dataclass
+class _Approval:
+    needed: bool
+    rule: CodeownersRule | None = None
+    rule_problems: list[str] = field(default_factory=list)
+    standings: list[_Standing] = field(default_factory=list)
+    required: int = 1
+    unresolved_teams: list[str] = field(default_factory=list)
+
+    @property
+    def approvers(self) -> list[str]:
+        return [s.login for s in self.standings if s.counts]
+
+    @property
+    def satisfied(self) -> bool:
+        return not self.needed or (not self.rule_problems and len(self.approvers) >= self.required)
+
+    @property
+    def could_be_satisfied(self) -> bool:
+        """Enough approvals once the unresolvable teams' members are known."""
+        maybe = sum(1 for s in self.standings if s.unresolved)
+        return not self.rule_problems and maybe > 0 and len(self.approvers) + maybe >= self.required
+
+
 def review(
     facts: ReviewFacts,
     policies: Mapping[str, Policy],
@@ -105,4 +401,460 @@ def review(
     renewals: RenewalCount,
 ) -> ReviewVerdict:
     """Decide the exception-review check. See the module docstring and DESIGN §5."""
-    raise NotImplementedError
+    reasons: list[str] = []
+    annotations: list[ReviewAnnotation] = []
+
+    others = sorted(p for p in set(facts.changed_paths) if p != EXCEPTIONS_PATH)
+    if others:
+        shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if others[10:] else "")
+        reasons.append(
+            f"the pull request changes other files besides {EXCEPTIONS_PATH}: {shown};"
+            " an exception pull request may change nothing else"
+        )
+
+    base = parse(facts.base_exceptions_text)[0] if facts.base_exceptions_text else None
+    if facts.head_exceptions_text is None:  # deleted: every entry is removed
+        head: ExemptionsFile | None = ExemptionsFile(1, ())
+        head_problems: list[Problem] = []
+    else:
+        head, head_problems = parse(facts.head_exceptions_text)
+    changes = entry_changes(base, head) if head is not None else []
+    untouched = {e.id for e in (head.entries if head else ())} - {c.id for c in changes}
+
+    problems = list(head_problems)
+    stale: list[Problem] = []
+    if head is not None:
+        for problem in validate(head, policies, now, require_ticket=config.require_ticket):
+            if problem.code == "expired" and problem.entry_id in untouched:
+                stale.append(problem)
+            else:
+                problems.append(problem)
+    problems.sort(key=lambda p: (p.line, p.message))
+    reasons.extend(str(p) for p in problems)
+    annotations.extend(ReviewAnnotation(p.source, p.line, "failure", p.message) for p in problems)
+    annotations.extend(
+        ReviewAnnotation(
+            p.source,
+            p.line,
+            "warning",
+            f"{p.message}; it no longer applies (this pull request does not change it):"
+            " remove it, or let the bot's cleanup pull request do so",
+        )
+        for p in stale
+    )
+
+    head_entries = {e.id: e for e in (head.entries if head else ())}
+    renewal_counts: dict[str, int] = {}
+    capped: list[str] = []
+    for change in changes:
+        if not change.renewal:
+            continue
+        done = renewal_counts[change.id] = renewals(change.id)
+        if done + 1 > config.max_renewals:
+            message = (
+                f"exception {change.id}: this would be renewal {done + 1}, but this repository"
+                f" allows at most {config.max_renewals} (exceptions.max_renewals); fix the"
+                " findings it covers instead of extending it again"
+            )
+            reasons.append(message)
+            capped.append(change.id)
+            entry = head_entries[change.id]
+            annotations.append(
+                ReviewAnnotation(EXCEPTIONS_PATH, entry.line_of("expires"), "failure", message)
+            )
+
+    removal_only = head is not None and bool(changes) and all(c.kind == "removed" for c in changes)
+    approval = _approval(facts, config, team_members, needed=not removal_only)
+    blocking = bool(reasons)
+    approval_reasons = _approval_reasons(approval)
+    reasons.extend(approval_reasons)
+
+    if blocking or (approval_reasons and not approval.could_be_satisfied):
+        conclusion: Conclusion = "failure"
+    elif approval.satisfied:
+        conclusion = "success"
+    else:
+        conclusion = "pending"
+    annotations.sort(key=lambda a: (a.line, a.level != "failure", a.message))
+    verdict = ReviewVerdict(
+        conclusion=conclusion,
+        title=_title(conclusion, others, problems, capped, approval, facts),
+        summary="",
+        reasons=tuple(reasons),  # empty on success: nothing is missing
+        approvers=tuple(approval.approvers) if approval.needed else (),
+        changes=tuple(changes),
+        annotations=tuple(annotations),
+    )
+    summary = _summary(
+        verdict,
+        facts,
+        approval,
+        others,
+        problems,
+        stale,
+        capped,
+        renewal_counts,
+        config,
+        unreadable=head is None,
+    )
+    return dataclasses.replace(verdict, summary=summary)
+
+
+def _approval(
+    facts: ReviewFacts, config: RepoConfig, team_members: TeamMembers, *, needed: bool
+) -> _Approval:
+    """Who counts as an approving code owner of the head commit, and what stands in the way."""
+    approval = _Approval(needed=needed, required=max(1, config.required_approvals))
+    if not needed:
+        return approval
+    rule, rule_problems = code_owners_rule(
+        facts.codeowners_text, facts.codeowners_path, facts.codeowners_errors
+    )
+    approval.rule, approval.rule_problems = rule, rule_problems
+    owners = {u.lower() for u in rule.users} if rule else set()
+    author = facts.author.lower()
+    people = {p.lower() for p in facts.commit_people}
+    short = facts.head_sha[:SHORT_SHA]
+    members: dict[tuple[str, str], frozenset[str] | None] = {}
+    unresolved: set[str] = set()
+
+    def membership(login: str) -> tuple[str | None, bool]:
+        """The owning team (or ``"user"``) that makes ``login`` an owner; and unresolved?"""
+        if login in owners:
+            return "user", False
+        unknown = False
+        for org, slug in rule.teams if rule else ():
+            key = (org.lower(), slug.lower())
+            if key not in members:
+                found = team_members(org, slug)
+                members[key] = None if found is None else frozenset(m.lower() for m in found)
+            known = members[key]
+            if known is None:
+                unknown = True
+                unresolved.add(f"@{org}/{slug}")
+            elif login in known:
+                return f"@{org}/{slug}", False
+        return None, unknown
+
+    for key, record in latest_reviews(facts.reviews).items():
+        state = record.state.upper()
+        name = f"@{record.login}"
+        if state != "APPROVED":
+            why = {
+                "CHANGES_REQUESTED": f"{name} requested changes",
+                "DISMISSED": f"{name}'s review was dismissed",
+            }.get(state, f"{name}'s latest review is {state.lower()}")
+            approval.standings.append(_Standing(record.login, state, record.commit_id, why=why))
+            continue
+        unresolved_member = False
+        if is_bot_login(record):
+            why = f"{name} is a bot"
+        elif key == author:
+            why = f"{name} is the author"
+        elif key in people:
+            why = f"{name} authored or committed a commit of this pull request"
+        elif rule is None or rule_problems:
+            why = f"{name}'s approval can't be counted until the code owners are known"
+            approval.standings.append(
+                _Standing(record.login, state, record.commit_id, why=why, undecided=True)
+            )
+            continue
+        else:
+            via, unresolved_member = membership(key)
+            if via is None and not unresolved_member:
+                why = f"{name} is not a code owner of {EXCEPTIONS_PATH}"
+                if rule.emails:
+                    why += " (owners given as email addresses can't be matched to logins)"
+            elif not record.commit_id or record.commit_id.lower() != facts.head_sha.lower():
+                unresolved_member = False
+                why = (
+                    f"{name}'s approval predates commit {short}"
+                    if record.commit_id
+                    else f"{name}'s approval is on a commit that no longer exists"
+                )
+            elif via is None:
+                teams = ", ".join(f"@{o}/{s}" for o, s in rule.teams)
+                why = f"{name}'s membership of {teams} could not be checked"
+            else:
+                owner = "code owner" if via == "user" else f"code owner (member of {via})"
+                approval.standings.append(
+                    _Standing(record.login, state, record.commit_id, counts=True, why=owner)
+                )
+                continue
+        approval.standings.append(
+            _Standing(record.login, state, record.commit_id, why=why, unresolved=unresolved_member)
+        )
+    approval.unresolved_teams = sorted(unresolved)
+    return approval
+
+
+def _owners_phrase(rule: CodeownersRule) -> str:
+    parts = [f"a member of @{org}/{slug}" for org, slug in rule.teams]
+    parts += [f"@{user}" for user in rule.users]
+    return " or ".join(parts)
+
+
+def _approval_reasons(approval: _Approval) -> list[str]:
+    """What is missing for the approval requirement, one sentence each; empty when satisfied."""
+    if approval.satisfied:
+        return []
+    out = list(approval.rule_problems)
+    rule = approval.rule
+    if rule is not None and rule.has_logins:
+        have = len(approval.approvers)
+        owners = _owners_phrase(rule)
+        if approval.required == 1:
+            out.append(f"needs an approval from {owners}")
+        else:
+            counted = f": {', '.join('@' + a for a in approval.approvers)}" if have else ""
+            out.append(
+                f"needs {count(approval.required - have, 'more approval')} from {owners}"
+                f" ({approval.required} required, {have} counted{counted})"
+            )
+    if approval.unresolved_teams:
+        out.append(
+            f"the members of {', '.join(approval.unresolved_teams)} could not be resolved"
+            " (the forge did not answer), so approvals through that team can't be counted yet"
+        )
+    out.extend(s.why for s in approval.standings if not s.counts and not s.undecided)
+    return out
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+
+def _title(
+    conclusion: Conclusion,
+    others: list[str],
+    problems: list[Problem],
+    capped: list[str],
+    approval: _Approval,
+    facts: ReviewFacts,
+) -> str:
+    """One line without repository text (logins, paths), so a title can't be used to mislead."""
+    short = facts.head_sha[:SHORT_SHA]
+    if conclusion == "success":
+        if not approval.needed:
+            return "Passed: only removes exceptions, no approval needed"
+        return f"Passed: {count(len(approval.approvers), 'code-owner approval')} on {short}"
+    if conclusion == "pending":
+        return "Pending: a code-owner team's members could not be resolved"
+    parts = []
+    if others:
+        parts.append(f"{count(len(others), 'other file')} changed")
+    if problems:
+        parts.append(count(len(problems), "problem") + " in the exceptions file")
+    if capped:
+        parts.append(count(len(capped), "exception") + " at the renewal limit")
+    if approval.rule_problems:
+        parts.append("code owners of the exceptions file unknown")
+    elif approval.needed and not approval.satisfied:
+        missing = approval.required - len(approval.approvers)
+        parts.append(f"needs {count(missing, 'code-owner approval')} on {short}")
+    return "Failed: " + "; ".join(parts)
+
+
+def _person(login: str) -> str:
+    return md(f"@{login}", 120)
+
+
+def _table(*columns: str) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _capped(rows: list[str], limit: int, more: str) -> list[str]:
+    if len(rows) <= limit:
+        return rows
+    return [*rows[:limit], "", f"… and {len(rows) - limit} more {more}"]
+
+
+_VERDICTS = {
+    "success": "✅ **Exception review passed**",
+    "failure": "❌ **Exception review failed**",
+    "pending": "⏳ **Exception review pending**",
+}
+
+
+def _summary(
+    verdict: ReviewVerdict,
+    facts: ReviewFacts,
+    approval: _Approval,
+    others: list[str],
+    problems: list[Problem],
+    stale: list[Problem],
+    capped: list[str],
+    renewal_counts: Mapping[str, int],
+    config: RepoConfig,
+    *,
+    unreadable: bool,
+) -> str:
+    short = code(facts.head_sha[:SHORT_SHA])
+    if verdict.conclusion == "success" and not approval.needed:
+        line = (
+            ": this pull request only removes exceptions, which tightens the rules, so it"
+            " needs no code-owner approval from this check."
+        )
+    elif verdict.conclusion == "success":
+        who = ", ".join(_person(a) for a in approval.approvers)
+        line = f": the head commit {short} is approved by code owner(s) {who}."
+    elif verdict.conclusion == "pending":
+        line = ": waiting until the members of a code-owner team can be resolved (see below)."
+    else:
+        line = f": {count(len(verdict.reasons), 'thing')} to fix (see below)."
+    sections = [f"{MARKER}\n{_VERDICTS[verdict.conclusion]}{line}"]
+
+    if verdict.reasons:
+        items = [f"- {md(r, 1000)}" for r in verdict.reasons]
+        sections.append(
+            "### What is missing\n\n" + "\n".join(_capped(items, 40, "(see the annotations)"))
+        )
+
+    sections.append(_changes_section(verdict.changes, renewal_counts, config, unreadable))
+    sections.append(_approvals_section(approval, facts))
+
+    if problems:
+        rows = [_row(code(f"{p.source}:{p.line}"), md(p.message, 500)) for p in problems]
+        sections.append(
+            f"### Problems in {code(EXCEPTIONS_PATH)} ({len(problems)})\n\n"
+            + "\n".join(_capped([*_table("Line", "Problem"), *rows], 52, "(see the annotations)"))
+        )
+
+    notes = [
+        f"- {code(f'{p.source}:{p.line}')}: {md(p.message, 500)}; this pull request does not"
+        " change it, and it no longer applies: remove it, or let the bot's cleanup pull"
+        " request do so."
+        for p in stale
+    ]
+    rule = approval.rule
+    if approval.needed and rule is not None and rule.emails and rule.has_logins:
+        emails = ", ".join(md(e, 100) for e in rule.emails)
+        notes.append(
+            f"- Owners given as email addresses ({emails}) can't be matched to reviewers'"
+            " logins, so their approvals are not counted; name them as @user or @org/team."
+        )
+    if notes:
+        sections.append("### Notes\n\n" + "\n".join(_capped(notes, 20, "expired exceptions")))
+
+    steps = _next_steps(verdict, facts, approval, others, problems, capped)
+    if steps:
+        sections.append("### What to do next\n\n" + "\n".join(f"- {s}" for s in steps))
+    text = "\n\n".join(sections) + "\n"
+    if len(text.encode("utf-8")) > MAX_SUMMARY:  # GitHub's cap: keep the head, say it's cut
+        cut = text.encode("utf-8")[: MAX_SUMMARY - 200].decode("utf-8", "ignore")
+        text = cut.rsplit("\n", 1)[0] + "\n\n… (shortened: see the annotations)\n"
+    return text
+
+
+def _changes_section(
+    changes: Sequence[EntryChange],
+    renewal_counts: Mapping[str, int],
+    config: RepoConfig,
+    unreadable: bool,
+) -> str:
+    title = f"### Changes ({len(changes)})"
+    if unreadable:
+        return f"{title}\n\nThe head {code(EXCEPTIONS_PATH)} can't be read (see Problems)."
+    if not changes:
+        return f"{title}\n\nNo exception entry changes (only comments or formatting)."
+    rows = []
+    for c in changes:
+        kind: str = c.kind
+        if c.renewal:
+            n = renewal_counts.get(c.id, 0) + 1
+            kind = f"renewal ({n} of at most {config.max_renewals})"
+        expires = md(c.expires or "", 40)
+        if c.previous_expires and c.previous_expires != c.expires:
+            expires += f" (was {md(c.previous_expires, 40)})"
+        rows.append(_row(code(c.id), code(c.policy or "?"), kind, expires))
+    body = _capped([*_table("Exception", "Policy", "Kind", "Expires"), *rows], 102, "changes")
+    return title + "\n\n" + "\n".join(body)
+
+
+def _approvals_section(approval: _Approval, facts: ReviewFacts) -> str:
+    title = "### Approvals"
+    if not approval.needed:
+        return f"{title}\n\nNot needed: removing exceptions only tightens the rules."
+    parts = [title]
+    rule = approval.rule
+    if rule is not None:
+        owners = [f"@{o}/{s}" for o, s in rule.teams] + [f"@{u}" for u in rule.users]
+        owners += list(rule.emails)
+        named = ", ".join(_person(o[1:]) if o.startswith("@") else md(o, 100) for o in owners)
+        parts.append(
+            f"Code owners of {code(EXCEPTIONS_PATH)}: {named or 'none'} (the rule"
+            f" {code(rule.pattern)} on line {rule.line} of {code(rule.source)})."
+        )
+    parts.append(
+        f"Required: {count(approval.required, 'approval')} of the head commit"
+        f" {code(facts.head_sha[:SHORT_SHA])} by code owners who are not the author, did not"
+        " author or commit to this pull request, and are not bots."
+        f" Counted: {len(approval.approvers)}."
+    )
+    if approval.standings:
+        rows = []
+        for s in approval.standings:
+            if s.state == "APPROVED":
+                state = f"approved {code((s.commit_id or 'unknown')[:SHORT_SHA])}"
+            else:
+                state = s.state.lower().replace("_", " ")
+            counts = "✅ yes" if s.counts else ("⏳ unknown" if s.unresolved else "❌ no")
+            rows.append(_row(_person(s.login), state, counts, md(s.why, 300)))
+        parts.append(
+            "\n".join(
+                _capped(
+                    [*_table("Reviewer", "Latest review", "Counts", "Why"), *rows], 52, "reviewers"
+                )
+            )
+        )
+    else:
+        parts.append("No reviews yet.")
+    return "\n\n".join(parts)
+
+
+def _next_steps(
+    verdict: ReviewVerdict,
+    facts: ReviewFacts,
+    approval: _Approval,
+    others: list[str],
+    problems: list[Problem],
+    capped: list[str],
+) -> list[str]:
+    if verdict.conclusion == "success":
+        return []
+    steps = []
+    exceptions = code(EXCEPTIONS_PATH)
+    if others:
+        steps.append(
+            f"Move the changes to other files into a separate pull request: this one may change"
+            f" only {exceptions}."
+        )
+    if problems:
+        steps.append(f"Fix {exceptions} at the lines under Problems (also shown as annotations).")
+    if capped:
+        ids = ", ".join(code(c) for c in capped)
+        steps.append(
+            f"{ids} reached the renewal limit and can't be extended again: fix the findings"
+            " it covers, or undo the change to its `expires`."
+        )
+    if approval.rule_problems:
+        steps.append(
+            "Fix the CODEOWNERS file on the default branch so that one rule with owners"
+            f" covers {exceptions} (for example `/.compliance/ @your-org/your-team`); the"
+            " bot reads CODEOWNERS from the base branch, never from this pull request."
+        )
+    elif approval.needed and not approval.satisfied and verdict.conclusion != "pending":
+        steps.append(
+            f"Ask a code owner of {exceptions} who did not author or commit to this pull"
+            f" request to approve the head commit {code(facts.head_sha[:SHORT_SHA])}; an"
+            " approval of an earlier commit does not count after a push."
+        )
+    if approval.unresolved_teams and verdict.conclusion == "pending":
+        steps.append(
+            "The check is run again when a review or the pull request changes; if it stays"
+            " pending, make sure the App may read team membership (organization members: read)."
+        )
+    return steps
