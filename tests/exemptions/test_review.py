@@ -13,8 +13,7 @@ rewrites them from the current output (then review the diff like any other chang
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -557,26 +556,6 @@ def test_the_summary_stays_within_githubs_cap(policies):
     assert len(verdict.summary.encode("utf-8")) <= 65535
     assert "… and " in verdict.summary
     assert len(verdict.annotations) == 900  # every problem is annotated, whatever the summary
-
-
-@pytest.fixture
-def golden() -> Callable[[str, str], None]:
-    """Compare ``text`` with ``golden/<name>``; ``UPDATE_GOLDEN=1`` rewrites the file instead.
-
-    The same contract as ``tests/report/conftest.py``'s fixture, for this folder.
-    """
-
-    def check(name: str, text: str) -> None:
-        path = GOLDEN_DIR / name
-        if os.environ.get("UPDATE_GOLDEN") == "1":
-            GOLDEN_DIR.mkdir(exist_ok=True)
-            path.write_bytes(text.encode("utf-8"))
-            return
-        assert path.exists(), f"no golden file {path}: run UPDATE_GOLDEN=1 pytest tests/exemptions"
-        expected = path.read_bytes().decode("utf-8")
-        assert text == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 to accept)"
-
-    return check
 
 
 GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
