@@ -130,3 +130,14 @@ def bot_settings(
 
 def require_services() -> bool:
     return os.environ.get("COMPLIANCE_BOT_REQUIRE_SERVICES") == "1"
+
+
+def normalised(summary: str) -> str:
+    """A check summary with what changes from run to run (SHAs, dates) replaced, for goldens."""
+    import re
+
+    summary = re.sub(r"\b[0-9a-f]{40}\b", "<sha>", summary)
+    summary = re.sub(r"`[0-9a-f]{7}`", "`<sha7>`", summary)
+    summary = re.sub(r"\b[0-9a-f]{7}\b", "<sha7>", summary)
+    summary = re.sub(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}( UTC)?)?", "<date>", summary)
+    return summary

@@ -12,6 +12,8 @@ import urllib.request
 from sqlalchemy import select
 
 from bot.forge.github import GitHubApp
+
+from .harness import normalised
 from bot.store.tables import AuditEvent
 
 PRIVILEGED = """\
@@ -48,7 +50,7 @@ def audit_actions(world) -> list[str]:
         return [a.action for a in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
 
 
-def test_privileged_pod_fails_then_fix_passes(world):
+def test_privileged_pod_fails_then_fix_passes(world, golden):
     _, sha = world.open_pr({"deploy/web.yaml": PRIVILEGED})
     world.bot.wait_idle()
     run = world.check(sha)
@@ -57,6 +59,7 @@ def test_privileged_pod_fails_then_fix_passes(world):
     assert [(a["path"], a["start_line"]) for a in failures] == [("deploy/web.yaml", 11)]
     assert "container web runs privileged" in failures[0]["message"]
     assert "Blocking findings" in run.output["summary"]
+    golden("privileged-pod.md", normalised(run.output["summary"]))
     assert "check.concluded" in audit_actions(world)
 
     fixed = world.fake.commit(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.store.tables import AuditEvent, LedgerEntry
 
+from .harness import normalised
 from .test_check_stories import PRIVILEGED
 
 EXCEPTIONS = ".compliance/exceptions.yaml"
@@ -73,7 +74,7 @@ def audit_actions(world):
         return [a.action for a in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
 
 
-def test_approved_exception_pr_merges_and_the_blocked_pr_turns_green(world):
+def test_approved_exception_pr_merges_and_the_blocked_pr_turns_green(world, golden):
     _, blocked_sha = world.open_pr({"deploy/web.yaml": PRIVILEGED}, branch="feature")
     world.bot.wait_idle()
     assert world.check(blocked_sha).conclusion == "failure"
@@ -81,11 +82,13 @@ def test_approved_exception_pr_merges_and_the_blocked_pr_turns_green(world):
     number, sha = open_exception_pr(world, exceptions_file(entry(expires=soon())))
     run = review_check(world, sha)
     assert run.conclusion in (None, "failure") or run.status != "completed"
+    golden("review-needs-approval.md", normalised(run.output["summary"]))
     assert "@acme/security" in run.output["summary"] or "acme/security" in run.output["summary"]
 
     world.fake.review(world.repo, number, user="alice", event="APPROVE", commit_id=sha)
     world.bot.wait_idle()
     assert review_check(world, sha).conclusion == "success"
+    golden("review-approved.md", normalised(review_check(world, sha).output["summary"]))
 
     world.fake.merge_pull(world.repo, number, user="alice")
     world.bot.wait_idle()
@@ -95,6 +98,7 @@ def test_approved_exception_pr_merges_and_the_blocked_pr_turns_green(world):
     # without a push, the blocked PR is checked again and passes under the approved exception
     run = world.check(blocked_sha)
     assert run.conclusion == "success", run.output["summary"]
+    golden("blocked-pr-green.md", normalised(run.output["summary"]))
 
 
 def test_author_and_commit_author_approvals_do_not_count(world):
