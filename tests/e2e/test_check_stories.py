@@ -12,9 +12,9 @@ import urllib.request
 from sqlalchemy import select
 
 from bot.forge.github import GitHubApp
+from bot.store.tables import AuditEvent
 
 from .harness import normalised
-from bot.store.tables import AuditEvent
 
 PRIVILEGED = """\
 apiVersion: v1
