@@ -89,6 +89,18 @@ class CheckRequestEvent(Event):
 
 
 @dataclass(frozen=True)
+class CommentEvent(Event):
+    """A comment on an issue or pull request (``issue_comment``)."""
+
+    comment_id: int = 0
+    body: str = ""
+    author: str = ""
+    author_is_bot: bool = False
+    number: int = 0  # the issue or pull request number
+    on_pull_request: bool = False
+
+
+@dataclass(frozen=True)
 class PushEvent(Event):
     ref: str = ""
     before: str = ""
@@ -186,6 +198,19 @@ def parse_github(name: str, delivery_id: str, payload: Mapping[str, Any]) -> Eve
             **base,
             pull_request=parse_pull_request(_need(payload, "pull_request")),
             changes=payload.get("changes") or {},
+        )
+    if name == "issue_comment":
+        comment = _need(payload, "comment")
+        issue = _need(payload, "issue")
+        user = comment.get("user") if isinstance(comment.get("user"), Mapping) else {}
+        return CommentEvent(
+            **base,
+            comment_id=int(_need(comment, "id")),
+            body=str(comment.get("body") or ""),
+            author=str(user.get("login") or ""),
+            author_is_bot=user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"),
+            number=int(_need(issue, "number")),
+            on_pull_request=isinstance(issue.get("pull_request"), Mapping),
         )
     if name == "check_run":
         run = _need(payload, "check_run")

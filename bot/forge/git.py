@@ -66,6 +66,10 @@ class GitRepo:
         except GitError:
             raise GitError(f"unknown revision {ref!r} in {self.path}") from None
 
+    def tree(self, commit: str) -> str:
+        """The SHA of a commit's root tree."""
+        return self._run("rev-parse", "--verify", f"{commit}^{{tree}}").decode().strip()
+
     def merge_base(self, a: str, b: str) -> str:
         try:
             return self._run("merge-base", a, b).decode().strip()

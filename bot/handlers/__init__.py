@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.events import Event
-from bot.handlers import exception_review, installation, pull_request, push
+from bot.handlers import comments, exception_review, installation, pull_request, push
 from bot.handlers.context import Context
 
 Handler = Callable[[Any, Context], None]
@@ -23,6 +23,7 @@ ROUTES: dict[tuple[str, str | None], tuple[Handler, ...]] = {
     ("pull_request_review", "submitted"): (exception_review.on_review,),
     ("pull_request_review", "edited"): (exception_review.on_review,),
     ("pull_request_review", "dismissed"): (exception_review.on_review,),
+    ("issue_comment", "created"): (comments.on_comment,),
     ("check_run", "rerequested"): (pull_request.on_check_request,),
     ("check_suite", "requested"): (pull_request.on_check_request,),
     ("check_suite", "rerequested"): (pull_request.on_check_request,),

@@ -111,3 +111,20 @@ class LedgerEntry(Base):
     requested_by: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str] = mapped_column(String(16), default="merge")  # merge | rebuild
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommandRun(Base):
+    """One comment command, run at most once: a redelivered or retried comment finds it here."""
+
+    __tablename__ = "command_runs"
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    comment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    command: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # started, done, refused
+    exception_id: Mapped[str | None] = mapped_column(String(64))  # allocated once, reused
+    result: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. the PR it opened
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
