@@ -239,9 +239,10 @@ class _Binding:
 
     def _unknown_option(self, flag: str) -> str:
         flags = [o.flag for o in self.spec.options]
-        close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.6)
+        known = [o.name for o in self.spec.options]
+        close = difflib.get_close_matches(flag.removeprefix("--"), known, n=1, cutoff=0.6)
         if close:
-            return f"unknown option {shown(flag)} (did you mean `{close[0]}`?)"
+            return f"unknown option {shown(flag)} (did you mean `--{close[0]}`?)"
         elsewhere = [c.SPEC.name for c in COMMANDS if any(o.flag == flag for o in c.SPEC.options)]
         if elsewhere:
             return (
@@ -285,4 +286,8 @@ def _value_problems(who: str, label: str, value: str, max_length: int, check: Ch
             " (straight quotes)"
         ]
     phrase = check(value)
-    return [f"{label}{shown(value)} {phrase}"] if phrase else []
+    if phrase is None:
+        return []
+    if not value.strip():  # nothing to show: "`--reason` value is empty"
+        return [f"{who} {phrase}"]
+    return [f"{label}{shown(value)} {phrase}"]

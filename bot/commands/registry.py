@@ -138,8 +138,8 @@ class Exempt(Command):
                 "paths",
                 "GLOB",
                 "where it applies: a gitignore-style glob from the repository root, e.g."
-                " `'deploy/app/**'` (quote globs). Repeat it for more. Without it: the files in"
-                " which this pull request has findings of the policy",
+                " `'deploy/app/**'` (quote globs); without it, the files in which this pull"
+                " request has findings of the policy",
                 check_glob,
                 repeatable=True,
                 max_count=MAX_SCOPE_ITEMS,
@@ -149,7 +149,7 @@ class Exempt(Command):
                 "resources",
                 "R",
                 "narrows it to a resource, written as findings show it: `Kind/name` or"
-                " `Kind/namespace/name`. Repeat it for more",
+                " `Kind/namespace/name`",
                 check_resource,
                 repeatable=True,
                 max_count=MAX_SCOPE_ITEMS,

@@ -30,7 +30,7 @@ INTRO = (
     ' `/compliance`. Quote values that have spaces or wildcards: `--reason "two words"`,'
     " `--paths 'deploy/**'`. Lines in quoted replies (`>`), code blocks and HTML comments are"
     " not run, nor are comments written by bots; editing a comment runs nothing (write a new"
-    " one). The bot answers every command it does not run, with the reason."
+    " one). A command that is not run is answered with the reason."
 )
 
 
@@ -42,8 +42,8 @@ def shown(value: str) -> str:
     """
     text = plain(value)
     text = text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 1] + "…"
-    if not text:
-        return "(empty)"
+    if not text.strip():
+        return "(blank)" if text else "(empty)"
     if _CODE_SPAN_UNSAFE.isdisjoint(text) and text == text.strip():
         return f"`{text}`"
     return md(text, limit=None)
@@ -72,7 +72,7 @@ def command_help(spec: Spec) -> str:
     parts = [f"`{spec.usage}`", f"{spec.summary} Who may run it: {spec.permission.who}."]
     items = [f"- `{arg.metavar}`: {arg.help}" for arg in spec.arguments]
     for option in spec.options:
-        many = f" (at most {option.max_count})" if option.repeatable else ""
+        many = f". Repeatable, up to {option.max_count} times" if option.repeatable else ""
         items.append(f"- `{option.flag} {option.metavar}`: {option.help}{many}")
     if items:
         parts.append("\n".join(items))
