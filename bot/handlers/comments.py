@@ -410,6 +410,7 @@ def _explain(command: Explain, policies: dict[str, Any]) -> str:
 
 
 def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
+    """Every exception of the base branch: scope, requester, deadline, state, applies here?"""
     from bot import ledger
 
     report = compliance.evaluate(
@@ -419,27 +420,31 @@ def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
         verify=ledger.verifier(ctx.store, ctx.forge.name, repo.full_name),
     )
     soon = {u.id for u in report.expiring_soon}
+    uses = [
+        *(("active", u) for u in report.applied),
+        *(("active", u) for u in report.unused),
+        *(("expired", u) for u in report.expired),
+        *(("unapproved", u) for u in report.unapproved),
+        *(("invalid", u) for u in report.invalid),
+    ]
+    if not uses:
+        return "This repository has no exceptions on its base branch."
+    applied = {u.id for u in report.applied}
     rows = []
-    for state, uses in (
-        ("active", report.applied),
-        ("expired", report.expired),
-        ("unapproved", report.unapproved),
-        ("invalid", report.invalid),
-    ):
-        for use in uses:
-            shown = "expiring soon" if state == "active" and use.id in soon else state
-            rows.append(
-                f"| {code(use.id)} | {code(use.policy)} | {shown} | {md(use.expires or '')} | "
-                f"{use.findings} |"
-            )
-    if not rows:
-        return "No exception applies to this pull request."
+    for state, use in sorted(uses, key=lambda item: (item[1].line or 0, item[1].id)):
+        shown = "expiring soon" if state == "active" and use.id in soon else state
+        scope = ", ".join(code(p) for p in use.paths) or "–"
+        here = f"yes, {use.findings} finding(s)" if use.id in applied else "no"
+        rows.append(
+            f"| {code(use.id)} | {code(use.policy)} | {scope} | "
+            f"{md(use.requested_by or '–')} | {md((use.expires or '')[:10])} | {shown} | {here} |"
+        )
     return "\n".join(
         [
-            "Exceptions that apply to this pull request:",
+            f"Exceptions on `{md(pr.base_ref)}`:",
             "",
-            "| Exception | Policy | State | Expires | Findings covered |",
-            "|---|---|---|---|---|",
+            "| Exception | Policy | Scope | Requested by | Expires | State | Applies here |",
+            "|---|---|---|---|---|---|---|",
             *rows,
         ]
     )

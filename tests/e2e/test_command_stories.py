@@ -116,7 +116,7 @@ def test_help_explain_list_recheck_extend_revoke(world):
     replies = [c.body for c in bot_replies(world, number)]
     assert any("/compliance exempt" in r and "/compliance revoke" in r for r in replies)
     assert any("Privileged containers" in r and "90 days" in r for r in replies)
-    assert any("No exception applies" in r for r in replies)
+    assert any("has no exceptions on its base branch" in r for r in replies)
     runs_before = len(world.checks(sha))
     world.fake.comment(world.repo, number, "/compliance recheck", user="dev")
     world.bot.wait_idle()
