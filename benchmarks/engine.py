@@ -471,12 +471,16 @@ def ensure_checkov() -> str:
     """A pinned checkov in its own venv (its dependency tree must not touch the project's)."""
     exe = CHECKOV_VENV / "bin" / "checkov"
     pip = CHECKOV_VENV / "bin" / "pip"
-    if not exe.exists():
+
+    def version() -> str:
+        out = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
+        return out.stdout.strip()
+
+    if not exe.exists() or version() != CHECKOV_VERSION:
         print(f"installing checkov=={CHECKOV_VERSION} into {CHECKOV_VENV} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], check=True)
         subprocess.run([str(pip), "install", "-q", f"checkov=={CHECKOV_VERSION}"], check=True)
-    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+    return version()
 
 
 def count_ours(stdout: bytes) -> str:
@@ -778,6 +782,9 @@ def main() -> int:
         "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"PyYAML {yaml.__version__} (libyaml {yaml.__with_libyaml__})",
     }
+    if args.ours == "cli" and not Path(ours_argv(MANIFESTS)[0]).exists():
+        raise SystemExit("compliance-bot is not installed beside this Python (pip install -e .);"
+                         " or time the engine alone with --ours engine")  # fmt: skip
     if not Path(GNU_TIME).exists():
         raise SystemExit(f"{GNU_TIME} is needed to read peak memory (Debian: apt-get install time)")
     if not args.no_checkov:
