@@ -10,14 +10,16 @@ report, and an error fails the check. An exceptions file that can't be read gran
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import exemptions
-from bot.engine.evaluate import Engine
+from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
-from bot.engine.model import EvalError, Policy, PullRequestFacts, SourceFile
+from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
 from bot.exemptions.model import ExemptionEntry
 from bot.repoconfig import (
     CONFIG_PATH,
@@ -94,14 +96,19 @@ def check(
     facts: PullRequestFacts | None = None,
     verify: Verifier | None = None,
     policy_ids: Sequence[str] | None = None,
+    jobs: int = 1,
 ) -> Report:
-    """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified."""
+    """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified.
+
+    ``jobs > 1`` spreads large file sets over that many processes (forked: only for a process
+    without threads, such as the CLI; the bot's workers evaluate in their own thread).
+    """
     policies = rules.policies
     if policy_ids is not None:
         wanted = set(policy_ids)
         policies = [p for p in policies if p.id in wanted]
     report = Report(policies={p.id: p for p in rules.policies}, errors=list(rules.errors))
-    evaluation = Engine(policies).evaluate(files, facts)
+    evaluation = _evaluate(policies, list(files), facts, jobs)
     report.files_checked = evaluation.files
     report.errors.extend(evaluation.errors)
 
@@ -125,6 +132,31 @@ def check(
     if verify is None and (report.applied or report.unused):
         report.notes.append(NOT_VERIFIED_NOTE)
     return report
+
+
+PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves
+
+
+def _evaluate(
+    policies: list[Policy], files: list[SourceFile], facts: PullRequestFacts | None, jobs: int
+) -> Evaluation:
+    if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
+        return Engine(policies).evaluate(files, facts)
+    chunks = [files[i::jobs] for i in range(jobs)]  # interleaved, so big and small files mix
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_evaluate_chunk, [(policies, chunk) for chunk in chunks]))
+    merged = Engine(policies).evaluate([], facts)  # the pull-request target, once
+    for part in parts:
+        merged.findings.extend(part.findings)
+        merged.errors.extend(part.errors)
+        merged.files += part.files
+    merged.findings.sort(key=Finding.sort_key)
+    return merged
+
+
+def _evaluate_chunk(work: tuple[list[Policy], list[SourceFile]]) -> Evaluation:
+    policies, files = work
+    return Engine(policies).evaluate(files)
 
 
 def _valid_entries(

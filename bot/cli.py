@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--repo", type=Path, default=Path("."), help="where .compliance/ is read (default: .)"
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes for large scans (default: one per CPU)",
+    )
     output_options(p)
     p.set_defaults(func=cmd_scan)
 
@@ -325,7 +332,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 )
     files = collect_files(args.paths, args.repo)
-    report = check(rules, files, now=now, policy_ids=args.policy)
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    report = check(rules, files, now=now, policy_ids=args.policy, jobs=jobs)
     return emit(report, args)
 
 

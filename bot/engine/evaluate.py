@@ -7,6 +7,7 @@ judges the same subject. A policy that fails at evaluation produces an error, ne
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class CompiledPolicy:
     match: Any
     files: GlobSet
     exclude: GlobSet | None
+    reads: frozenset[str] = frozenset()  # the target's variables the condition mentions
 
 
 @dataclass
@@ -46,7 +48,18 @@ def compile_policy(policy: Policy, targets: dict[str, Target] = TARGETS) -> Comp
         match=target.compile_match(policy.match),
         files=GlobSet(files),
         exclude=GlobSet(policy.exclude) if policy.exclude else None,
+        reads=_reads(policy.condition, target),
     )
+
+
+_IDENTIFIER = re.compile(r"(?<![.\w])([A-Za-z_]\w*)")
+
+
+def _reads(condition: str, target: Target) -> frozenset[str]:
+    """The target's variables a condition mentions (a word in a string literal may count too:
+    converting one variable more is harmless, one less would be an error)."""
+    declared = set(target.variables)
+    return frozenset(set(_IDENTIFIER.findall(condition)) & declared)
 
 
 class Engine:
@@ -113,23 +126,34 @@ class Engine:
         self, subjects: list[Subject], compiled: list[CompiledPolicy], result: Evaluation
     ) -> None:
         for subject in subjects:
-            context = None
+            pairs: list[tuple[CompiledPolicy, Subject]] = []
             for c in compiled:
                 try:
-                    for selected in c.target.select(c.match, subject):
-                        if selected is subject:
-                            if context is None:
-                                context = celx.new_context(subject.variables, self._functions)
-                            ctx = context
-                        else:
-                            ctx = celx.new_context(selected.variables, self._functions)
-                        self._apply(c, selected, ctx, result)
+                    pairs.extend((c, selected) for selected in c.target.select(c.match, subject))
                 except TargetError as exc:
                     result.errors.append(
                         EvalError(
                             str(exc), path=subject.path or None, line=exc.line, policy=c.policy.id
                         )
                     )
+            if not pairs:
+                continue
+            # Convert into CEL only the variables these conditions read: converting is most of
+            # the cost, and the whole resource (`object`) is rarely needed.
+            needed: set[str] = set()
+            for c, selected in pairs:
+                if selected is subject:
+                    needed |= c.reads
+            shared = None
+            for c, selected in pairs:
+                if selected is subject:
+                    if shared is None:
+                        variables = {k: v for k, v in subject.variables.items() if k in needed}
+                        shared = celx.new_context(variables, self._functions)
+                    context = shared
+                else:
+                    context = celx.new_context(selected.variables, self._functions)
+                self._apply(c, selected, context, result)
 
     @staticmethod
     def _apply(c: CompiledPolicy, subject: Subject, context: Any, result: Evaluation) -> None:

@@ -54,7 +54,9 @@ class KubernetesTarget(FileTarget):
         "object": "the resource as written",
         "kind": "its kind",
         "name": "metadata.name, or null",
-        "namespace": "metadata.namespace, or null",
+        "namespace": "metadata.namespace, or null (in messages: `namespace` is a reserved "
+        "word in CEL, so conditions read metadata.namespace)",
+        "metadata": "the resource's metadata, defaulted to {}",
         "pod": "for workloads: {metadata, spec, path} of the pod template "
         "(metadata has labels and annotations, spec has securityContext, defaulted to {}, and "
         "volumes, each with _path); "
@@ -128,6 +130,7 @@ def _subject(
         resource=ResourceRef(kind, name, namespace),
         variables={
             "object": obj,
+            "metadata": metadata,
             "kind": kind,
             "name": name,
             "namespace": namespace,
