@@ -372,3 +372,20 @@ def test_exceptions_validate_list_and_expire(tmp_path: Path):
     assert proc.returncode == 0
     after = (tmp_path / ".compliance/exceptions.yaml").read_text()
     assert after == HEADER + "  # keep this comment\n" + entry()
+
+
+def test_parallel_scan_finds_exactly_what_a_single_process_finds(tmp_path: Path):
+    for i in range(220):
+        pod = PRIVILEGED_POD.replace("name: web", f"name: web{i}")
+        if i % 3:
+            pod = pod.replace("privileged: true", "privileged: false")
+        write(tmp_path, f"k8s/{i:03d}.yaml", pod)
+    outputs = []
+    for jobs in ("1", "2"):
+        proc = cli("scan", "k8s", "--format", "json", "--now", NOW, "--jobs", jobs, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        outputs.append(json.loads(proc.stdout))
+    assert outputs[0] == outputs[1]
+    privileged = [f for f in outputs[0]["findings"] if f["policy"] == "k8s.privileged"]
+    assert len(privileged) == 74  # every third pod
+    assert outputs[0]["summary"]["files"] == 220
