@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bot.commands import (
     readme_section,
     refusal,
 )
-from bot.commands.replies import shown
+from bot.commands.replies import README_END, README_START, readme_with_section, shown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -71,15 +72,27 @@ def test_readme_section(golden):
 
 
 def test_readme_carries_the_generated_section():
-    """The README's commands section is ``readme_section()``, between these two markers."""
+    """The README's commands section is ``readme_section()``, between the two markers;
+    ``UPDATE_GOLDEN=1`` rewrites it there, like a golden file."""
     text = README.read_text("utf-8")
-    start, end = "<!-- commands:start -->", "<!-- commands:end -->"
-    if start not in text:
-        pytest.skip("the README has no generated commands section yet (markers missing)")
-    inside = text.split(start, 1)[1].split(end, 1)[0]
-    assert inside.strip("\n") == readme_section().strip("\n"), (
-        "README commands section is stale: paste readme_section() between the markers"
+    if README_START not in text:
+        pytest.skip(f"the README has no generated commands section yet ({README_START} missing)")
+    expected = readme_with_section(text)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        README.write_text(expected, "utf-8")
+        return
+    assert text == expected, "README commands section is stale (UPDATE_GOLDEN=1 to refresh)"
+
+
+def test_readme_with_section():
+    readme = f"# x\n\n{README_START}\nold\n{README_END}\n\n## Next\n"
+    assert readme_with_section(readme) == (
+        f"# x\n\n{README_START}\n{readme_section()}{README_END}\n\n## Next\n"
     )
+    assert readme_with_section(readme_with_section(readme)) == readme_with_section(readme)
+    for broken in ("# x\n", f"{README_END}\n{README_START}\n", f"{README_START}\n"):
+        with pytest.raises(ValueError, match="commands:start"):
+            readme_with_section(broken)
 
 
 def test_refusal(golden):
