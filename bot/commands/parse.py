@@ -9,11 +9,14 @@ deleted rather than created, reads at most ``MAX_COMMANDS`` commands, and parses
 A command line is split like a shell line (``shlex``, POSIX rules, no ``#`` comments): double
 or single quotes keep spaces and wildcards together, ``--name=value`` and ``--name value`` are
 the same. Curly double quotes (“ ”), which phone keyboards type, count as ``"``; whitespace such
-as a non-breaking space counts as a space. The first word is the command (any case); a bare
-``/compliance`` is ``help``. Then every value is checked against the command's ``Spec``: required
-and repeated options, unknown options (with a did-you-mean), stray words (with a hint to quote),
-lengths, control characters, and each value's shape. Problems are all reported at once, in a
-reply that ends with the command's usage.
+as a non-breaking space counts as a space. Outside quotes a backslash is accepted only before a
+quote, a space or another backslash: anywhere else shell rules would silently drop it
+(``deploy\\app`` would become ``deployapp``), so the line is refused instead.
+
+The first word is the command (any case); a bare ``/compliance`` is ``help``. Then every value
+is checked against the command's ``Spec``: required and repeated options, unknown options (with
+a did-you-mean), stray words (with a hint to quote), lengths, control characters, and each
+value's shape. Problems are all reported at once, in a reply that ends with the command's usage.
 
 Whether the policy exists, whether the deadline is allowed, who may run the command: that is
 for the caller, with the repository's facts. No I/O and no clock here.
@@ -121,6 +124,8 @@ def parse_command(arguments: str, *, line: int = 0, source: str = "") -> Command
         tokens = shlex.split(text, comments=False, posix=True)
     except ValueError as exc:
         return _refused(first, [_quoting_problem(str(exc))], line)
+    if _drops_a_backslash(text):
+        return _refused(first, [_BACKSLASH], line)
     if not tokens:
         return Help(line=line, source=_cap(source))
     command = lookup(tokens[0])
@@ -148,6 +153,39 @@ def _quoting_problem(error: str) -> str:
         " an apostrophe opens a quote too, so put text that has one in double quotes"
         ' (`--reason "it\'s needed"`)'
     )
+
+
+_BACKSLASH = (
+    "a backslash (`\\`) outside quotes escapes the next character and is dropped;"
+    " put the value in quotes if the backslash is meant (folders are separated by `/`)"
+)
+
+
+def _drops_a_backslash(text: str) -> bool:
+    """Would POSIX splitting silently drop a backslash (``deploy\\app`` -> ``deployapp``)?
+
+    Outside quotes a backslash escapes any character; there it is only accepted before a quote,
+    a space or another backslash, where escaping is plainly what was meant.
+    """
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif quote == '"':
+            if ch == "\\":
+                i += 1  # skip what it escapes; "\\x" stays as written inside double quotes
+            elif ch == '"':
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "\\":
+            if text[i + 1 : i + 2] not in ("", '"', "'", " ", "\\"):
+                return True
+            i += 1
+        i += 1
+    return False
 
 
 def _login(login: str) -> str:

@@ -103,6 +103,16 @@ VALID = [
             expires="7D",
         ),
     ),
+    (  # a quoted backslash is kept, for the validator to refuse with the line named
+        f"{EXEMPT} --paths 'deploy\\app/**' --ticket it\\'s\\ ok",
+        Exempt(
+            policy="k8s.privileged",
+            paths=("deploy\\app/**",),
+            reason=REASON,
+            expires="30d",
+            ticket="it's ok",
+        ),
+    ),
     (
         "/compliance extend EXC-7 --expires 30d --reason 'the upstream fix ships in v2.4'",
         Extend(exception_id="EXC-7", expires="30d", reason="the upstream fix ships in v2.4"),
@@ -283,6 +293,12 @@ USAGE = [
         "/compliance exempt k8s.privileged --reason it's-needed --expires 30d",
         "exempt",
         ["an apostrophe opens a quote too"],
+    ),
+    (
+        "exempt-unquoted-backslash",
+        f"{EXEMPT} --paths deploy\\app\\**",
+        "exempt",
+        ["a backslash (`\\`) outside quotes escapes the next character and is dropped"],
     ),
     (
         "exempt-trailing-backslash",
