@@ -116,23 +116,6 @@ def readme_section() -> str:
     return "\n\n".join([_commands_text("## Comment commands"), *details]) + "\n"
 
 
-README_START = "<!-- commands:start -->"
-README_END = "<!-- commands:end -->"
-
-
-def readme_with_section(readme: str) -> str:
-    """``readme`` with ``readme_section()`` between ``README_START`` and ``README_END``.
-
-    Raises ``ValueError`` when the markers are missing or out of order.
-    """
-    start = readme.find(README_START)
-    end = readme.find(README_END, start + len(README_START)) if start >= 0 else -1
-    if start < 0 or end < 0:
-        raise ValueError(f"the README needs {README_START} ... {README_END} around the section")
-    head = readme[: start + len(README_START)]
-    return f"{head}\n{readme_section()}{readme[end:]}"
-
-
 def _usage_footer(spec: Spec) -> str:
     return (
         f"Usage: `{spec.usage}`\n\n"
