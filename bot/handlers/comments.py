@@ -196,8 +196,8 @@ def _exempt(
     policy = policies.get(command.policy)
     if policy is None:
         close = difflib.get_close_matches(command.policy, sorted(policies), n=1)
-        hint = f" (did you mean {code(close[0])}?)" if close else ""
-        raise CommandRefused(f"there is no policy {code(command.policy)}{hint}")
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise CommandRefused(f"there is no policy {command.policy}{hint}")
     if not policy.exceptions.allowed:
         raise CommandRefused(
             f"{code(policy.id)} does not allow exceptions: the finding must be fixed"
@@ -211,7 +211,7 @@ def _exempt(
     paths = tuple(sorted({f.path for f in findings if f.path}))
     if not command.paths and not paths:
         raise CommandRefused(
-            f"this pull request has no findings of {code(policy.id)}; name the files with `--paths`"
+            f"this pull request has no findings of {policy.id}; name the files with --paths"
         )
     entry_id = _allocate_id(ctx, repo, event, position, text)
     entry = command.to_entry(entry_id=entry_id, requested_by=event.author, now=now, paths=paths)
@@ -259,10 +259,9 @@ def _change(
     if entry is None:
         known = [e.id for e in parsed.entries] if parsed else []
         close = difflib.get_close_matches(command.exception_id, known, n=1)
-        hint = f" (did you mean {code(close[0])}?)" if close else ""
+        hint = f" (did you mean {close[0]}?)" if close else ""
         raise CommandRefused(
-            f"there is no exception {code(command.exception_id)} on "
-            f"{code(repo.default_branch)}{hint}"
+            f"there is no exception {command.exception_id} on {repo.default_branch}{hint}"
         )
     if isinstance(command, Extend):
         expires = command.new_expires(now)
@@ -292,7 +291,7 @@ def _change(
         body=body,
     )
     reviewers = _request_code_owners(ctx, repo, mirror, base_sha, number, event.author)
-    reply = f"Opened #{number}: {md(title.lower())}." + (
+    reply = f"Opened #{number}: {md(title[0].lower() + title[1:])}." + (
         f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else ""
     )
     return reply, {"exception": entry.id, "pull_request": number, "url": url}
@@ -309,7 +308,7 @@ def _refuse_if_invalid(
     problems = problems + validate(parsed, policies, now, require_ticket=require_ticket)
     mine = [p for p in problems if p.entry_id == entry_id]
     if mine:
-        raise CommandRefused("; ".join(md(p.message) for p in mine))
+        raise CommandRefused("; ".join(p.message for p in mine))
 
 
 def _allocate_id(
@@ -386,8 +385,8 @@ def _explain(command: Explain, policies: dict[str, Any]) -> str:
     policy = policies.get(command.policy)
     if policy is None:
         close = difflib.get_close_matches(command.policy, sorted(policies), n=1)
-        hint = f" Did you mean {code(close[0])}?" if close else ""
-        raise CommandRefused(f"there is no policy {code(command.policy)}.{hint}")
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise CommandRefused(f"there is no policy {command.policy}{hint}")
     limits = (
         f"Exceptions allowed, for at most {policy.exceptions.max_days} days."
         if policy.exceptions.allowed

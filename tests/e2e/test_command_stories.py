@@ -131,5 +131,67 @@ def test_help_explain_list_recheck_extend_revoke(world):
     )
     world.bot.wait_idle()
     assert any(
-        "no exception `EXC-9`" in c.body.replace("\\", "") for c in bot_replies(world, number)
+        "there is no exception EXC-9 on main" in c.body for c in bot_replies(world, number)
     )
+
+
+def _merge_exception(world, number, comment_body, user="dev"):
+    """Comment a command on PR `number`, then approve and merge the PR it opens."""
+    world.fake.comment(world.repo, number, comment_body, user=user)
+    world.bot.wait_idle()
+    reply = bot_replies(world, number)[-1].body
+    assert "Opened #" in reply, reply
+    opened = int(reply.split("Opened #", 1)[1].split(":", 1)[0].split(" ", 1)[0])
+    pull = world.fake.pull(world.repo, opened)
+    head = pull.pull.head_sha
+    assert head in world.repo.verified_commits  # made by the App with no custom author
+    world.fake.review(world.repo, opened, user="alice", event="APPROVE", commit_id=head)
+    world.bot.wait_idle()
+    world.fake.merge_pull(world.repo, opened, user="alice")
+    world.bot.wait_idle()
+    return reply, opened
+
+
+def test_extend_and_revoke_open_reviewed_prs_that_change_the_entry(world, golden):
+    number, sha = blocked_pr(world)
+    _merge_exception(world, number, EXEMPT)
+    assert world.check(sha).conclusion == "success"
+
+    reply, _ = _merge_exception(
+        world, number, '/compliance extend EXC-1 --expires 60d --reason "upstream fix is late"'
+    )
+    golden(
+        "extend-reply.md",
+        normalised(reply.split("-->", 1)[1].lstrip()).replace(
+            reply.split("Opened #", 1)[1].split(":", 1)[0], "<pr>"
+        ),
+    )
+    text = world.fake.file_at(world.repo, "main", ".compliance/exceptions.yaml")
+    assert text.count("- id:") == 1 and "id: EXC-1" in text
+    assert world.check(sha).conclusion == "success"
+
+    reply, _ = _merge_exception(world, number, '/compliance revoke EXC-1 --reason "fixed"')
+    text = world.fake.file_at(world.repo, "main", ".compliance/exceptions.yaml")
+    assert "EXC-1" not in text
+    # the exception is gone: a re-check turns the PR red again
+    world.fake.comment(world.repo, number, "/compliance recheck", user="dev")
+    world.bot.wait_idle()
+    assert world.check(sha).conclusion == "failure"
+
+
+def test_reply_goldens(world, golden):
+    number, _ = blocked_pr(world)
+    commands = {
+        "help": "/compliance help",
+        "explain": "/compliance explain k8s.privileged",
+        "explain-unknown": "/compliance explain k8s.privilegd",
+        "usage": "/compliance exempt k8s.privileged --expires 30d",
+        "unknown-command": "/compliance exmpt k8s.privileged",
+        "forbidden-policy": EXEMPT.replace("k8s.privileged", "secrets.aws-access-key"),
+        "too-long": EXEMPT.replace("30d", "200d"),
+    }
+    for name, body in commands.items():
+        world.fake.comment(world.repo, number, body, user="dev")
+        world.bot.wait_idle()
+        reply = bot_replies(world, number)[-1].body
+        golden(f"reply-{name}.md", normalised(reply.split("-->", 1)[1].lstrip()))
