@@ -124,12 +124,18 @@ def _dispatch(
     if isinstance(command, Help):
         return help_markdown(getattr(command, "topic", None)), {}
     if isinstance(command, Recheck):
-        compliance.run_check(
+        report = compliance.run_check(
             ctx,
             repo,
             compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
         )
-        return "", {"head": pr.head_sha}
+        verdict = "passes" if report.conclusion == "success" else "fails"
+        text = (
+            f"Checked {code(pr.head_sha[:7])} again with the rules of {code(pr.base_ref)} as they"
+            f" are now: `compliance` {verdict} ({len(report.blocking)} blocking,"
+            f" {len(report.excepted)} excepted, {len(report.errors)} error(s))."
+        )
+        return text, {"head": pr.head_sha, "conclusion": report.conclusion}
     mirror = ctx.forge.fetch(
         repo,
         [
