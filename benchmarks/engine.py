@@ -452,12 +452,17 @@ print(docs)
 SCAN_CONFIG = "packs: [kubernetes]\n"
 
 
-def ours_argv(folder: Path, via: str = "cli") -> list[str]:
-    """Our scan: the command a user runs, or (``engine``) the engine alone in ``python -c``."""
+def ours_argv(folder: Path, via: str = "cli", jobs: int | None = None) -> list[str]:
+    """Our scan: the command a user runs, or (``engine``) the engine alone in ``python -c``.
+
+    The command spreads a large scan over one process per CPU unless ``--jobs`` says otherwise.
+    """
     if via == "engine":
         return [sys.executable, "-c", ENGINE_SCAN, str(folder)]
     cli = Path(sys.executable).with_name("compliance-bot")
-    return [str(cli), "scan", str(folder), "--format", "json"]
+    return [str(cli), "scan", str(folder), "--format", "json"] + (
+        ["--jobs", str(jobs)] if jobs else []
+    )
 
 
 def checkov_argv(folder: Path) -> list[str]:
@@ -720,22 +725,25 @@ OURS_LABEL = {"cli": "compliance-bot scan (ours)", "engine": "compliance-bot eng
 def budgets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """DESIGN.md §7's two ratios, on median wall time (the budget) and on CPU time.
 
-    CPU time is shown beside it because it hardly moves when something else shares the machine
-    (every contender here is single-threaded), so a noisy run can be told from a slow one.
+    CPU time (summed over a tool's processes) is shown beside it: it hardly moves when something
+    else shares the machine, so a noisy run can be told from a slow one, and for a scan spread
+    over processes it shows the work done where wall time shows the wait.
     """
 
     def ratio(a: str, b: str) -> tuple[float, float]:
         return rows[a]["median_s"] / rows[b]["median_s"], rows[a]["cpu_s"] / rows[b]["cpu_s"]
 
     out = []
-    if "checkov" in rows:
-        wall, cpu = ratio("checkov", "ours")
-        out.append({"text": "checkov time / our time", "value": wall, "cpu_value": cpu,
-                    "budget": ">= 10x", "met": wall >= 10})  # fmt: skip
-    for key in ("parse-libyaml", "parse-python"):
-        wall, cpu = ratio("ours", key)
-        out.append({"text": f"our time / {rows[key]['label']} time", "value": wall,
-                    "cpu_value": cpu, "budget": "<= 2x", "met": wall <= 2})  # fmt: skip
+    for ours in (k for k in ("ours", "ours-1") if k in rows):
+        label = rows[ours]["label"]
+        if "checkov" in rows:
+            wall, cpu = ratio("checkov", ours)
+            out.append({"text": f"checkov time / {label} time", "value": wall, "cpu_value": cpu,
+                        "budget": ">= 10x", "met": wall >= 10})  # fmt: skip
+        for key in ("parse-libyaml", "parse-python"):
+            wall, cpu = ratio(ours, key)
+            out.append({"text": f"{label} time / {rows[key]['label']} time", "value": wall,
+                        "cpu_value": cpu, "budget": "<= 2x", "met": wall <= 2})  # fmt: skip
     return out
 
 
@@ -770,6 +778,9 @@ def main() -> int:
     tools = [
         Tool("ours", OURS_LABEL[args.ours], ours_argv(folder, args.ours), count_ours, args.runs,
              ok_codes=(0, 1), env=here),
+        *([Tool("ours-1", "compliance-bot scan --jobs 1 (ours, one process)",
+                ours_argv(folder, jobs=1), count_ours, args.runs, ok_codes=(0, 1), env=here)]
+          if args.ours == "cli" else []),
         Tool("parse-libyaml", "PyYAML CSafeLoader (libyaml), parse only",
              [python, "-c", PARSE_PYYAML, str(folder), "CSafeLoader"], count_docs, args.runs),
         Tool("parse-python", "PyYAML SafeLoader (pure Python), parse only",
