@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
         p.set_defaults(func=cmd_process, process=name)
 
+    p = sub.add_parser("expire", help="run the deadline sweep by hand (GitHub App)")
+    p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
+    p.add_argument("--repo", metavar="OWNER/NAME", help="only this repository")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+    p.set_defaults(func=cmd_expire)
+
     led = sub.add_parser("ledger", help="the approval ledger").add_subparsers(metavar="ACTION")
     p = led.add_parser("rebuild", help="rebuild a repository's ledger from GitHub history")
     p.add_argument("--repo", required=True, metavar="OWNER/NAME")
@@ -217,6 +224,44 @@ def cmd_process(args: argparse.Namespace) -> int:
         getattr(server, args.process)(settings)
     except ConfigError as exc:
         raise UsageError(f"configuration: {exc}") from None
+    return EXIT_OK
+
+
+def _app_services():  # type: ignore[no-untyped-def]
+    from bot.config import ConfigError, Settings
+    from bot.services import Services
+
+    try:
+        services = Services(Settings.from_env())
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
+    if not services.settings.github_configured:
+        raise UsageError("configuration: the GitHub App is not configured")
+    services.migrate()
+    return services
+
+
+def cmd_expire(args: argparse.Namespace) -> int:
+    from bot.forge.base import ForgeError
+
+    now = parse_now(args.now)
+    services = _app_services()
+    try:
+        if args.repo:
+            installation_id, _ = services.github_app().repository(args.repo)
+            targets = [(installation_id, args.repo)]
+        else:
+            targets = services.installed_repositories()
+        for installation_id, full_name in targets:
+            summary = services.sweep(installation_id, full_name, now=now, dry_run=args.dry_run)
+            actions = summary.get("actions") or ["nothing to do"]
+            prefix = "would " if args.dry_run else ""
+            for action in actions:
+                print(f"{full_name}: {prefix}{action}")
+            if summary.get("error"):
+                print(f"{full_name}: error: {summary['error']}", file=sys.stderr)
+    except ForgeError as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_OK
 
 

@@ -40,6 +40,7 @@ class Settings:
     worker_threads: int = 4
     github_write_interval: float = 0.0  # seconds between mutating REST calls per client
     queue_name: str = "compliance-bot"  # separates deployments sharing one Redis
+    sweep_minutes: int = 5  # how often deadlines are enforced (cleanup PRs, re-checks, reminders)
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -124,6 +125,9 @@ class Settings:
             * 1024**2,
             worker_threads=_int(get("COMPLIANCE_BOT_WORKERS"), "COMPLIANCE_BOT_WORKERS", 4, 1, 64),
             queue_name=get("COMPLIANCE_BOT_QUEUE_NAME") or "compliance-bot",
+            sweep_minutes=_int(
+                get("COMPLIANCE_BOT_SWEEP_MINUTES"), "COMPLIANCE_BOT_SWEEP_MINUTES", 5, 1, 1440
+            ),
             github_write_interval=_float(
                 get("GITHUB_WRITE_INTERVAL"), "GITHUB_WRITE_INTERVAL", 0.0
             ),

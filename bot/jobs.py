@@ -33,13 +33,28 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)  # a running job not finished by then is presumed dead
+POLL_MAX_DELAY = 0.25  # seconds an idle SQLite-queue worker waits between polls, at most
+
+
+class EmbeddedHuey(SqliteHuey):
+    """``SqliteHuey`` whose consumers poll the queue at least every ``POLL_MAX_DELAY`` seconds.
+
+    Redis wakes a waiting worker at once; SQLite can't, so Huey's workers poll, and by default
+    back off to one poll every 10 s while the queue is empty. A webhook reaching an idle bot then
+    waited seconds before a worker saw it (``benchmarks/forge.py``, delivery to check). An empty
+    poll is one indexed SELECT on a local file, so polling a few times a second costs nothing.
+    """
+
+    def create_consumer(self, **options: Any) -> Any:
+        options.setdefault("max_delay", POLL_MAX_DELAY)
+        return super().create_consumer(**options)
 
 
 def make_huey(settings: Settings, *, immediate: bool = False) -> Huey:
     if settings.redis_url:
         return RedisHuey(settings.queue_name, url=settings.redis_url, immediate=immediate)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(
+    return EmbeddedHuey(
         settings.queue_name, filename=str(settings.queue_path), immediate=immediate, timeout=30
     )
 
@@ -59,6 +74,12 @@ class Jobs:
         self.context_for = context_for
         self.clock = clock
         self.process_delivery = huey.task(name="process_delivery")(self._process_delivery)
+        self.sweep_all = huey.task(name="sweep_all")(self._sweep_all)
+        self.sweep_repository = huey.task(name="sweep_repository", retries=3, retry_delay=60)(
+            self._sweep_repository
+        )
+        self.sweeper: Callable[[int, str], Any] | None = None  # set by Services
+        self.lister: Callable[[], list[tuple[int, str]]] | None = None
 
     def enqueue(self, delivery_id: str) -> None:
         self.process_delivery(delivery_id)
@@ -127,6 +148,22 @@ class Jobs:
                     repository=row.repository,
                     details={"delivery": delivery_id, "event": row.event, "error": error},
                 )
+
+    # -- deadlines ----------------------------------------------------------------------------
+    def _sweep_all(self) -> int:
+        """Queue one sweep per repository the App is installed on."""
+        assert self.lister is not None
+        repos = self.lister()
+        for installation_id, full_name in repos:
+            self.sweep_repository(installation_id, full_name)
+        return len(repos)
+
+    def _sweep_repository(self, installation_id: int, full_name: str) -> Any:
+        assert self.sweeper is not None
+        try:
+            return self.sweeper(installation_id, full_name)
+        except TransientForgeError as exc:
+            raise RetryTask(delay=exc.retry_after) from None
 
     # -- recovery -----------------------------------------------------------------------------
     def recover(self, *, lease: timedelta = LEASE) -> list[str]:

@@ -124,8 +124,8 @@ def renewals(store: Store, forge: str, repository: str, exception_id: str) -> in
     return value or 0
 
 
-def verifier(store: Store, forge: str, repository: str) -> Verifier:
-    """For ``bot.checking.check``: an entry is verified when its exact content was approved."""
+def approvals(store: Store, forge: str, repository: str) -> dict[str, Approval]:
+    """content hash -> its approval (the latest record wins when a hash was approved twice)."""
     with store.session() as session:
         rows = list(
             session.scalars(
@@ -134,12 +134,22 @@ def verifier(store: Store, forge: str, repository: str) -> Verifier:
                 )
             )
         )
-    approvals = {
-        row.content_hash: Approval(approvers=tuple(row.approvers), pull_request=row.pull_request)
+    return {
+        row.content_hash: Approval(
+            approvers=tuple(row.approvers),
+            pull_request=row.pull_request,
+            merged_at=row.merged_at,
+            renewal_count=row.renewal_count,
+        )
         for row in sorted(rows, key=lambda r: r.id)
     }
 
+
+def verifier(store: Store, forge: str, repository: str) -> Verifier:
+    """For ``bot.checking.check``: an entry is verified when its exact content was approved."""
+    approvals_by_hash = approvals(store, forge, repository)
+
     def verify(entry: ExemptionEntry) -> Approval | None:
-        return approvals.get(entry.content_hash())
+        return approvals_by_hash.get(entry.content_hash())
 
     return verify

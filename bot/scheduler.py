@@ -17,6 +17,17 @@ log = logging.getLogger(__name__)
 
 
 def add_jobs(scheduler: BaseScheduler, services: Services) -> None:
+    # Deadlines: the delay between an exception's deadline and its PRs turning red is at most
+    # one interval plus the time to run the queue (COMPLIANCE_BOT_SWEEP_MINUTES, default 5).
+    scheduler.add_job(
+        services.jobs.sweep_all,
+        "interval",
+        minutes=services.settings.sweep_minutes,
+        id="deadline-sweep",
+        max_instances=1,
+        coalesce=True,
+        replace_existing=True,
+    )
     scheduler.add_job(
         services.jobs.recover,
         "interval",

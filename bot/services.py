@@ -72,6 +72,8 @@ class Services:
         self.mirrors = MirrorCache(self.settings.mirrors_dir, self.settings.mirror_max_bytes)
         self._github_app: GitHubApp | None = None
         self.jobs = Jobs(self.huey, self.store, self.context_for, clock)
+        self.jobs.sweeper = self.sweep
+        self.jobs.lister = self.installed_repositories
 
     def migrate(self) -> None:
         migrate(self.settings.sqlalchemy_url)
@@ -112,3 +114,35 @@ class Services:
 
         ctx = self.context_for(SimpleNamespace(installation_id=installation_id, name="rebuild"))
         return rebuild(ctx, repo)
+
+    def context_for_installation(self, installation_id: int) -> Context:
+        from types import SimpleNamespace
+
+        return self.context_for(SimpleNamespace(installation_id=installation_id, name="sweep"))
+
+    def installed_repositories(self) -> list[tuple[int, str]]:
+        app = self.github_app()
+        out = []
+        for installation_id in app.installations():
+            forge = GitHubForge(app, installation_id, self.mirrors)
+            out.extend((installation_id, name) for name in forge.installation_repositories())
+        return out
+
+    def sweep(
+        self,
+        installation_id: int,
+        full_name: str,
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """The deadline sweep of one repository (``bot.handlers.expiry``)."""
+        from dataclasses import replace
+
+        from bot.handlers.expiry import sweep_repo
+
+        at = now or self.clock()
+        # the injected time flows into every check the sweep runs, so deadlines are testable
+        ctx = replace(self.context_for_installation(installation_id), now=lambda: at)
+        _, repo = self.github_app().repository(full_name)
+        return sweep_repo(ctx, repo, now=at, dry_run=dry_run)

@@ -112,11 +112,10 @@ class GitRepo:
                 result[path] = data
         return result
 
-    def list_files(self, commit: str, directory: str) -> list[str]:
-        """Paths of files under ``directory`` at a commit (not recursive into submodules)."""
-        out = self._run(
-            "ls-tree", "-r", "-z", "--name-only", commit, "--", directory.rstrip("/") + "/"
-        )
+    def list_files(self, commit: str, directory: str = "") -> list[str]:
+        """Paths of files under ``directory`` (default: the whole tree) at a commit."""
+        where = ["--", directory.rstrip("/") + "/"] if directory else []
+        out = self._run("ls-tree", "-r", "-z", "--name-only", commit, *where)
         return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
 
     def commit_message(self, commit: str) -> tuple[str, str, str]:

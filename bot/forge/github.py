@@ -74,6 +74,15 @@ class GitHubApp:
             self._tokens[installation_id] = (token.token, expires)
         return token.token
 
+    def slug(self) -> str:
+        """The App's slug (its bot login is ``<slug>[bot]``), asked once."""
+        if not hasattr(self, "_slug"):
+            self._slug = str(_call(lambda: self._integration.get_app()).slug)
+        return self._slug
+
+    def installations(self) -> list[int]:
+        return [i.id for i in _call(lambda: list(self._integration.get_installations()))]
+
     def repository(self, full_name: str) -> tuple[int, Repo]:
         """The installation that covers a repository, and the repository's facts."""
         owner, name = full_name.split("/", 1)
@@ -437,6 +446,77 @@ class GitHubForge:
             for p in self._pages(f"/repos/{repo.full_name}/pulls", {"state": "open"})
             if str((p.get("head") or {}).get("ref") or "").startswith(prefix)
         ]
+
+    # -- the bot's own issues and pull requests (dashboard, cleanup) -------------------------
+    def find_issue(self, repo: Repo, marker: str) -> tuple[int, str] | None:
+        """The open issue this App created whose body holds ``marker``: (number, body)."""
+        creator = f"app/{self.app_slug()}"
+        for issue in self._pages(
+            f"/repos/{repo.full_name}/issues", {"state": "open", "creator": creator}
+        ):
+            if "pull_request" not in issue and marker in str(issue.get("body") or ""):
+                return int(issue["number"]), str(issue.get("body") or "")
+        return None
+
+    def create_issue(self, repo: Repo, title: str, body: str) -> int:
+        _, data = _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "POST", f"/repos/{repo.full_name}/issues", input={"title": title, "body": body}
+            )
+        )
+        return int(data["number"])
+
+    def edit_issue(
+        self, repo: Repo, number: int, *, body: str | None = None, state: str | None = None
+    ) -> None:
+        patch = {k: v for k, v in (("body", body), ("state", state)) if v is not None}
+        _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "PATCH", f"/repos/{repo.full_name}/issues/{number}", input=patch
+            )
+        )
+
+    def open_pull_for_branch(self, repo: Repo, branch: str) -> int | None:
+        pulls = self._pages(
+            f"/repos/{repo.full_name}/pulls", {"state": "open", "head": f"{repo.owner}:{branch}"}
+        )
+        return int(pulls[0]["number"]) if pulls else None
+
+    def close_pull(self, repo: Repo, number: int) -> None:
+        _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "PATCH", f"/repos/{repo.full_name}/pulls/{number}", input={"state": "closed"}
+            )
+        )
+
+    def edit_pull(self, repo: Repo, number: int, *, title: str, body: str) -> None:
+        _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "PATCH",
+                f"/repos/{repo.full_name}/pulls/{number}",
+                input={"title": title, "body": body},
+            )
+        )
+
+    def installation_repositories(self) -> list[str]:
+        """Full names of the repositories this installation can reach."""
+        names: list[str] = []
+        url: str | None = "/installation/repositories"
+        params: dict[str, Any] | None = {"per_page": 100}
+        while url:
+            headers, data = _call(
+                lambda url=url, params=params: self._requester.requestJsonAndCheck(
+                    "GET", url, parameters=params
+                )
+            )
+            names.extend(str(r["full_name"]) for r in (data or {}).get("repositories", []))
+            url, params = _next_link(headers), None
+        return names
+
+    def app_slug(self) -> str:
+        if not hasattr(self, "_slug"):
+            self._slug = self.app.slug()
+        return self._slug
 
     def merged_pull_requests(self, repo: Repo, base: str) -> list[PullRequest]:
         return [

@@ -128,3 +128,16 @@ class CommandRun(Base):
     exception_id: Mapped[str | None] = mapped_column(String(64))  # allocated once, reused
     result: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. the PR it opened
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReminderSent(Base):
+    """A reminder posted for one version (content hash) of an exception at one threshold."""
+
+    __tablename__ = "reminders_sent"
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    exception_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
