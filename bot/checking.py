@@ -47,6 +47,8 @@ class Approval:
 
     approvers: tuple[str, ...] = ()
     pull_request: int | None = None
+    merged_at: datetime | None = None  # when the approving pull request merged
+    renewal_count: int = 0  # how many times this exception was extended before this version
 
 
 @dataclass
