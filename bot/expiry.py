@@ -243,14 +243,16 @@ def _scope(entry: ExemptionEntry) -> str:
     return "<br>".join(shown) or "-"
 
 
-def _approved(approval: Approval | None, repo_url: str | None) -> str:
-    """``bob, carol in #12 (renewal 2)``; ``not approved`` without a ledger record."""
+def _approved(approval: Approval | None, repo_url: str | None, *, where: bool = True) -> str:
+    """``bob, carol in #12 (renewed 2 times)``; ``not approved`` without a ledger record."""
     if approval is None:
         return "not approved"
     who = ", ".join(_person(a) for a in sorted(approval.approvers)) or "approved"
-    where = f" in {_pr_link(approval.pull_request, repo_url)}" if approval.pull_request else ""
-    renewal = f" (renewal {approval.renewal_count})" if approval.renewal_count else ""
-    return who + where + renewal
+    pr = approval.pull_request
+    where_text = f" in {_pr_link(pr, repo_url)}" if where and pr is not None else ""
+    n = approval.renewal_count
+    renewal = f" (renewed {count(n, 'time')})" if n else ""
+    return who + where_text + renewal
 
 
 def _approval_of(entry: ExemptionEntry, approvals: Mapping[str, Approval]) -> Approval | None:
@@ -332,8 +334,9 @@ def _fit(head: str, sections: Sequence[_Section], tail: str, max_chars: int, wha
         if shown[i] < len(section.rows):
             budget = 0  # rows are dropped lowest priority first: nothing below this one fits
     out = join([s.render(n, _more) for s, n in zip(sections, shown, strict=True)])
-    if _size(out) > limit:  # only when even the fixed text does not fit
-        out = join([_more(sum(len(s.rows) for s in sections))])
+    if _size(out) > limit:  # only when even the fixed text does not fit: marker and a note
+        marker = head.split("\n", 1)[0]
+        out = f"{marker}\n\n{_more(sum(len(s.rows) for s in sections))}\n"
     return out
 
 
@@ -385,7 +388,7 @@ def cleanup_pr_body(
                 _scope(entry),
                 md(entry.reason, 300),
                 _mention(entry.requested_by),
-                _approved(approval, repo_url),
+                _approved(approval, repo_url, where=False),
                 _pr_link(approval.pull_request if approval else None, repo_url),
                 deadline(entry),
             )
