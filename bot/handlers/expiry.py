@@ -1,0 +1,282 @@
+"""The deadline sweep of one repository: cleanup PR, re-checks, reminders, the dashboard issue.
+
+Reconciles rather than reacts: from the exceptions file on the default branch, the ledger and the
+clock it computes the desired state (``bot.expiry.plan``) and makes GitHub match it. Running it
+twice changes nothing the second time: one cleanup PR on a fixed branch, updated in place and
+closed when no longer needed; each reminder once per exception version and threshold; one
+dashboard issue found by its hidden marker and edited only when its text changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot import audit, expiry, ledger
+from bot.checking import check
+from bot.engine.model import SourceFile
+from bot.events import Repo
+from bot.exemptions import parse, remove_entries, validate
+from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
+from bot.handlers import pull_request as compliance
+from bot.handlers.context import Context
+from bot.store.tables import CheckRecord, ReminderSent
+
+log = logging.getLogger(__name__)
+
+CLEANUP_BRANCH = "compliance/cleanup-expired"
+DASHBOARD_MARKER = "<!-- compliance-bot:dashboard -->"
+
+
+def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
+    """Reconcile one repository with its exceptions' deadlines; returns what was (or would be)
+    done. ``dry_run`` computes the same plan and changes nothing."""
+    mirror = ctx.forge.fetch(repo, [f"refs/heads/{repo.default_branch}"])
+    base_sha = mirror.resolve(f"refs/heads/{repo.default_branch}")
+    rules = compliance._rules_at(mirror, base_sha)
+    text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
+    summary: dict[str, Any] = {"repository": repo.full_name, "dry_run": dry_run, "actions": []}
+    if text is None:
+        return summary
+    parsed, problems = parse(text)
+    if parsed is None:
+        summary["error"] = "; ".join(str(p) for p in problems)
+        return summary
+    policies = {p.id: p for p in rules.policies}
+    problems = problems + validate(parsed, policies, now)
+    invalid = [
+        (p.entry_id or "", p.message) for p in problems if p.code != "expired" and p.entry_id
+    ]
+    approvals = ledger.approvals(ctx.store, ctx.forge.name, repo.full_name)
+    unused = _unused(mirror, base_sha, rules, now, ctx, repo)
+    sent = _reminders_sent(ctx, repo)
+    plan = expiry.plan(
+        parsed.entries,
+        now=now,
+        approvals=approvals,
+        reminder_days=rules.config.reminder_days,
+        reminders_sent=sent,
+        unused_ids=unused,
+        invalid=invalid,
+    )
+    summary["expired"] = [e.id for e in plan.expired]
+    summary["reminders"] = [(e.id, days) for e, days in plan.reminders]
+    cleanup = _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary)
+    open_pulls = ctx.forge.open_pull_requests(repo)
+    _recheck_after_deadlines(ctx, repo, plan, open_pulls, dry_run, summary)
+    _reconcile(ctx, repo, open_pulls, dry_run, summary)
+    _remind(ctx, repo, plan, approvals, now, dry_run, summary)
+    if rules.config.dashboard:
+        body = expiry.dashboard_body(plan, approvals, now=now, cleanup_pr=cleanup)
+        _dashboard(ctx, repo, body, dry_run, summary)
+    return summary
+
+
+def _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary):  # type: ignore[no-untyped-def]
+    existing = ctx.forge.open_pull_for_branch(repo, CLEANUP_BRANCH)
+    if not plan.expired:
+        if existing is not None:
+            summary["actions"].append(f"close cleanup PR #{existing}")
+            if not dry_run:
+                ctx.forge.close_pull(repo, existing)
+        return None
+    ids = [e.id for e in plan.expired]
+    title = expiry.cleanup_pr_title(len(ids))
+    body = expiry.cleanup_pr_body(plan.expired, approvals)
+    summary["actions"].append(
+        f"{'update' if existing else 'open'} cleanup PR removing {', '.join(ids)}"
+    )
+    if dry_run:
+        return existing
+    new_text = remove_entries(text, ids)
+    number, _url = ctx.forge.open_change(
+        repo,
+        base_branch=repo.default_branch,
+        base_sha=base_sha,
+        base_tree=mirror.tree(base_sha),
+        branch=CLEANUP_BRANCH,
+        files={EXCEPTIONS_PATH: new_text},
+        message=f"Remove expired exceptions: {', '.join(ids)}",
+        title=title,
+        body=body,
+    )
+    if existing is not None:
+        ctx.forge.edit_pull(repo, number, title=title, body=body)
+    requesters = sorted({e.requested_by for e in plan.expired if e.requested_by})
+    owners = _code_owner_teams(mirror, base_sha)
+    try:
+        ctx.forge.request_reviewers(repo, number, requesters, owners)
+    except Exception as exc:  # a courtesy; the exception-review check still guards the merge
+        log.info("could not request reviewers on cleanup PR #%s: %s", number, exc)
+    with ctx.store.session() as session:
+        audit.record(
+            session,
+            actor="compliance-bot",
+            action="cleanup.updated",
+            repository=repo.full_name,
+            pull_request=number,
+            sha=base_sha,
+            details={"expired": ids},
+            at=now,
+        )
+    return number
+
+
+def _recheck_after_deadlines(ctx, repo, plan, open_pulls, dry_run, summary) -> None:  # type: ignore[no-untyped-def]
+    """Open PRs last judged green before an exception's deadline are judged again now."""
+    if not plan.expired:
+        return
+    policies = {e.policy for e in plan.expired}
+    with ctx.store.session() as session:
+        records = list(
+            session.scalars(
+                select(CheckRecord).where(
+                    CheckRecord.forge == ctx.forge.name,
+                    CheckRecord.repository == repo.full_name,
+                    CheckRecord.name == compliance.CHECK_NAME,
+                    CheckRecord.conclusion == "success",
+                )
+            )
+        )
+    stale = {
+        r.head_sha
+        for r in records
+        if policies & set(r.policies or ()) and _aware(r.updated_at) < _latest_deadline(plan)
+    }
+    if not stale:
+        return
+    for pr in open_pulls:
+        if pr.head_sha in stale:
+            summary["actions"].append(f"re-check #{pr.number}")
+            if not dry_run:
+                compliance.run_check(
+                    ctx,
+                    repo,
+                    compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+                )
+
+
+def _reconcile(ctx, repo, open_pulls, dry_run, summary) -> None:  # type: ignore[no-untyped-def]
+    """Open PRs whose head has no `compliance` result (a lost webhook) get one now."""
+    if not open_pulls:
+        return
+    with ctx.store.session() as session:
+        done = set(
+            session.scalars(
+                select(CheckRecord.head_sha).where(
+                    CheckRecord.forge == ctx.forge.name,
+                    CheckRecord.repository == repo.full_name,
+                    CheckRecord.name == compliance.CHECK_NAME,
+                    CheckRecord.conclusion.is_not(None),
+                )
+            )
+        )
+    for pr in open_pulls:
+        if pr.head_sha not in done:
+            summary["actions"].append(f"check #{pr.number} (no result for its head)")
+            if not dry_run:
+                compliance.run_check(
+                    ctx,
+                    repo,
+                    compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+                )
+
+
+def _latest_deadline(plan) -> datetime:  # type: ignore[no-untyped-def]
+    return max(e.expires for e in plan.expired)
+
+
+def _remind(ctx, repo, plan, approvals, now, dry_run, summary) -> None:  # type: ignore[no-untyped-def]
+    for entry, days in plan.reminders:
+        approval = approvals.get(entry.content_hash())
+        number = approval.pull_request if approval else None
+        if number is None:
+            continue  # no exception PR to remind on (unapproved entries show on the dashboard)
+        summary["actions"].append(f"remind on #{number}: {entry.id} ({days} days)")
+        if dry_run:
+            continue
+        ctx.forge.comment(repo, number, expiry.reminder_comment(entry, days, approval, now))
+        with ctx.store.session() as session:
+            session.add(
+                ReminderSent(
+                    forge=ctx.forge.name,
+                    repository=repo.full_name,
+                    exception_id=entry.id,
+                    content_hash=entry.content_hash(),
+                    days=days,
+                    sent_at=now,
+                )
+            )
+            audit.record(
+                session,
+                actor="compliance-bot",
+                action="exception.reminded",
+                repository=repo.full_name,
+                pull_request=number,
+                details={"exception": entry.id, "days": days, "expires": entry.expires.isoformat()},
+                at=now,
+            )
+
+
+def _dashboard(ctx, repo, body: str, dry_run: bool, summary) -> None:  # type: ignore[no-untyped-def]
+    found = ctx.forge.find_issue(repo, DASHBOARD_MARKER)
+    if found is None:
+        summary["actions"].append("create the dashboard issue")
+        if not dry_run:
+            ctx.forge.create_issue(repo, expiry.dashboard_title(), body)
+        return
+    number, current = found
+    if current.strip() != body.strip():
+        summary["actions"].append(f"update the dashboard issue #{number}")
+        if not dry_run:
+            ctx.forge.edit_issue(repo, number, body=body)
+
+
+def _reminders_sent(ctx: Context, repo: Repo) -> set[tuple[str, str, int]]:
+    with ctx.store.session() as session:
+        rows = session.scalars(
+            select(ReminderSent).where(
+                ReminderSent.forge == ctx.forge.name, ReminderSent.repository == repo.full_name
+            )
+        )
+        return {(r.exception_id, r.content_hash, r.days) for r in rows}
+
+
+def _unused(mirror, base_sha, rules, now, ctx, repo) -> set[str]:  # type: ignore[no-untyped-def]
+    """Exceptions that match no finding anywhere on the default branch."""
+    paths = mirror.list_files(base_sha)
+    contents = mirror.read_files(base_sha, paths)
+    files = []
+    for path, data in contents.items():
+        try:
+            files.append(SourceFile(path, data.decode("utf-8")))
+        except UnicodeDecodeError:
+            continue
+    report = check(
+        rules, files, now=now, verify=ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
+    )
+    return {u.id for u in report.unused}
+
+
+def _code_owner_teams(mirror, base_sha) -> list[str]:  # type: ignore[no-untyped-def]
+    from codeowners import CodeOwners
+
+    texts = mirror.read_files(base_sha, list(CODEOWNERS_LOCATIONS))
+    where = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+    if where is None:
+        return []
+    owners = CodeOwners(texts[where].decode("utf-8", "replace")).of(EXCEPTIONS_PATH)
+    return [o.split("/", 1)[1] for kind, o in owners if kind == "TEAM" and "/" in o]
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "replace")
