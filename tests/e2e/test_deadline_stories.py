@@ -205,3 +205,18 @@ def test_lost_webhook_is_reconciled(world):
     assert world.checks(sha) == []
     sweep(world, at(0))
     assert world.check(sha).conclusion == "failure"
+
+
+def test_dashboard_can_be_switched_off(world):
+    world.fake.commit(
+        world.repo,
+        "main",
+        {
+            ".compliance/config.yaml": "version: 1\ndashboard: {enabled: false}\n",
+            EXCEPTIONS: exceptions_file(entry("EXC-1", expires=day(30))),
+        },
+        "no dashboard here",
+    )
+    world.bot.wait_idle()
+    sweep(world, at(1))
+    assert dashboards(world) == []
