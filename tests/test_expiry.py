@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.checking import Approval
 from bot.exemptions.model import ExemptionEntry
@@ -439,3 +441,25 @@ def test_reminder_marker_round_trips() -> None:
     assert parse_reminder_marker(marker) == ("EXC-1", e.content_hash()[:12], 3)
     assert parse_reminder_marker("hello") is None
     assert parse_reminder_marker("<!-- compliance-bot:reminder id=a b hash=x days=1 -->") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reasons=st.lists(st.text(min_size=20, max_size=400), min_size=1, max_size=40),
+    limit=st.integers(min_value=300, max_value=20000),
+)
+def test_any_text_stays_under_the_limit_and_inert(reasons: list[str], limit: int) -> None:
+    entries = [
+        entry(f"E{i}", expires=f"2026-{4 + i % 3:02d}-10", reason=r)
+        for i, r in enumerate(reasons)
+        if r.strip()
+    ]
+    approvals = approved(*entries)
+    p = run(*entries, approvals=approvals, unused_ids={"E1"}, invalid=[("X", reasons[0])])
+    for body in (
+        dashboard_body(p, approvals, now=NOW, max_chars=limit),
+        cleanup_pr_body(p, approvals, max_chars=limit),
+    ):
+        assert len(body.encode("utf-8")) < limit
+        assert body.count("<!--") == 1
+        assert mentions(body) <= {"alice"}
