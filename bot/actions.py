@@ -43,14 +43,7 @@ class Actions:
             existing = self.forge.find_check(repo, head_sha, output.name)
         ref = self.forge.post_check(repo, head_sha, output, existing)
         with self.store.session() as session:
-            row = session.scalar(
-                select(CheckRecord).where(
-                    CheckRecord.forge == self.forge.name,
-                    CheckRecord.repository == repo.full_name,
-                    CheckRecord.head_sha == head_sha,
-                    CheckRecord.name == output.name,
-                )
-            )
+            row = session.scalar(self._record_query(repo, head_sha, output.name))
             if row is None:
                 row = CheckRecord(
                     forge=self.forge.name,
@@ -82,16 +75,17 @@ class Actions:
             )
         return ref
 
+    def _record_query(self, repo: Repo, head_sha: str, name: str):  # type: ignore[no-untyped-def]
+        return select(CheckRecord).where(
+            CheckRecord.forge == self.forge.name,
+            CheckRecord.repository == repo.full_name,
+            CheckRecord.head_sha == head_sha,
+            CheckRecord.name == name,
+        )
+
     def _known_check(self, repo: Repo, head_sha: str, name: str) -> CheckRef | None:
         with self.store.session() as session:
-            row = session.scalar(
-                select(CheckRecord).where(
-                    CheckRecord.forge == self.forge.name,
-                    CheckRecord.repository == repo.full_name,
-                    CheckRecord.head_sha == head_sha,
-                    CheckRecord.name == name,
-                )
-            )
+            row = session.scalar(self._record_query(repo, head_sha, name))
             if row is None or row.check_run_id is None:
                 return None
             return CheckRef(

@@ -266,20 +266,12 @@ def cmd_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError, Settings
     from bot.forge.base import ForgeError
     from bot.handlers.exception_review import rebuild_ledger
-    from bot.services import Services
 
     if args.repo.count("/") != 1 or args.repo.startswith("/") or args.repo.endswith("/"):
         raise UsageError(f"--repo: {args.repo!r} is not OWNER/NAME")
-    try:
-        services = Services(Settings.from_env())
-    except ConfigError as exc:
-        raise UsageError(f"configuration: {exc}") from None
-    if not services.settings.github_configured:
-        raise UsageError("configuration: the GitHub App is not configured")
-    services.migrate()
+    services = _app_services()
     try:
         counts = services.rebuild_ledger(args.repo, rebuild_ledger)
     except ForgeError as exc:

@@ -226,18 +226,18 @@ def _exempt(
     scope = set(entry["paths"])
     covered = [f for f in findings if f.path in scope] if not command.paths else findings
     body = _pr_body(event, pr, f"Adds exception `{entry_id}` for `{policy.id}`.", entry, covered)
-    number, url = ctx.forge.open_change(
+    number, url, reviewers = _open_exception_pr(
+        ctx,
         repo,
-        base_branch=repo.default_branch,
-        base_sha=base_sha,
-        base_tree=mirror.tree(base_sha),
+        mirror,
+        base_sha,
+        event,
         branch=f"compliance/exception/{entry_id}",
-        files={EXCEPTIONS_PATH: new_text},
+        new_text=new_text,
         message=f"Request exception {entry_id} for {policy.id}\n\n{command.reason}",
         title=f"Exception {entry_id}: {policy.id} until {entry['expires']}",
         body=body,
     )
-    reviewers = _request_code_owners(ctx, repo, mirror, base_sha, number, event.author)
     reply = (
         f"Opened #{number} to add exception {code(entry_id)} for {code(policy.id)} "
         f"until {md(str(entry['expires']))}."
@@ -285,22 +285,51 @@ def _change(
     if isinstance(command, Extend):
         summary["expires"] = expires
     body = _pr_body(event, pr, what, summary, [])
+    number, url, reviewers = _open_exception_pr(
+        ctx,
+        repo,
+        mirror,
+        base_sha,
+        event,
+        branch=f"compliance/{branch_kind}/{entry.id}-{event.comment_id}",
+        new_text=new_text,
+        message=f"{title}\n\n{reason}",
+        title=title,
+        body=body,
+    )
+    reply = f"Opened #{number}: {md(title[0].lower() + title[1:])}." + (
+        f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else ""
+    )
+    return reply, {"exception": entry.id, "pull_request": number, "url": url}
+
+
+def _open_exception_pr(
+    ctx: Context,
+    repo: Repo,
+    mirror: GitRepo,
+    base_sha: str,
+    event: CommentEvent,
+    *,
+    branch: str,
+    new_text: str,
+    message: str,
+    title: str,
+    body: str,
+) -> tuple[int, str, list[str]]:
+    """A PR that changes only the exceptions file, with its code owners asked to review."""
     number, url = ctx.forge.open_change(
         repo,
         base_branch=repo.default_branch,
         base_sha=base_sha,
         base_tree=mirror.tree(base_sha),
-        branch=f"compliance/{branch_kind}/{entry.id}-{event.comment_id}",
+        branch=branch,
         files={EXCEPTIONS_PATH: new_text},
-        message=f"{title}\n\n{reason}",
+        message=message,
         title=title,
         body=body,
     )
     reviewers = _request_code_owners(ctx, repo, mirror, base_sha, number, event.author)
-    reply = f"Opened #{number}: {md(title[0].lower() + title[1:])}." + (
-        f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else ""
-    )
-    return reply, {"exception": entry.id, "pull_request": number, "url": url}
+    return number, url, reviewers
 
 
 def _refuse_if_invalid(
