@@ -144,5 +144,7 @@ class Services:
         at = now or self.clock()
         # the injected time flows into every check the sweep runs, so deadlines are testable
         ctx = replace(self.context_for_installation(installation_id), now=lambda: at)
-        _, repo = self.github_app().repository(full_name)
+        # the round's listing of the installation's repositories already holds the facts
+        app = self.github_app()
+        repo = app.listed_repository(installation_id, full_name) or app.repository(full_name)[1]
         return sweep_repo(ctx, repo, now=at, dry_run=dry_run)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -49,8 +51,46 @@ _RETRY = Retry(
 )
 
 
+@dataclass(frozen=True)
+class _Page:
+    etag: str
+    items: list[Any]
+    next_url: str | None
+
+
+class ConditionalCache:
+    """The last answer to each list request the sweep repeats, kept for conditional requests.
+
+    Keyed by installation and URL; holds the ETag, the page's items as the caller kept them (small
+    records, not the raw JSON) and the next page's link. Sending the ETag in If-None-Match gets a
+    304 with no body when nothing changed, and GitHub doesn't charge a 304 to the rate limit.
+    Bounded: the least recently used pages go first. Thread-safe.
+    """
+
+    def __init__(self, max_pages: int = 20_000) -> None:
+        self.max_pages = max_pages
+        self._pages: OrderedDict[tuple[Any, ...], _Page] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> _Page | None:
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, key: tuple[Any, ...], page: _Page) -> None:
+        with self._lock:
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.max_pages:
+                self._pages.popitem(last=False)
+
+
 class GitHubApp:
-    """The App itself: JWT auth and cached installation tokens (thread-safe)."""
+    """The App itself: JWT auth, cached installation tokens, and what the process remembers
+    between jobs (conditional-request cache, the last listing of each installation's
+    repositories). Thread-safe."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.github_configured:
@@ -61,6 +101,8 @@ class GitHubApp:
         self._integration = GithubIntegration(auth=self._auth, base_url=self.api_url)
         self._tokens: dict[int, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self.responses = ConditionalCache()
+        self._listed: dict[int, dict[str, Repo]] = {}
 
     def installation_token(self, installation_id: int) -> str:
         """A token for the installation, minted once and reused until a minute before expiry."""
@@ -89,12 +131,17 @@ class GitHubApp:
         installation = _call(lambda: self._integration.get_repo_installation(owner, name))
         gh = self.client(installation.id)
         _, data = _call(lambda: gh.requester.requestJsonAndCheck("GET", f"/repos/{full_name}"))
-        return installation.id, Repo(
-            full_name=data["full_name"],
-            default_branch=data.get("default_branch") or "main",
-            clone_url=data.get("clone_url"),
-            private=bool(data.get("private")),
-        )
+        return installation.id, _repo(data)
+
+    def listed_repository(self, installation_id: int, full_name: str) -> Repo | None:
+        """The repository's facts from the last listing of the installation's repositories
+        (``GitHubForge.installation_repositories``), if it was in it."""
+        with self._lock:
+            return self._listed.get(installation_id, {}).get(full_name)
+
+    def remember_listing(self, installation_id: int, repos: list[Repo]) -> None:
+        with self._lock:
+            self._listed[installation_id] = {r.full_name: r for r in repos}
 
     def client(self, installation_id: int) -> Github:
         return Github(
@@ -244,8 +291,9 @@ class GitHubForge:
         return parse_pull_request(data)
 
     def open_pull_requests(self, repo: Repo) -> list[PullRequest]:
-        pulls = self.gh.get_repo(repo.full_name).get_pulls(state="open")
-        return [_call(lambda p=p: parse_pull_request(p.raw_data)) for p in pulls]
+        return self._conditional_pages(
+            f"/repos/{repo.full_name}/pulls", {"state": "open"}, parse_pull_request
+        )
 
     # -- reviews and code owners (exception PRs) ---------------------------------------------
     def _pages(self, path: str, parameters: dict[str, Any] | None = None) -> list[Any]:
@@ -262,6 +310,46 @@ class GitHubForge:
             items.extend(data if isinstance(data, list) else [])
             url = _next_link(headers)
             params = None  # the next link carries them
+        return items
+
+    def _conditional_pages(
+        self,
+        path: str,
+        parameters: dict[str, Any],
+        keep: Callable[[Any], T],
+        field: str | None = None,
+    ) -> list[T]:
+        """Like ``_pages``, each item made into ``keep(item)``, for lists asked again and again
+        (every sweep): each page is asked with the ETag of its last answer, and a 304 reuses
+        the items kept from it (``ConditionalCache``). ``field`` names the list in an object
+        answer (``repositories``)."""
+        items: list[T] = []
+        url: str | None = path
+        params: dict[str, Any] | None = {"per_page": 100, **parameters}
+        while url:
+            key = (self.installation_id, url, tuple(sorted((params or {}).items())))
+            cached = self.app.responses.get(key)
+            condition = {"If-None-Match": cached.etag} if cached else None
+            headers, data = _call(
+                lambda url=url, params=params, condition=condition: (
+                    self._requester.requestJsonAndCheck(
+                        "GET", url, parameters=params, headers=condition
+                    )
+                )
+            )
+            if data is None and cached is not None:  # 304 Not Modified: no body
+                page = cached
+            else:
+                raw = (data or {}).get(field, []) if field else data
+                page = _Page(
+                    etag=_lower(headers).get("etag", ""),
+                    items=[keep(item) for item in (raw if isinstance(raw, list) else [])],
+                    next_url=_next_link(headers),
+                )
+                if page.etag:
+                    self.app.responses.put(key, page)
+            items.extend(page.items)
+            url, params = page.next_url, None  # the next link carries the parameters
         return items
 
     def reviews(self, repo: Repo, number: int) -> list[ReviewRecord]:
@@ -451,11 +539,14 @@ class GitHubForge:
     def find_issue(self, repo: Repo, marker: str) -> tuple[int, str] | None:
         """The open issue this App created whose body holds ``marker``: (number, body)."""
         creator = f"app/{self.app_slug()}"
-        for issue in self._pages(
-            f"/repos/{repo.full_name}/issues", {"state": "open", "creator": creator}
-        ):
-            if "pull_request" not in issue and marker in str(issue.get("body") or ""):
-                return int(issue["number"]), str(issue.get("body") or "")
+        issues = self._conditional_pages(
+            f"/repos/{repo.full_name}/issues",
+            {"state": "open", "creator": creator},
+            lambda i: (int(i["number"]), str(i.get("body") or ""), "pull_request" in i),
+        )
+        for number, body, is_pull in issues:
+            if not is_pull and marker in body:
+                return number, body
         return None
 
     def create_issue(self, repo: Repo, title: str, body: str) -> int:
@@ -499,19 +590,14 @@ class GitHubForge:
         )
 
     def installation_repositories(self) -> list[str]:
-        """Full names of the repositories this installation can reach."""
-        names: list[str] = []
-        url: str | None = "/installation/repositories"
-        params: dict[str, Any] | None = {"per_page": 100}
-        while url:
-            headers, data = _call(
-                lambda url=url, params=params: self._requester.requestJsonAndCheck(
-                    "GET", url, parameters=params
-                )
-            )
-            names.extend(str(r["full_name"]) for r in (data or {}).get("repositories", []))
-            url, params = _next_link(headers), None
-        return names
+        """Full names of the repositories this installation can reach. The listing holds each
+        repository's facts, which the App remembers (``GitHubApp.listed_repository``) so that
+        sweeping them needs no further request."""
+        repos = self._conditional_pages(
+            "/installation/repositories", {}, _repo, field="repositories"
+        )
+        self.app.remember_listing(self.installation_id, repos)
+        return [r.full_name for r in repos]
 
     def app_slug(self) -> str:
         if not hasattr(self, "_slug"):
@@ -527,6 +613,15 @@ class GitHubForge:
             )
             if p.get("merged_at")
         ]
+
+
+def _repo(data: Any) -> Repo:
+    return Repo(
+        full_name=str(data["full_name"]),
+        default_branch=data.get("default_branch") or "main",
+        clone_url=data.get("clone_url"),
+        private=bool(data.get("private")),
+    )
 
 
 def _next_link(headers: Any) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot import audit, expiry, ledger
 from bot.checking import check
 from bot.engine.model import SourceFile
-from bot.events import Repo
+from bot.events import PullRequest, Repo
 from bot.exemptions import parse, remove_entries, validate
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
 from bot.handlers import pull_request as compliance
@@ -64,8 +64,13 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
     )
     summary["expired"] = [e.id for e in plan.expired]
     summary["reminders"] = [(e.id, days) for e, days in plan.reminders]
-    cleanup = _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary)
     open_pulls = ctx.forge.open_pull_requests(repo)
+    existing = _cleanup_pull(repo, open_pulls)
+    cleanup = _cleanup(
+        ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary, existing
+    )
+    if not dry_run and (cleanup is not None or existing is not None):
+        open_pulls = ctx.forge.open_pull_requests(repo)  # the cleanup PR opened or closed
     _recheck_after_deadlines(ctx, repo, plan, open_pulls, dry_run, summary)
     _reconcile(ctx, repo, open_pulls, dry_run, summary)
     _remind(ctx, repo, plan, approvals, now, dry_run, summary)
@@ -75,8 +80,15 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
     return summary
 
 
-def _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary):  # type: ignore[no-untyped-def]
-    existing = ctx.forge.open_pull_for_branch(repo, CLEANUP_BRANCH)
+def _cleanup_pull(repo: Repo, open_pulls: list[PullRequest]) -> int | None:
+    """The open cleanup PR: from the cleanup branch of this repository (not a fork's)."""
+    for pr in open_pulls:
+        if pr.head_ref == CLEANUP_BRANCH and pr.head_repo in (None, repo.full_name):
+            return pr.number
+    return None
+
+
+def _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary, existing):  # type: ignore[no-untyped-def]
     if not plan.expired:
         if existing is not None:
             summary["actions"].append(f"close cleanup PR #{existing}")
