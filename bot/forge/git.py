@@ -169,7 +169,10 @@ class MirrorCache:
             repo._run("fetch", "--quiet", "--no-tags", "--prune", url, *refspecs)
         except GitError as exc:
             raise GitError(str(exc).replace(token, "***") if token else str(exc)) from None
-        (path / "compliance-bot-used").touch()
+        # Remember this mirror's size beside it, so eviction reads one small file per mirror
+        # instead of walking every file of every mirror after each fetch.
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        (path / "compliance-bot-used").write_text(str(size))
         self.evict(keep=path)
         return GitRepo(path)
 
@@ -178,8 +181,8 @@ class MirrorCache:
 
     def evict(self, keep: Path | None = None) -> list[Path]:
         """Remove least recently used mirrors until the cache fits; returns what was removed."""
-        mirrors = [p.parent for p in self.root.glob("*/**/compliance-bot-used")]
-        sizes = {m: sum(f.stat().st_size for f in m.rglob("*") if f.is_file()) for m in mirrors}
+        mirrors = [p.parent for p in self.root.glob("*/*/*.git/compliance-bot-used")]
+        sizes = {m: _recorded_size(m) for m in mirrors}
         total = sum(sizes.values())
         removed = []
         for mirror in sorted(mirrors, key=lambda m: (m / "compliance-bot-used").stat().st_mtime):
@@ -191,3 +194,10 @@ class MirrorCache:
             total -= sizes[mirror]
             removed.append(mirror)
         return removed
+
+
+def _recorded_size(mirror: Path) -> int:
+    try:
+        return int((mirror / "compliance-bot-used").read_text() or 0)
+    except (OSError, ValueError):
+        return sum(f.stat().st_size for f in mirror.rglob("*") if f.is_file())
