@@ -90,7 +90,12 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
     verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
     report = evaluate(mirror, target, now=ctx.now(), verify=verify)
-    report.notes.extend(codeowners_hygiene(ctx, repo, mirror, report.base or ""))
+    # GitHub's CODEOWNERS errors matter when exceptions might: a PR with findings. Asking only
+    # then keeps a clean PR at 2 REST calls (DESIGN §7) and costs a PR with findings the call
+    # its first annotation batch leaves spare.
+    report.notes.extend(
+        codeowners_hygiene(ctx, repo, mirror, report.base or "", ask_forge=bool(report.findings))
+    )
     output = check_output(report, target, details_url=ctx.settings.public_url)
     ctx.actions.post_check(
         repo,
@@ -229,7 +234,9 @@ def check_output(report: Report, target: Target, details_url: str | None) -> Che
     )
 
 
-def codeowners_hygiene(ctx: Context, repo: Repo, mirror: GitRepo, base_sha: str) -> list[str]:
+def codeowners_hygiene(
+    ctx: Context, repo: Repo, mirror: GitRepo, base_sha: str, *, ask_forge: bool = True
+) -> list[str]:
     """Warnings for the check summary when the exceptions file is not guarded by code owners."""
     if not base_sha:
         return []
@@ -248,7 +255,7 @@ def codeowners_hygiene(ctx: Context, repo: Repo, mirror: GitRepo, base_sha: str)
             f"No rule in `{where}` gives `{EXCEPTIONS_PATH}` an owner, so exception PRs can't "
             "get a code-owner approval. Add `/.compliance/ @your-org/your-team`."
         ]
-    errors = _codeowners_errors(ctx, repo, base_sha)
+    errors = _codeowners_errors(ctx, repo, base_sha) if ask_forge else []
     return [
         f"`{e.path}` line {e.line}, which owns `{EXCEPTIONS_PATH}`: {e.message}"
         for e in errors
