@@ -621,8 +621,18 @@ def profile(folder: Path, top: int = 25) -> dict[str, Any]:
             times.append(time.perf_counter() - t)
         return min(times)
 
+    # as the engine does: each resource's context holds the variables its policies' conditions read
+    reads: dict[int, set[str]] = {}
+    for c, s in pairs:
+        reads.setdefault(id(s), set()).update(c.reads)
+
     def contexts() -> dict[int, Any]:
-        return {id(s): celx.new_context(s.variables, functions) for s in subjects}
+        return {
+            id(s): celx.new_context(
+                {k: v for k, v in s.variables.items() if k in reads.get(id(s), ())}, functions
+            )
+            for s in subjects
+        }
 
     ready = contexts()
     first_s = best_of(lambda: [c.program.execute(ready[id(s)]) for c, s in pairs], 1)
