@@ -25,7 +25,9 @@ ROUTES: dict[tuple[str, str | None], tuple[Handler, ...]] = {
     ("pull_request_review", "dismissed"): (exception_review.on_review,),
     ("issue_comment", "created"): (comments.on_comment,),
     ("check_run", "rerequested"): (pull_request.on_check_request,),
-    ("check_suite", "requested"): (pull_request.on_check_request,),
+    # check_suite.requested is not routed: every push to a PR also sends pull_request
+    # (synchronize), from forks too, so answering both would evaluate each head twice; a lost
+    # pull_request webhook is caught by the sweep's reconcile.
     ("check_suite", "rerequested"): (pull_request.on_check_request,),
     ("merge_group", "checks_requested"): (pull_request.on_check_request,),
     ("push", None): (push.on_push,),
