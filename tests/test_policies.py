@@ -25,3 +25,16 @@ def test_contract_fields(policy):
     assert "{" in policy.message or policy.target in ("pull-request",), (
         "messages name the offending container, field or value"
     )
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.id)
+def test_bundled_file_validates_against_the_policy_schema(policy):
+    # load_bundled trusts the bundled files (for start-up time); this is where they are checked
+    from pathlib import Path
+
+    from bot import safeyaml
+    from bot.engine.loader import bundled_dir, schema_errors
+
+    path = Path(bundled_dir()) / policy.source.removeprefix("policies/")
+    doc = safeyaml.load(path.read_text("utf-8"))
+    assert schema_errors("policy.schema.json", doc, policy.source) == []

@@ -20,9 +20,8 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from bot import safeyaml
@@ -36,6 +35,9 @@ from bot.exemptions.model import (
     Problem,
     parse_expires,
 )
+
+if TYPE_CHECKING:  # imported when a schema is first needed: it slows start-up
+    import jsonschema
 
 SCHEMA = "exceptions.schema.json"
 LIMITS = safeyaml.Limits(max_bytes=1_000_000, max_depth=16, max_values=25_000)
@@ -51,6 +53,8 @@ FILE_SHAPE = "the exceptions file must be a mapping with 'version: 1' and an 'ex
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     text = resources.files("bot.schemas").joinpath(SCHEMA).read_text("utf-8")
+    import jsonschema
+
     return jsonschema.Draft202012Validator(json.loads(text))
 
 
