@@ -8,6 +8,7 @@ per file. Nothing here writes to the repository.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import shutil
 import subprocess
@@ -146,10 +147,22 @@ class MirrorCache:
     def fetch(
         self, host: str, full_name: str, url: str, token: str | None, refs: list[str]
     ) -> GitRepo:
-        """Fetch ``refs`` (full ref names) from ``url`` into the mirror; returns the mirror."""
+        """Fetch ``refs`` (full ref names) from ``url`` into the mirror; returns the mirror.
+
+        Fetches into one mirror are serialised (a file lock, so across worker processes too):
+        two concurrent fetches of the same ref fail to lock it in git.
+        """
         path = self.path_for(host, full_name)
+        path.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._fetch(path, url, token, refs)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _fetch(self, path: Path, url: str, token: str | None, refs: list[str]) -> GitRepo:
         if not (path / "HEAD").exists():
-            path.mkdir(parents=True, exist_ok=True)
             subprocess.run(
                 ["git", "init", "--bare", "--quiet", str(path)], check=True, capture_output=True
             )
