@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -99,6 +99,7 @@ def check(
     verify: Verifier | None = None,
     policy_ids: Sequence[str] | None = None,
     jobs: int = 1,
+    pool: Callable[[], Executor | None] | None = None,
 ) -> Report:
     """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified.
 
@@ -110,7 +111,7 @@ def check(
         wanted = set(policy_ids)
         policies = [p for p in policies if p.id in wanted]
     report = Report(policies={p.id: p for p in rules.policies}, errors=list(rules.errors))
-    evaluation = _evaluate(policies, list(files), facts, jobs)
+    evaluation = _evaluate(policies, list(files), facts, jobs, pool)
     report.files_checked = evaluation.files
     report.errors.extend(evaluation.errors)
 
@@ -140,13 +141,22 @@ PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it sa
 
 
 def _evaluate(
-    policies: list[Policy], files: list[SourceFile], facts: PullRequestFacts | None, jobs: int
+    policies: list[Policy],
+    files: list[SourceFile],
+    facts: PullRequestFacts | None,
+    jobs: int,
+    pool: Callable[[], Executor | None] | None = None,
 ) -> Evaluation:
     if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
         return Engine(policies).evaluate(files, facts)
     chunks = [files[i::jobs] for i in range(jobs)]  # interleaved, so big and small files mix
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        parts = list(pool.map(_evaluate_chunk, [(policies, chunk) for chunk in chunks]))
+    work = [(policies, chunk) for chunk in chunks]
+    executor = pool() if pool is not None else None
+    if executor is not None:  # the bot's long-lived processes: nothing started per job
+        parts = list(executor.map(_evaluate_chunk, work))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as own:
+            parts = list(own.map(_evaluate_chunk, work))
     merged = Engine(policies).evaluate([], facts)  # the pull-request target, once
     for part in parts:
         merged.findings.extend(part.findings)

@@ -40,6 +40,8 @@ class Settings:
     worker_threads: int = 4
     github_write_interval: float = 0.0  # seconds between mutating REST calls per client
     queue_name: str = "compliance-bot"  # separates deployments sharing one Redis
+    # PRs of 200+ files are evaluated in this many processes (default: CPUs, at most 4)
+    evaluation_processes: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     sweep_minutes: int = 5  # how often deadlines are enforced (cleanup PRs, re-checks, reminders)
 
     # -- derived ------------------------------------------------------------------------------
@@ -125,6 +127,13 @@ class Settings:
             * 1024**2,
             worker_threads=_int(get("COMPLIANCE_BOT_WORKERS"), "COMPLIANCE_BOT_WORKERS", 4, 1, 64),
             queue_name=get("COMPLIANCE_BOT_QUEUE_NAME") or "compliance-bot",
+            evaluation_processes=_int(
+                get("COMPLIANCE_BOT_EVALUATION_PROCESSES"),
+                "COMPLIANCE_BOT_EVALUATION_PROCESSES",
+                min(os.cpu_count() or 1, 4),
+                1,
+                64,
+            ),
             sweep_minutes=_int(
                 get("COMPLIANCE_BOT_SWEEP_MINUTES"), "COMPLIANCE_BOT_SWEEP_MINUTES", 5, 1, 1440
             ),

@@ -6,9 +6,13 @@ queue; forge clients are made per job, for the installation of the event.
 
 from __future__ import annotations
 
+import atexit
 import json
+import multiprocessing
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from bot.jobs import Jobs, make_huey
 from bot.store import Store, migrate
 
 CREDENTIALS_FILE = "github-app.json"
+_POOL_LOCK = threading.Lock()
 
 
 def load_stored_credentials(settings: Settings) -> Settings:
@@ -71,6 +76,7 @@ class Services:
         self.huey = make_huey(self.settings, immediate=immediate)
         self.mirrors = MirrorCache(self.settings.mirrors_dir, self.settings.mirror_max_bytes)
         self._github_app: GitHubApp | None = None
+        self._pool: Executor | None = None
         self.jobs = Jobs(self.huey, self.store, self.context_for, clock)
         self.jobs.sweeper = self.sweep
         self.jobs.lister = self.installed_repositories
@@ -97,7 +103,26 @@ class Services:
             forge=forge,
             actions=Actions(forge, self.store),
             now=self.clock,
+            pool=self.evaluation_pool,
+            jobs=self.settings.evaluation_processes,
         )
+
+    def evaluation_pool(self) -> Executor | None:
+        """Processes that evaluate large PRs in parallel, started on the first large PR.
+
+        With ``forkserver``: forking this multi-threaded process directly is not safe.
+        ``COMPLIANCE_BOT_EVALUATION_PROCESSES=1`` keeps evaluation in the worker thread.
+        """
+        if self.settings.evaluation_processes <= 1:
+            return None
+        with _POOL_LOCK:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.settings.evaluation_processes,
+                    mp_context=multiprocessing.get_context("forkserver"),
+                )
+                atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
 
     def queue_healthy(self) -> bool:
         try:

@@ -220,3 +220,25 @@ def test_cel_extension_functions_are_available_to_conditions():
         policy(condition=cond, message="several containers: {names}"), {"p.yaml": workload("Pod")}
     )
     assert [f.message for f in result.findings] == ["several containers: init, app"]
+
+
+def test_a_long_lived_process_pool_gives_the_same_report():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from datetime import UTC, datetime
+
+    from bot.checking import Rules, check
+    from bot.engine.loader import load_bundled
+    from bot.repoconfig import RepoConfig
+
+    rules = Rules(load_bundled(["kubernetes"]), RepoConfig(), None)
+    files = [
+        SourceFile(f"k8s/{i:03d}.yaml", workload("Deployment").replace("name: w", f"name: w{i}"))
+        for i in range(210)
+    ]
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    alone = check(rules, files, now=now)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        pooled = check(rules, files, now=now, pool=lambda: pool, jobs=2)
+    assert pooled.to_json() == alone.to_json()
+    assert len(alone.findings) > 210

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,3 +20,6 @@ class Context:
     forge: Forge
     actions: Actions
     now: Callable[[], datetime]
+    # processes for PRs of many files, started on first use (threads share one interpreter lock)
+    pool: Callable[[], Executor | None] | None = None
+    jobs: int = 1

@@ -89,7 +89,7 @@ def run_check(ctx: Context, repo: Repo, target: Target) -> Report:
 def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
     verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
-    report = evaluate(mirror, target, now=ctx.now(), verify=verify)
+    report = evaluate(mirror, target, now=ctx.now(), verify=verify, pool=ctx.pool, jobs=ctx.jobs)
     # GitHub's CODEOWNERS errors matter when exceptions might: a PR with findings. Asking only
     # then keeps a clean PR at 2 REST calls (DESIGN §7) and costs a PR with findings the call
     # its first annotation batch leaves spare.
@@ -129,7 +129,7 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     return report
 
 
-def evaluate(mirror: GitRepo, target: Target, *, now, verify=None) -> Report:  # type: ignore[no-untyped-def]
+def evaluate(mirror: GitRepo, target: Target, *, now, verify=None, pool=None, jobs=1) -> Report:  # type: ignore[no-untyped-def]
     base_sha = target.base_sha or mirror.resolve(f"refs/heads/{target.base_ref}")
     head_sha = mirror.resolve(target.head_sha)
     merge_base = mirror.merge_base(base_sha, head_sha)
@@ -157,7 +157,7 @@ def evaluate(mirror: GitRepo, target: Target, *, now, verify=None) -> Report:  #
         head_ref=pr.head_ref if pr else target.head_fetch_ref,
         draft=pr.draft if pr else False,
     )
-    report = check(rules, files, now=now, facts=facts, verify=verify)
+    report = check(rules, files, now=now, facts=facts, verify=verify, pool=pool, jobs=jobs)
     report.base, report.head = base_sha, head_sha
     return report
 
