@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.events import PullRequest, Repo
+from bot.exemptions.review import CodeownersError, ReviewRecord
 from bot.forge.git import GitRepo
 
 AnnotationLevel = Literal["notice", "warning", "failure"]
@@ -85,3 +86,63 @@ class Forge(Protocol):
     def pull_request(self, repo: Repo, number: int) -> PullRequest: ...
 
     def open_pull_requests(self, repo: Repo) -> list[PullRequest]: ...
+
+    # -- exception PRs: reviews and code owners -------------------------------------------
+    def reviews(self, repo: Repo, number: int) -> list[ReviewRecord]: ...
+
+    def commit_people(self, repo: Repo, number: int) -> list[str]:
+        """Logins of the authors and committers of a PR's commits."""
+        ...
+
+    def team_members(self, org: str, slug: str) -> frozenset[str] | None:
+        """Active members of a team; None when they can't be resolved."""
+        ...
+
+    def codeowners_errors(self, repo: Repo, ref: str) -> list[CodeownersError]: ...
+
+    def merged_pull_requests(self, repo: Repo, base: str) -> list[PullRequest]: ...
+
+    # -- the conversation: comment commands, the PRs and issues the bot keeps ----------------
+    def permission(self, repo: Repo, login: str) -> str:
+        """admin, maintain, write, triage, read or none."""
+        ...
+
+    def react(self, repo: Repo, comment_id: int, content: str = "eyes") -> None: ...
+
+    def comments(self, repo: Repo, number: int) -> list[tuple[int, str, str]]: ...
+
+    def comment(self, repo: Repo, number: int, body: str) -> int: ...
+
+    def open_change(
+        self,
+        repo: Repo,
+        *,
+        base_branch: str,
+        base_sha: str,
+        base_tree: str,
+        branch: str,
+        files: dict[str, str],
+        message: str,
+        title: str,
+        body: str,
+    ) -> tuple[int, str]:
+        """A branch with one verified commit changing ``files``, and its open PR (reused)."""
+        ...
+
+    def request_reviewers(
+        self, repo: Repo, number: int, users: list[str], teams: list[str]
+    ) -> None: ...
+
+    def open_branches(self, repo: Repo, prefix: str) -> list[str]: ...
+
+    def edit_pull(self, repo: Repo, number: int, *, title: str, body: str) -> None: ...
+
+    def close_pull(self, repo: Repo, number: int) -> None: ...
+
+    def find_issue(self, repo: Repo, marker: str) -> tuple[int, str] | None: ...
+
+    def create_issue(self, repo: Repo, title: str, body: str) -> int: ...
+
+    def edit_issue(
+        self, repo: Repo, number: int, *, body: str | None = None, state: str | None = None
+    ) -> None: ...

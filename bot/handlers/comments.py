@@ -151,7 +151,7 @@ def _dispatch(
         return _explain(command, policies), {"policy": command.policy}
     if isinstance(command, ListExceptions):
         return _list(ctx, repo, pr, mirror), {}
-    text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
+    file_text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
     now = ctx.now()
     if isinstance(command, Exempt):
         return _exempt(
@@ -163,7 +163,7 @@ def _dispatch(
             command,
             mirror,
             base_sha,
-            text,
+            file_text,
             policies,
             rules.config.require_ticket,
             now,
@@ -177,7 +177,7 @@ def _dispatch(
             command,
             mirror,
             base_sha,
-            text,
+            file_text,
             policies,
             rules.config.require_ticket,
             now,

@@ -218,7 +218,7 @@ def recheck_covered_prs(ctx: Context, repo: Repo, verdict: ReviewVerdict) -> Non
 
 
 def _policies_of(verdict: ReviewVerdict) -> set[str]:
-    return {c.policy for c in verdict.changes if getattr(c, "policy", None)}
+    return {c.policy for c in verdict.changes if c.policy}
 
 
 def _output(verdict: ReviewVerdict, pr: PullRequest, details_url: str | None) -> CheckOutput:
@@ -261,7 +261,8 @@ def rebuild_ledger(ctx: Context, repo: Repo) -> dict[str, int]:
             parent = mirror.resolve(f"{pr.merge_sha}^1")
         except Exception:
             continue  # not on this branch any more (force-pushed away)
-        if EXCEPTIONS_PATH in [c.path for c in mirror.changed_files(parent, pr.merge_sha)]:
+        merged_paths = [c.path for c in mirror.changed_files(parent, pr.merge_sha or pr.head_sha)]
+        if EXCEPTIONS_PATH in merged_paths:
             touching.append((pr, parent))
     if touching:
         mirror = ctx.forge.fetch(

@@ -10,17 +10,19 @@ dashboard issue found by its hidden marker and edited only when its text changes
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from bot import audit, expiry, ledger
-from bot.checking import check
+from bot.checking import Approval, Rules, check
 from bot.engine.model import SourceFile
 from bot.events import PullRequest, Repo
 from bot.exemptions import parse, remove_entries, validate
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
+from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers.context import Context
 from bot.store.tables import CheckRecord, ReminderSent
@@ -88,7 +90,19 @@ def _cleanup_pull(repo: Repo, open_pulls: list[PullRequest]) -> int | None:
     return None
 
 
-def _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary, existing):  # type: ignore[no-untyped-def]
+def _cleanup(
+    ctx: Context,
+    repo: Repo,
+    mirror: GitRepo,
+    base_sha: str,
+    text: str,
+    plan: expiry.Plan,
+    approvals: Mapping[str, Approval],
+    now: datetime,
+    dry_run: bool,
+    summary: dict[str, Any],
+    existing: int | None,
+) -> int | None:
     if not plan.expired:
         if existing is not None:
             summary["actions"].append(f"close cleanup PR #{existing}")
@@ -137,7 +151,14 @@ def _cleanup(ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, s
     return number
 
 
-def _recheck_after_deadlines(ctx, repo, plan, open_pulls, dry_run, summary) -> None:  # type: ignore[no-untyped-def]
+def _recheck_after_deadlines(
+    ctx: Context,
+    repo: Repo,
+    plan: expiry.Plan,
+    open_pulls: list[PullRequest],
+    dry_run: bool,
+    summary: dict[str, Any],
+) -> None:
     """Open PRs last judged green before an exception's deadline are judged again now."""
     if not plan.expired:
         return
@@ -171,7 +192,13 @@ def _recheck_after_deadlines(ctx, repo, plan, open_pulls, dry_run, summary) -> N
                 )
 
 
-def _reconcile(ctx, repo, open_pulls, dry_run, summary) -> None:  # type: ignore[no-untyped-def]
+def _reconcile(
+    ctx: Context,
+    repo: Repo,
+    open_pulls: list[PullRequest],
+    dry_run: bool,
+    summary: dict[str, Any],
+) -> None:
     """Open PRs whose head has no `compliance` result (a lost webhook) get one now."""
     if not open_pulls:
         return
@@ -197,11 +224,19 @@ def _reconcile(ctx, repo, open_pulls, dry_run, summary) -> None:  # type: ignore
                 )
 
 
-def _latest_deadline(plan) -> datetime:  # type: ignore[no-untyped-def]
+def _latest_deadline(plan: expiry.Plan) -> datetime:
     return max(e.expires for e in plan.expired)
 
 
-def _remind(ctx, repo, plan, approvals, now, dry_run, summary) -> None:  # type: ignore[no-untyped-def]
+def _remind(
+    ctx: Context,
+    repo: Repo,
+    plan: expiry.Plan,
+    approvals: Mapping[str, Approval],
+    now: datetime,
+    dry_run: bool,
+    summary: dict[str, Any],
+) -> None:
     for entry, days in plan.reminders:
         approval = approvals.get(entry.content_hash())
         number = approval.pull_request if approval else None
@@ -233,7 +268,7 @@ def _remind(ctx, repo, plan, approvals, now, dry_run, summary) -> None:  # type:
             )
 
 
-def _dashboard(ctx, repo, body: str, dry_run: bool, summary) -> None:  # type: ignore[no-untyped-def]
+def _dashboard(ctx: Context, repo: Repo, body: str, dry_run: bool, summary: dict[str, Any]) -> None:
     found = ctx.forge.find_issue(repo, DASHBOARD_MARKER)
     if found is None:
         summary["actions"].append("create the dashboard issue")
@@ -257,7 +292,9 @@ def _reminders_sent(ctx: Context, repo: Repo) -> set[tuple[str, str, int]]:
         return {(r.exception_id, r.content_hash, r.days) for r in rows}
 
 
-def _unused(mirror, base_sha, rules, now, ctx, repo) -> set[str]:  # type: ignore[no-untyped-def]
+def _unused(
+    mirror: GitRepo, base_sha: str, rules: Rules, now: datetime, ctx: Context, repo: Repo
+) -> set[str]:
     """Exceptions that match no finding anywhere on the default branch."""
     paths = mirror.list_files(base_sha)
     contents = mirror.read_files(base_sha, paths)
@@ -273,7 +310,7 @@ def _unused(mirror, base_sha, rules, now, ctx, repo) -> set[str]:  # type: ignor
     return {u.id for u in report.unused}
 
 
-def _code_owner_teams(mirror, base_sha) -> list[str]:  # type: ignore[no-untyped-def]
+def _code_owner_teams(mirror: GitRepo, base_sha: str) -> list[str]:
     from codeowners import CodeOwners
 
     texts = mirror.read_files(base_sha, list(CODEOWNERS_LOCATIONS))

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import datetime
 
 from codeowners import CodeOwners
 
 from bot import audit, ledger, locks
-from bot.checking import Rules, check, load_rules
+from bot.checking import Rules, Verifier, check, load_rules
 from bot.engine.model import PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
@@ -129,7 +132,15 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     return report
 
 
-def evaluate(mirror: GitRepo, target: Target, *, now, verify=None, pool=None, jobs=1) -> Report:  # type: ignore[no-untyped-def]
+def evaluate(
+    mirror: GitRepo,
+    target: Target,
+    *,
+    now: datetime,
+    verify: Verifier | None = None,
+    pool: Callable[[], Executor | None] | None = None,
+    jobs: int = 1,
+) -> Report:
     base_sha = target.base_sha or mirror.resolve(f"refs/heads/{target.base_ref}")
     head_sha = mirror.resolve(target.head_sha)
     merge_base = mirror.merge_base(base_sha, head_sha)
