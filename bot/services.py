@@ -96,7 +96,10 @@ class Services:
     def context_for(self, event: Any) -> Context:
         if event.installation_id is None:
             raise ValueError(f"{event.name} event without an installation")
-        forge = GitHubForge(self.github_app(), int(event.installation_id), self.mirrors)
+        return self.context_for_installation(int(event.installation_id))
+
+    def context_for_installation(self, installation_id: int) -> Context:
+        forge = GitHubForge(self.github_app(), installation_id, self.mirrors)
         return Context(
             settings=self.settings,
             store=self.store,
@@ -135,19 +138,11 @@ class Services:
         """Run ``rebuild(ctx, repo)`` with a context for the App installation on ``full_name``."""
         app = self.github_app()
         installation_id, repo = app.repository(full_name)
-        from types import SimpleNamespace
-
-        ctx = self.context_for(SimpleNamespace(installation_id=installation_id, name="rebuild"))
-        return rebuild(ctx, repo)
-
-    def context_for_installation(self, installation_id: int) -> Context:
-        from types import SimpleNamespace
-
-        return self.context_for(SimpleNamespace(installation_id=installation_id, name="sweep"))
+        return rebuild(self.context_for_installation(installation_id), repo)
 
     def installed_repositories(self) -> list[tuple[int, str]]:
         app = self.github_app()
-        out = []
+        out: list[tuple[int, str]] = []
         for installation_id in app.installations():
             forge = GitHubForge(app, installation_id, self.mirrors)
             out.extend((installation_id, name) for name in forge.installation_repositories())

@@ -127,7 +127,7 @@ def _dispatch(
         report = compliance.run_check(
             ctx,
             repo,
-            compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+            compliance.Target.of_pull(pr),
         )
         verdict = "passes" if report.conclusion == "success" else "fails"
         text = (
@@ -145,7 +145,7 @@ def _dispatch(
         ],
     )
     base_sha = mirror.resolve(f"refs/heads/{repo.default_branch}")
-    rules = compliance._rules_at(mirror, base_sha)
+    rules = compliance.rules_at(mirror, base_sha)
     policies = {p.id: p for p in rules.policies}
     if isinstance(command, Explain):
         return _explain(command, policies), {"policy": command.policy}
@@ -210,7 +210,7 @@ def _exempt(
         )
     report = compliance.evaluate(
         mirror,
-        compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+        compliance.Target.of_pull(pr),
         now=now,
     )
     findings = [f.finding for f in report.findings if f.finding.policy == policy.id]
@@ -449,7 +449,7 @@ def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
 
     report = compliance.evaluate(
         mirror,
-        compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+        compliance.Target.of_pull(pr),
         now=ctx.now(),
         verify=ledger.verifier(ctx.store, ctx.forge.name, repo.full_name),
     )

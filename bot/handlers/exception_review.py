@@ -99,7 +99,7 @@ def _verdict(
     changed = [c.path for c in mirror.changed_files(merge_base, head_sha)]
     if EXCEPTIONS_PATH not in changed:
         return None
-    rules = compliance._rules_at(mirror, base_sha)
+    rules = compliance.rules_at(mirror, base_sha)
     texts = mirror.read_files(base_sha, [EXCEPTIONS_PATH, *CODEOWNERS_LOCATIONS])
     codeowners_path = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
     head_text = mirror.read_files(head_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)
@@ -213,7 +213,7 @@ def recheck_covered_prs(ctx: Context, repo: Repo, verdict: ReviewVerdict) -> Non
             compliance.run_check(
                 ctx,
                 repo,
-                compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+                compliance.Target.of_pull(pr),
             )
 
 

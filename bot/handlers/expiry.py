@@ -38,7 +38,7 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
     done. ``dry_run`` computes the same plan and changes nothing."""
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{repo.default_branch}"])
     base_sha = mirror.resolve(f"refs/heads/{repo.default_branch}")
-    rules = compliance._rules_at(mirror, base_sha)
+    rules = compliance.rules_at(mirror, base_sha)
     text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
     summary: dict[str, Any] = {"repository": repo.full_name, "dry_run": dry_run, "actions": []}
     if text is None:
@@ -188,7 +188,7 @@ def _recheck_after_deadlines(
                 compliance.run_check(
                     ctx,
                     repo,
-                    compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+                    compliance.Target.of_pull(pr),
                 )
 
 
@@ -220,7 +220,7 @@ def _reconcile(
                 compliance.run_check(
                     ctx,
                     repo,
-                    compliance.Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr),
+                    compliance.Target.of_pull(pr),
                 )
 
 

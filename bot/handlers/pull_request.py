@@ -44,6 +44,11 @@ class Target:
     pull: PullRequest | None = None
     base_sha: str | None = None  # pinned base (merge groups); default: the base branch tip
 
+    @classmethod
+    def of_pull(cls, pr: PullRequest) -> Target:
+        """A pull request's head, fetched through GitHub's ``refs/pull/N/head`` (forks too)."""
+        return cls(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr)
+
 
 def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
     pr = event.pull_request
@@ -52,7 +57,7 @@ def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
         return
     if pr.state != "open":
         return
-    run_check(ctx, event.repo, Target(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr))
+    run_check(ctx, event.repo, Target.of_pull(pr))
 
 
 def on_check_request(event: CheckRequestEvent, ctx: Context) -> None:
@@ -144,7 +149,7 @@ def evaluate(
     base_sha = target.base_sha or mirror.resolve(f"refs/heads/{target.base_ref}")
     head_sha = mirror.resolve(target.head_sha)
     merge_base = mirror.merge_base(base_sha, head_sha)
-    rules = _rules_at(mirror, base_sha)
+    rules = rules_at(mirror, base_sha)
     all_changes = mirror.changed_files(merge_base, head_sha)
     changes = [c for c in all_changes if c.status != "D"]
     contents = mirror.read_files(head_sha, [c.path for c in changes])
@@ -173,7 +178,7 @@ def evaluate(
     return report
 
 
-def _rules_at(mirror: GitRepo, sha: str) -> Rules:
+def rules_at(mirror: GitRepo, sha: str) -> Rules:
     return _rules_cached(str(mirror.path), sha)
 
 
