@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,13 +33,35 @@ class Delivery(Base):
     action: Mapped[str | None] = mapped_column(String(64))
     installation_id: Mapped[int | None] = mapped_column(BigInteger)
     repository: Mapped[str | None] = mapped_column(String(255))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued running done failed
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # received (recorded, not yet on the queue), queued, running, done, failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(64))  # the process running it
     error: Mapped[str | None] = mapped_column(Text)
-    payload: Mapped[str] = mapped_column(Text)  # raw JSON, to run it again after a crash
+    # raw JSON, to run it again after a crash; None once pruned by retention
+    payload: Mapped[str | None] = mapped_column(Text)
+
+
+class Worker(Base):
+    """A process that runs jobs (``serve`` or ``worker``), alive while its heartbeat is fresh.
+
+    A delivery is ``running`` under one worker; it is taken over only when that worker is known
+    dead (its heartbeat is stale, or it was this host's process and is gone), never on a timer
+    alone, so a long job is never run twice at once.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class AuditEvent(Base):
@@ -64,6 +96,10 @@ class CheckRecord(Base):
     policies: Mapped[list] = mapped_column(JSON, default=list)  # policy ids with findings
     annotations: Mapped[list] = mapped_column(JSON, default=list)  # keys of annotations sent
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    base_ref: Mapped[str | None] = mapped_column(String(255))
+    # the exceptions this result relied on: [{"id", "hash", "expires"}]; a change to any of them
+    # (revoked, narrowed, shortened, expired) means the result must be judged again
+    relied_on: Mapped[list | None] = mapped_column(JSON)
 
 
 class Installation(Base):
@@ -128,6 +164,53 @@ class CommandRun(Base):
     exception_id: Mapped[str | None] = mapped_column(String(64))  # allocated once, reused
     result: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. the PR it opened
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(80))  # the delivery running it
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExceptionId(Base):
+    """An exception id handed to one request, never to another (atomic per repository)."""
+
+    __tablename__ = "exception_ids"
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    exception_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request: Mapped[str] = mapped_column(String(128), unique=True)  # forge:repo:comment#position
+    allocated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ForgedStatus(Base):
+    """A commit status named like one of the bot's checks, posted by someone else."""
+
+    __tablename__ = "forged_statuses"
+    __table_args__ = (
+        UniqueConstraint("forge", "repository", "status_id"),
+        Index("ix_forged_statuses_head", "forge", "repository", "sha"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    forge: Mapped[str] = mapped_column(String(16))
+    repository: Mapped[str] = mapped_column(String(255))
+    sha: Mapped[str] = mapped_column(String(64))
+    context: Mapped[str] = mapped_column(String(255))
+    creator: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(32))
+    status_id: Mapped[int] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RefusedRequests(Base):
+    """Refused webhook requests counted per source and window: anonymous traffic can't grow
+    the append-only audit log by more than one event per source and window."""
+
+    __tablename__ = "refused_requests"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(255))
+    summarised: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ReminderSent(Base):
