@@ -866,9 +866,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.poll_max_delay is not None:
-        import bot.jobs
+        import bot.queue
 
-        bot.jobs.POLL_MAX_DELAY = args.poll_max_delay
+        bot.queue.POLL_MAX_DELAY = args.poll_max_delay
     only = set(args.only.split(","))
     missing = services_available()
     modes = args.modes.split(",") if args.modes else ["sqlite", "postgres"]

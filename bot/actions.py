@@ -35,8 +35,14 @@ class Actions:
         pull_request: int | None = None,
         policies: tuple[str, ...] = (),
         details: dict[str, Any] | None = None,
+        base_ref: str | None = None,
+        relied_on: dict[str, Any] | None = None,
     ) -> CheckRef:
-        """Create or update the one check run for (repo, head SHA, name)."""
+        """Create or update the one check run for (repo, head SHA, name).
+
+        ``relied_on`` records what the verdict rested on (the exceptions file's blob, the
+        exceptions applied), so a later change to any of it re-judges this head
+        (``bot.handlers.rejudge``)."""
         existing = self._known_check(repo, head_sha, output.name)
         if existing is None:
             # Not in our records (first run, or a crash after creating it): ask the forge.
@@ -59,6 +65,10 @@ class Actions:
             row.policies = sorted(policies)
             row.annotations = sorted(ref.annotation_keys)
             row.updated_at = datetime.now(UTC)
+            if base_ref is not None:
+                row.base_ref = base_ref
+            if relied_on is not None:
+                row.relied_on = relied_on
             audit.record(
                 session,
                 actor=self.actor,
@@ -103,7 +113,18 @@ class DryRunActions(Actions):
 
     planned: list[dict[str, Any]] = field(default_factory=list)
 
-    def post_check(self, repo, head_sha, output, *, pull_request=None, policies=(), details=None):  # type: ignore[no-untyped-def, override]
+    def post_check(
+        self,
+        repo,
+        head_sha,
+        output,
+        *,
+        pull_request=None,
+        policies=(),
+        details=None,
+        base_ref=None,
+        relied_on=None,
+    ):  # type: ignore[no-untyped-def, override]
         self.planned.append(
             {
                 "effect": "post_check",

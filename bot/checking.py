@@ -171,6 +171,17 @@ def _evaluate_chunk(work: tuple[list[Policy], list[SourceFile]]) -> Evaluation:
     return Engine(policies).evaluate(files)
 
 
+def live_entries(rules: Rules, now: datetime, verify: Verifier | None) -> list[ExemptionEntry]:
+    """The entries that apply at ``now``: valid, approved as written (when verifying), and not
+    past their deadline. What a result relied on must still be among these to stand."""
+    scratch = Report(policies={p.id: p for p in rules.policies})
+    return [
+        e
+        for e in _valid_entries(rules, scratch, now, verify)
+        if e.expires is None or e.expires > now
+    ]
+
+
 def _valid_entries(
     rules: Rules, report: Report, now: datetime, verify: Verifier | None
 ) -> list[ExemptionEntry]:
@@ -249,6 +260,7 @@ def _use(
         verified=approval is not None,
         approvers=approval.approvers if approval else (),
         problem=problem,
+        content_hash=entry.content_hash(),
     )
 
 

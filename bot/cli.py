@@ -229,10 +229,13 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 def _app_services():  # type: ignore[no-untyped-def]
     from bot.config import ConfigError, Settings
+    from bot.server import check_reachable
     from bot.services import Services
 
     try:
-        services = Services(Settings.from_env())
+        settings = Settings.from_env()
+        check_reachable(settings)  # one line naming the variable, not a migration's traceback
+        services = Services(settings)
     except ConfigError as exc:
         raise UsageError(f"configuration: {exc}") from None
     if not services.settings.github_configured:

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,9 @@ class Settings:
     # PRs of 200+ files are evaluated in this many processes (default: CPUs, at most 4)
     evaluation_processes: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     sweep_minutes: int = 5  # how often deadlines are enforced (cleanup PRs, re-checks, reminders)
+    log_level: str = "INFO"
+    payload_retention_days: int = 30  # delivery payloads are pruned after this
+    delivery_retention_days: int = 365  # delivery rows (metadata) are deleted after this
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -140,6 +144,21 @@ class Settings:
             github_write_interval=_float(
                 get("GITHUB_WRITE_INTERVAL"), "GITHUB_WRITE_INTERVAL", 0.0
             ),
+            log_level=_log_level(get("LOG_LEVEL")),
+            payload_retention_days=_int(
+                get("COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS"),
+                "COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS",
+                30,
+                1,
+                3650,
+            ),
+            delivery_retention_days=_int(
+                get("COMPLIANCE_BOT_DELIVERY_RETENTION_DAYS"),
+                "COMPLIANCE_BOT_DELIVERY_RETENTION_DAYS",
+                365,
+                1,
+                36500,
+            ),
         )
         settings.check()
         return settings
@@ -181,6 +200,14 @@ def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name}: {value} is out of range ({low}..{high})")
     return value
+
+
+def _log_level(text: str | None) -> str:
+    if text is None:
+        return "INFO"
+    if text.upper() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL: {text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.upper()
 
 
 def _float(text: str | None, name: str, default: float) -> float:

@@ -507,9 +507,11 @@ def dashboard_title() -> str:
     return "Compliance exceptions dashboard"
 
 
-def _full_row(entry: ExemptionEntry, approvals: Mapping[str, Approval], url: str | None) -> str:
+def _full_cells(
+    entry: ExemptionEntry, approvals: Mapping[str, Approval], url: str | None
+) -> tuple[str, ...]:
     approval = _approval_of(entry, approvals)
-    return _row(
+    return (
         code(entry.id),
         code(entry.policy),
         _scope(entry),
@@ -541,8 +543,14 @@ def dashboard_body(
     repo_url: str | None = None,
     cleanup_pr: int | None = None,
     max_chars: int = MAX_BODY,
+    branch: str | None = None,
+    others: Mapping[str, tuple[Plan, int | None]] | None = None,
 ) -> str:
     """Body of the dashboard issue: every exception by state, then when it was last updated.
+
+    ``plan`` is the default branch's (``branch``); ``others`` holds the plan and cleanup PR of
+    every other base branch with exceptions. With other branches, every table gains a Branch
+    column, so an exception on ``release/1.x`` is as visible as one on the default branch.
 
     Sections only when non-empty, with counts. Under ``max_chars`` UTF-8 bytes: rows of the
     least urgent sections (unused, active) are dropped first, with a note naming how many and
@@ -550,21 +558,38 @@ def dashboard_body(
     the issue at most once a day.
     """
     now = require_aware(now)
+    plans: list[tuple[str, Plan, int | None]] = [(branch or "", plan, cleanup_pr)]
+    plans += [(name, p, pr) for name, (p, pr) in sorted((others or {}).items())]
+    multi = len(plans) > 1
+
+    def each(state: str) -> list[tuple[str, ExemptionEntry]]:
+        return [(name, e) for name, p, _ in plans for e in getattr(p, state)]
+
+    def row(name: str, *cells: str) -> str:
+        return _row(code(name), *cells) if multi else _row(*cells)
+
+    def table(*columns: str) -> list[str]:
+        return _table("Branch", *columns) if multi else _table(*columns)
+
+    active, expiring, expired = each("active"), each("expiring"), each("expired")
+    unapproved, unused = each("unapproved"), each("unused")
+    invalid = [(name, item) for name, p, _ in plans for item in p.invalid]
     path = code(EXCEPTIONS_PATH)
+    where = f"{path} of each branch" if multi else path
     intro = (
-        f"The opt-outs in {path} and their deadlines. The bot keeps this issue up to date; "
+        f"The opt-outs in {where} and their deadlines. The bot keeps this issue up to date; "
         "edits to it are overwritten."
     )
     counts = [
-        f"{len(plan.active) + len(plan.expiring)} applying",
-        f"{len(plan.expiring)} expiring soon",
-        f"{len(plan.expired)} expired",
-        f"{len(plan.unapproved)} unapproved",
-        f"{len(plan.invalid)} invalid",
-        f"{len(plan.unused)} unused",
+        f"{len(active) + len(expiring)} applying",
+        f"{len(expiring)} expiring soon",
+        f"{len(expired)} expired",
+        f"{len(unapproved)} unapproved",
+        f"{len(invalid)} invalid",
+        f"{len(unused)} unused",
     ]
     head = "\n\n".join([DASHBOARD_MARKER, intro, "**" + " · ".join(counts) + "**"])
-    if plan.empty:
+    if all(p.empty for _, p, _ in plans):
         head += (
             "\n\nNo exceptions: every policy applies in full. Exceptions are requested with "
             "`/compliance exempt` on a pull request."
@@ -574,36 +599,53 @@ def dashboard_body(
     )
 
     url = _safe_url(repo_url)
-    cleanup = (
-        f"The cleanup pull request {_pr_link(cleanup_pr, url)} removes them."
-        if cleanup_pr is not None
-        else "The bot opens a cleanup pull request that removes them."
-    )
+    if not multi:
+        cleanup = (
+            f"The cleanup pull request {_pr_link(cleanup_pr, url)} removes them."
+            if cleanup_pr is not None
+            else "The bot opens a cleanup pull request that removes them."
+        )
+    else:
+        links = [
+            f"{_pr_link(pr, url)} on {code(name)}"
+            for name, p, pr in plans
+            if p.expired and pr is not None
+        ]
+        cleanup = (
+            f"The cleanup pull requests ({', '.join(links)}) remove them."
+            if links
+            else "The bot opens one cleanup pull request per branch that removes them."
+        )
+
+    def full(name: str, e: ExemptionEntry) -> str:
+        return row(name, *_full_cells(e, approvals, url))
+
     candidates = [
         _Section(
-            f"Active exceptions ({len(plan.active)})",
+            f"Active exceptions ({len(active)})",
             4,
             ["Applied: the findings they cover do not fail the check."],
-            _table(*_FULL_COLUMNS),
-            [_full_row(e, approvals, url) for e in plan.active],
+            table(*_FULL_COLUMNS),
+            [full(n, e) for n, e in active],
         ),
         _Section(
-            f"Expiring soon ({len(plan.expiring)})",
+            f"Expiring soon ({len(expiring)})",
             1,
             [
                 "Still applied, but the deadline is near: fix the findings, or extend with "
                 '`/compliance extend ID --expires DATE --reason "..."` (a fresh approval).'
             ],
-            _table(*_FULL_COLUMNS),
-            [_full_row(e, approvals, url) for e in plan.expiring],
+            table(*_FULL_COLUMNS),
+            [full(n, e) for n, e in expiring],
         ),
         _Section(
-            f"Expired, awaiting cleanup ({len(plan.expired)})",
+            f"Expired, awaiting cleanup ({len(expired)})",
             0,
             [f"No longer applied: the findings they covered count again. {cleanup}"],
-            _table("Exception", "Policy", "Scope", "Expired", "Requested by", "Approved by"),
+            table("Exception", "Policy", "Scope", "Expired", "Requested by", "Approved by"),
             [
-                _row(
+                row(
+                    n,
                     code(e.id),
                     code(e.policy),
                     _scope(e),
@@ -611,20 +653,21 @@ def dashboard_body(
                     _person(e.requested_by),
                     _approved(_approval_of(e, approvals), url),
                 )
-                for e in plan.expired
+                for n, e in expired
             ],
         ),
         _Section(
-            f"Unapproved, ignored ({len(plan.unapproved)})",
+            f"Unapproved, ignored ({len(unapproved)})",
             3,
             [
                 "Not applied: no approved pull request added this exact content (changed "
                 "after approval, or pushed directly). Re-request them through a reviewed pull "
                 "request, or remove them."
             ],
-            _table("Exception", "Policy", "Scope", "Expires", "Requested by", "Line"),
+            table("Exception", "Policy", "Scope", "Expires", "Requested by", "Line"),
             [
-                _row(
+                row(
+                    n,
                     code(e.id),
                     code(e.policy),
                     _scope(e),
@@ -632,22 +675,22 @@ def dashboard_body(
                     _person(e.requested_by),
                     str(e.line),
                 )
-                for e in plan.unapproved
+                for n, e in unapproved
             ],
         ),
         _Section(
-            f"Unused ({len(plan.unused)})",
+            f"Unused ({len(unused)})",
             5,
             ["Applied, but they match no finding: consider removing them."],
-            _table("Exception", "Policy", "Expires"),
-            [_row(code(e.id), code(e.policy), deadline(e)) for e in plan.unused],
+            table("Exception", "Policy", "Expires"),
+            [row(n, code(e.id), code(e.policy), deadline(e)) for n, e in unused],
         ),
         _Section(
-            f"Invalid, ignored ({len(plan.invalid)})",
+            f"Invalid, ignored ({len(invalid)})",
             2,
-            [f"Not applied until they are fixed in {path}."],
-            _table("Exception", "Problem"),
-            [_row(code(entry_id), md(problem, 500)) for entry_id, problem in plan.invalid],
+            [f"Not applied until they are fixed in {where}."],
+            table("Exception", "Problem"),
+            [row(n, code(entry_id), md(problem, 500)) for n, (entry_id, problem) in invalid],
         ),
     ]
     sections = [s for s in candidates if s.rows]

@@ -1,62 +1,53 @@
 """Durable jobs on Huey: process a recorded webhook delivery, exactly once in effect.
 
-A delivery row is written before its job is queued, so nothing accepted is lost: jobs that were
-queued or running when a process died are found in the table and queued again
-(:func:`Jobs.recover`). A job claims its delivery with one conditional UPDATE, so a duplicate job
-(redelivery, recovery) does nothing, and every handler reconciles rather than reacts, so running
-one again is safe. Transient forge errors are retried after the delay the forge asked for; the
-queue waits, not a web request.
+The life of a delivery (its ``status``):
+
+- ``received``: the web edge recorded it (and audited it) and then put it on the queue. If the
+  queue was down, it stays ``received`` and the workers' upkeep (:class:`Upkeep`) queues it, so a
+  recorded delivery always runs with ``web`` and ``worker`` alone.
+- ``queued``: on the queue (or waiting for a retry), once per attempt. A queued delivery that is
+  on neither the queue nor its schedule (a process died between the two) is queued again.
+- ``running``: claimed by one process with a conditional UPDATE, so a duplicate job does nothing.
+  Taken over only when that process is dead (``bot.liveness``), never because it is slow.
+- ``done`` or ``failed``: a failure for good runs the event's failure handler (a command gets a
+  reply saying what went wrong) and is audited.
+
+Transient forge errors are retried after the delay the forge asked for, or with exponential
+back-off; the queue waits, not a web request. Every handler reconciles rather than reacts, so a
+job run again after a crash is safe.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey
 from huey.exceptions import RetryTask
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 
-from bot import audit
-from bot.config import Settings
-from bot.events import PayloadError, parse_github
+from bot import audit, liveness
+from bot.events import Event, PayloadError, parse_github
 from bot.forge.base import ForgeError, TransientForgeError
-from bot.handlers import route
+from bot.handlers import on_failure, route
 from bot.handlers.context import Context
+from bot.locks import LockTimeout
 from bot.store import Store
-from bot.store.tables import Delivery, Lock
+from bot.store.tables import Delivery
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=2)  # a running job not finished by then is presumed dead
-POLL_MAX_DELAY = 0.25  # seconds an idle SQLite-queue worker waits between polls, at most
-
-
-class EmbeddedHuey(SqliteHuey):
-    """``SqliteHuey`` whose consumers poll the queue at least every ``POLL_MAX_DELAY`` seconds.
-
-    Redis wakes a waiting worker at once; SQLite can't, so Huey's workers poll, and by default
-    back off to one poll every 10 s while the queue is empty. A webhook reaching an idle bot then
-    waited seconds before a worker saw it (``benchmarks/forge.py``, delivery to check). An empty
-    poll is one indexed SELECT on a local file, so polling a few times a second costs nothing.
-    """
-
-    def create_consumer(self, **options: Any) -> Any:
-        options.setdefault("max_delay", POLL_MAX_DELAY)
-        return super().create_consumer(**options)
-
-
-def make_huey(settings: Settings, *, immediate: bool = False) -> Huey:
-    if settings.redis_url:
-        return RedisHuey(settings.queue_name, url=settings.redis_url, immediate=immediate)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return EmbeddedHuey(
-        settings.queue_name, filename=str(settings.queue_path), immediate=immediate, timeout=30
-    )
+BACKOFF_MAX = 120.0  # seconds between attempts at most, when the forge names no delay
+PUMP_GRACE = timedelta(seconds=10)  # the web edge queues a delivery itself within this
+LOST_AFTER = timedelta(seconds=60)  # queued this long and on no queue: lost, queue it again
 
 
 class Jobs:
@@ -80,57 +71,136 @@ class Jobs:
         )
         self.sweeper: Callable[[int, str], Any] | None = None  # set by Services
         self.lister: Callable[[], list[tuple[int, str]]] | None = None
+        self._registered: str | None = None
+        self.max_attempts = MAX_ATTEMPTS
 
-    def enqueue(self, delivery_id: str) -> None:
-        self.process_delivery(delivery_id)
-
-    # -- the job ------------------------------------------------------------------------------
-    def _process_delivery(self, delivery_id: str) -> str:
-        if not self._claim(delivery_id):
-            return "skipped"
+    # -- putting deliveries on the queue ---------------------------------------------------
+    def enqueue_recorded(self, delivery_id: str) -> bool:
+        """Queue a delivery the web edge recorded; False (never an exception) when the queue is
+        unreachable: the delivery stays ``received`` and the workers' upkeep queues it."""
         with self.store.session() as session:
             row = session.get(Delivery, delivery_id)
-            assert row is not None
-            name, payload, attempts = row.event, row.payload, row.attempts
+            if row is None or row.status != "received":
+                return row is not None  # already queued, running or finished
         try:
+            self.process_delivery(delivery_id)
+        except Exception as exc:
+            log.warning("queue unreachable, delivery %s will be queued later: %s", delivery_id, exc)
+            return False
+        self._mark_queued(delivery_id, "received")
+        return True
+
+    def _mark_queued(self, delivery_id: str, was: str) -> bool:
+        with self.store.session() as session:
+            result = session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == was)
+                .values(status="queued", queued_at=self.clock())
+            )
+            return result.rowcount == 1
+
+    def _requeue(self, delivery_id: str, was: str) -> bool:
+        """Take a delivery in state ``was`` and put it on the queue; False if another process
+        took it first or the queue is unreachable (then it is left as it was)."""
+        if not self._mark_queued(delivery_id, was):
+            return False
+        try:
+            self.process_delivery(delivery_id)
+        except Exception:
+            with self.store.session() as session:
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.status == "queued")
+                    .values(status=was)
+                )
+            raise
+        return True
+
+    # -- the job ------------------------------------------------------------------------------
+    def _process_delivery(self, delivery_id: str) -> None:
+        claimed = self._claim(delivery_id)
+        if claimed is None:
+            log.info("delivery %s: skipped (finished, or running elsewhere)", delivery_id)
+            return
+        name, payload, attempts = claimed
+        started = time.monotonic()
+        event: Event | None = None
+        try:
+            if payload is None:
+                raise PayloadError("payload pruned by retention before it ran")
             event = parse_github(name, delivery_id.split(":", 1)[-1], json.loads(payload))
             handlers = route(event)
             if handlers:
                 context = self.context_for(event)
                 for handler in handlers:
                     handler(event, context)
-        except TransientForgeError as exc:
-            if attempts >= MAX_ATTEMPTS:
-                self._finish(delivery_id, "failed", f"gave up after {attempts} attempts: {exc}")
-                return "failed"
+        except (TransientForgeError, LockTimeout) as exc:
+            if attempts >= self.max_attempts:
+                self._give_up(delivery_id, event, f"gave up after {attempts} attempts: {exc}")
+                return
+            delay = getattr(exc, "retry_after", None)
+            if delay is None:
+                delay = min(BACKOFF_MAX, 2.0 ** (attempts - 1)) + random.uniform(0, 0.5)
             self._finish(delivery_id, "queued", str(exc))
-            log.info("delivery %s: %s; retrying in %.0fs", delivery_id, exc, exc.retry_after)
-            raise RetryTask(delay=exc.retry_after) from None
+            log.info(
+                "delivery %s attempt %d: %s; retrying in %.1fs", delivery_id, attempts, exc, delay
+            )
+            raise RetryTask(delay=delay) from None
         except (PayloadError, ForgeError, ValueError) as exc:
-            self._finish(delivery_id, "failed", str(exc))
-            return "failed"
+            self._give_up(delivery_id, event, str(exc))
+            return
         except Exception as exc:  # a bug: record it, never lose the delivery silently
             log.exception("delivery %s failed", delivery_id)
-            self._finish(delivery_id, "failed", f"{type(exc).__name__}: {exc}")
-            return "failed"
+            self._give_up(delivery_id, event, f"{type(exc).__name__}: {exc}")
+            return
         self._finish(delivery_id, "done", None)
-        return "done"
+        log.info(
+            "delivery %s attempt %d: done in %.2fs",
+            delivery_id,
+            attempts,
+            time.monotonic() - started,
+        )
 
-    def _claim(self, delivery_id: str) -> bool:
+    def _claim(self, delivery_id: str) -> tuple[str, str | None, int] | None:
+        """Take the delivery for this process: (event, payload, attempt), or None when it is
+        finished or running in a live process."""
         now = self.clock()
+        me = liveness.process_id()
+        if self._registered != me:  # a process runs no job before it is known to be alive
+            liveness.beat(self.store, "worker", now)
+            self._registered = me
         with self.store.session() as session:
             result = session.execute(
                 update(Delivery)
                 .where(
                     Delivery.id == delivery_id,
                     or_(
-                        Delivery.status == "queued",
-                        (Delivery.status == "running") & (Delivery.started_at < now - LEASE),
+                        Delivery.status.in_(("received", "queued")),
+                        (Delivery.status == "running")
+                        & (
+                            Delivery.worker.is_(None)
+                            | Delivery.worker.not_in(liveness.live_ids(now))
+                        ),
                     ),
                 )
-                .values(status="running", started_at=now, attempts=Delivery.attempts + 1)
+                .values(status="running", started_at=now, worker=me, attempts=Delivery.attempts + 1)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return None
+            row = session.get(Delivery, delivery_id)
+            assert row is not None
+            return row.event, row.payload, row.attempts
+
+    def _give_up(self, delivery_id: str, event: Event | None, error: str) -> None:
+        """A failure for good: the event's failure handler tells people, then it is recorded."""
+        log.warning("delivery %s failed: %s", delivery_id, error)
+        if event is not None:
+            for handler in on_failure(event):
+                try:
+                    handler(event, self.context_for(event), error)
+                except Exception as exc:  # telling people failed too; the audit event remains
+                    log.warning("delivery %s: failure handler failed: %s", delivery_id, exc)
+        self._finish(delivery_id, "failed", error)
 
     def _finish(self, delivery_id: str, status: str, error: str | None) -> None:
         with self.store.session() as session:
@@ -140,6 +210,8 @@ class Jobs:
             row.status = status
             row.error = error
             row.finished_at = self.clock() if status in ("done", "failed") else None
+            if status == "queued":
+                row.queued_at = self.clock()  # waiting on the schedule for its retry
             if status == "failed":
                 audit.record(
                     session,
@@ -163,33 +235,170 @@ class Jobs:
         try:
             return self.sweeper(installation_id, full_name)
         except TransientForgeError as exc:
-            raise RetryTask(delay=exc.retry_after) from None
+            raise RetryTask(delay=exc.retry_after or 60.0) from None
 
     # -- recovery -----------------------------------------------------------------------------
-    def recover(self, *, lease: timedelta = LEASE) -> list[str]:
-        """Queue again every delivery that was accepted but not finished (crash, lost enqueue).
-
-        ``lease=timedelta(0)`` is right when no other worker can be running (``serve`` at
-        start); scale-out workers use the default so they don't steal each other's jobs.
-        """
-        now = self.clock()
+    def pump(self) -> int:
+        """Queue deliveries the web edge recorded but could not queue (queue down, crash)."""
+        cutoff = self.clock() - PUMP_GRACE
         with self.store.session() as session:
-            if lease == timedelta(0):
-                # No other worker can be alive: what was running died, and so did its locks.
-                session.execute(
-                    update(Delivery).where(Delivery.status == "running").values(status="queued")
-                )
-                session.execute(delete(Lock))
             ids = list(
                 session.scalars(
+                    select(Delivery.id)
+                    .where(Delivery.status == "received", Delivery.received_at < cutoff)
+                    .order_by(Delivery.received_at)
+                    .limit(500)
+                )
+            )
+        return sum(1 for delivery_id in ids if self._requeue(delivery_id, "received"))
+
+    def recover(self) -> list[str]:
+        """Queue again what dead processes were running, and queued deliveries the queue lost.
+
+        Safe with any number of live workers: a running delivery is taken only from a process
+        found dead, and a queued one only when it is on neither the queue nor its schedule.
+        """
+        now = self.clock()
+        liveness.reap(self.store, now)
+        with self.store.session() as session:
+            orphans = list(
+                session.scalars(
                     select(Delivery.id).where(
-                        or_(
-                            Delivery.status == "queued",
-                            (Delivery.status == "running") & (Delivery.started_at < now - lease),
-                        )
+                        Delivery.status == "running",
+                        Delivery.worker.is_(None) | Delivery.worker.not_in(liveness.live_ids(now)),
                     )
                 )
             )
-        for delivery_id in ids:
-            self.enqueue(delivery_id)
-        return ids
+            waiting = list(
+                session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.status == "queued",
+                        Delivery.queued_at.is_(None) | (Delivery.queued_at < now - LOST_AFTER),
+                    )
+                )
+            )
+        recovered = [d for d in orphans if self._requeue(d, "running")]
+        if waiting:
+            on_queue = self._on_queue()
+            recovered += [d for d in waiting if d not in on_queue and self._requeue(d, "queued")]
+        return recovered
+
+    def _on_queue(self) -> set[str]:
+        """Ids of the deliveries on the queue or waiting on its schedule (for a retry)."""
+        tasks = [*self.huey.pending(), *self.huey.scheduled()]
+        return {str(t.args[0]) for t in tasks if t.name.endswith("process_delivery") and t.args}
+
+
+class Upkeep(threading.Thread):
+    """What every job-running process does beside its jobs: a heartbeat, queueing deliveries
+    the web recorded but couldn't queue, recovering the work of dead processes, retention.
+
+    Failures here (a database restarting) are logged as one line each and retried with
+    back-off; they never stop the process.
+    """
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        role: str,
+        *,
+        housekeeping: Callable[[datetime], Any] | None = None,
+        tick: float = liveness.HEARTBEAT_SECONDS,
+    ) -> None:
+        super().__init__(name=f"compliance-bot-upkeep-{role}", daemon=True)
+        self.jobs = jobs
+        self.role = role
+        self.housekeeping = housekeeping
+        self.tick = tick
+        self.stopping = threading.Event()
+        self._failing = False
+
+    def start_up(self) -> list[str]:
+        """Register, then recover at once what dead processes left (before taking new work)."""
+        liveness.beat(self.jobs.store, self.role, self.jobs.clock())
+        recovered = self.jobs.recover()
+        if recovered:
+            log.info("queued again %d unfinished deliveries", len(recovered))
+        return recovered
+
+    def run(self) -> None:
+        delay = self.tick
+        last_recover = time.monotonic()
+        last_housekeeping = 0.0
+        while not self.stopping.wait(delay):
+            try:
+                liveness.beat(self.jobs.store, self.role, self.jobs.clock())
+                self.jobs.pump()
+                if time.monotonic() - last_recover >= 30:
+                    last_recover = time.monotonic()
+                    self.jobs.recover()
+                if self.housekeeping and time.monotonic() - last_housekeeping >= 3600:
+                    last_housekeeping = time.monotonic()
+                    self.housekeeping(self.jobs.clock())
+            except (DBAPIError, OSError, ConnectionError) as exc:
+                if not self._failing:
+                    log.warning("upkeep: the store or queue is unreachable: %s", _first_line(exc))
+                self._failing = True
+                delay = min(60.0, delay * 2)
+                continue
+            except Exception:
+                log.exception("upkeep failed")
+                delay = min(60.0, delay * 2)
+                continue
+            if self._failing:
+                log.info("upkeep: the store and queue are reachable again")
+            self._failing = False
+            delay = self.tick
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+class Runner:
+    """Runs jobs in this process: Huey consumer threads, and the upkeep beside them.
+
+    ``serve`` and ``worker`` use it (and the end-to-end harness): at start the process registers
+    and recovers what dead processes left, before it takes new work.
+    """
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        *,
+        role: str,
+        workers: int,
+        housekeeping: Callable[[datetime], Any] | None = None,
+        check_worker_health: bool = True,
+    ) -> None:
+        self.jobs = jobs
+        self.upkeep = Upkeep(jobs, role, housekeeping=housekeeping)
+        self.consumer = jobs.huey.create_consumer(
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            check_worker_health=check_worker_health,
+        )
+
+    def start(self) -> list[str]:
+        """Recover, then consume on background threads; returns the deliveries recovered."""
+        recovered = self.upkeep.start_up()
+        self.upkeep.start()
+        self.consumer.start()
+        return recovered
+
+    def run(self) -> None:
+        """Recover, then consume in the foreground until a signal stops the consumer."""
+        self.upkeep.start_up()
+        self.upkeep.start()
+        try:
+            self.consumer.run()
+        finally:
+            self.upkeep.stop()
+
+    def stop(self) -> None:
+        self.upkeep.stop()
+        self.consumer.stop(graceful=True)

@@ -4,7 +4,9 @@ Two deliveries for one head commit (``pull_request.opened`` and ``check_suite.re
 arrive together) would otherwise both find no check run and both create one. A lock is a row;
 taking it is an INSERT, which the primary key makes atomic on SQLite and PostgreSQL alike. A lock
 expires after ``ttl`` seconds, so a worker killed while holding one delays others, never blocks
-them forever. Waiting happens in a worker thread, never in a web request.
+them forever, and a lock whose holder process died is released when the process is found dead
+(``bot.liveness.reap``). Waiting happens in a worker thread, never in a web request; a lock still
+held after ``wait`` raises ``LockTimeout``, which the job queue retries later.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from bot import liveness
 from bot.store import Store
 from bot.store.tables import Lock
 
@@ -28,7 +31,7 @@ class LockTimeout(RuntimeError):
 
 @contextmanager
 def hold(store: Store, key: str, *, ttl: float = 120.0, wait: float = 90.0) -> Iterator[None]:
-    owner = uuid.uuid4().hex
+    owner = f"{liveness.process_id()}/{uuid.uuid4().hex[:6]}"  # at most 64 characters
     deadline = time.monotonic() + wait
     delay = 0.02
     while True:

@@ -8,6 +8,7 @@ job again. Each job here puts work on the Huey queue and returns; workers do the
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -20,7 +21,7 @@ def add_jobs(scheduler: BaseScheduler, services: Services) -> None:
     # Deadlines: the delay between an exception's deadline and its PRs turning red is at most
     # one interval plus the time to run the queue (COMPLIANCE_BOT_SWEEP_MINUTES, default 5).
     scheduler.add_job(
-        services.jobs.sweep_all,
+        partial(sweep_deadlines, services),
         "interval",
         minutes=services.settings.sweep_minutes,
         id="deadline-sweep",
@@ -28,12 +29,20 @@ def add_jobs(scheduler: BaseScheduler, services: Services) -> None:
         coalesce=True,
         replace_existing=True,
     )
-    scheduler.add_job(
-        services.jobs.recover,
-        "interval",
-        seconds=60,
-        id="recover-deliveries",
-        max_instances=1,
-        coalesce=True,
-        replace_existing=True,
-    )
+    # Recovering deliveries is the job of the processes that run them (``bot.jobs.Upkeep``),
+    # so ``web`` and ``worker`` alone never lose one.
+
+
+def sweep_deadlines(services: Services) -> None:
+    """Queue the deadline sweep, unless there is no GitHub App to sweep with yet.
+
+    ``serve`` runs before the App is registered (the setup page); the sweep would then fail
+    every interval, in the worker, with a traceback. The setup page may register the App at any
+    time, so the stored credentials are looked for again before giving up.
+    """
+    if not services.settings.github_configured:
+        services.reload_credentials()
+    if not services.settings.github_configured:
+        log.debug("deadline sweep skipped: no GitHub App configured yet")
+        return
+    services.jobs.sweep_all()

@@ -5,6 +5,10 @@ APScheduler instance, and a production WSGI server (waitress) in the foreground.
 processes named in the ``Procfile`` split the same pieces: ``web`` (gunicorn workers that only
 receive webhooks), ``worker`` (Huey consumers; any number of them with Redis) and ``clock`` (the
 only scheduler).
+
+Each process first checks that what it needs is there (database, queue): an unreachable one is a
+``ConfigError`` naming the variable, which the command line reports in one line (exit 2), not a
+traceback from deep inside a migration.
 """
 
 from __future__ import annotations
@@ -13,20 +17,90 @@ import logging
 import os
 import signal
 import threading
-from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.services import Services
 
 log = logging.getLogger("compliance-bot")
 
+CONNECT_TIMEOUT = 5  # seconds to reach the database or Redis at start
 
-def _logging() -> None:
+
+def _logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def check_reachable(settings: Settings) -> None:
+    """Raise ``ConfigError`` naming the variable if the data dir, database or Redis is unusable."""
+    embedded_db = not settings.database_url
+    if embedded_db or not settings.redis_url:  # the SQLite database or queue lives there
+        _check_data_dir(settings.data_dir)
+    _check_database(settings, "COMPLIANCE_BOT_DATA_DIR" if embedded_db else "DATABASE_URL")
+    if settings.redis_url:
+        _check_redis(settings.redis_url)
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"COMPLIANCE_BOT_DATA_DIR: cannot create {data_dir}: {exc.strerror}"
+        ) from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"COMPLIANCE_BOT_DATA_DIR: {data_dir} is not writable")
+
+
+def _check_database(settings: Settings, name: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    url = settings.sqlalchemy_url
+    args = {"connect_timeout": CONNECT_TIMEOUT} if url.startswith("postgresql") else {}
+    try:
+        engine = create_engine(url, poolclass=NullPool, connect_args=args)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        reason = _first_line(getattr(exc, "orig", None) or exc, settings.database_url)
+        raise ConfigError(f"{name}: cannot connect to the database: {reason}") from None
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        raise ConfigError(f"REDIS_URL: cannot connect to Redis: {_first_line(exc, url)}") from None
+
+
+def _first_line(exc: BaseException, url: str | None) -> str:
+    """The first line of a driver's error, with the URL's password (if any) blanked out."""
+    from urllib.parse import urlparse
+
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    try:
+        password = urlparse(url).password if url else None
+    except ValueError:
+        password = None
+    return line.replace(password, "***") if password else line
 
 
 def serve(settings: Settings, *, threads: int = 8) -> None:
@@ -36,16 +110,13 @@ def serve(settings: Settings, *, threads: int = 8) -> None:
     from bot.scheduler import add_jobs
     from bot.web.app import build_app
 
-    _logging()
+    _logging(settings)
+    check_reachable(settings)
     services = Services(settings)
     services.migrate()
-    recovered = services.jobs.recover(lease=timedelta(0))
-    if recovered:
-        log.info("queued again %d unfinished deliveries", len(recovered))
-    consumer = services.huey.create_consumer(
-        workers=settings.worker_threads, worker_type="thread", periodic=False
-    )
-    consumer.start()
+    # at start: recover what a dead process left (at once for this host), then take new work
+    runner = services.runner("serve")
+    runner.start()
     scheduler = BackgroundScheduler(timezone="UTC")
     add_jobs(scheduler, services)
     scheduler.start()
@@ -74,13 +145,12 @@ def serve(settings: Settings, *, threads: int = 8) -> None:
             raise
     finally:
         scheduler.shutdown(wait=False)
-        consumer.stop(graceful=True)
+        runner.stop()
         services.store.dispose()
 
 
 def require_app(settings: Settings) -> None:
     """Scale-out processes don't serve the setup page: they need the App configured."""
-    from bot.config import ConfigError
     from bot.services import load_stored_credentials
 
     if not load_stored_credentials(settings).github_configured:
@@ -96,7 +166,8 @@ def web(settings: Settings) -> None:
     from bot.web.app import build_app
 
     require_app(settings)
-    _logging()
+    _logging(settings)
+    check_reachable(settings)
     Services(settings).migrate()
 
     class WebApplication(BaseApplication):  # type: ignore[misc]
@@ -116,14 +187,11 @@ def web(settings: Settings) -> None:
 
 def worker(settings: Settings) -> None:
     require_app(settings)
-    _logging()
+    _logging(settings)
+    check_reachable(settings)
     services = Services(settings)
     services.migrate()
-    services.jobs.recover()
-    consumer = services.huey.create_consumer(
-        workers=settings.worker_threads, worker_type="thread", periodic=False
-    )
-    consumer.run()
+    services.runner("worker").run()
 
 
 def clock(settings: Settings) -> None:
@@ -131,7 +199,8 @@ def clock(settings: Settings) -> None:
 
     from bot.scheduler import add_jobs
 
-    _logging()
+    _logging(settings)
+    check_reachable(settings)
     services = Services(settings)
     services.migrate()
     scheduler = BlockingScheduler(timezone="UTC")

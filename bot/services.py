@@ -22,7 +22,8 @@ from bot.config import Settings
 from bot.forge.git import MirrorCache
 from bot.forge.github import GitHubApp, GitHubForge
 from bot.handlers.context import Context
-from bot.jobs import Jobs, make_huey
+from bot.jobs import Jobs, Runner
+from bot.queue import make_huey
 from bot.store import Store, migrate
 
 CREDENTIALS_FILE = "github-app.json"
@@ -83,6 +84,18 @@ class Services:
 
     def migrate(self) -> None:
         migrate(self.settings.sqlalchemy_url)
+
+    def runner(self, role: str, *, check_worker_health: bool = True) -> Runner:
+        """Job consumers for this process, with the upkeep (recovery, retention) beside them."""
+        from bot import retention
+
+        return Runner(
+            self.jobs,
+            role=role,
+            workers=self.settings.worker_threads,
+            housekeeping=lambda now: retention.prune(self.store, self.settings, now),
+            check_worker_health=check_worker_health,
+        )
 
     def reload_credentials(self) -> None:
         self.settings = load_stored_credentials(self.settings)

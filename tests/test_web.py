@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
@@ -36,6 +37,14 @@ def services(tmp_path: Path) -> Services:
 @pytest.fixture
 def client(services: Services):
     return build_app(services).test_client()
+
+
+# the least a pull_request.opened delivery must carry to be recorded (see tests/test_edge.py)
+OPENED = {
+    "action": "opened",
+    "pull_request": {"number": 1, "head": {"sha": "a" * 40}, "base": {"ref": "main"}},
+    "repository": {"full_name": "o/r"},
+}
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
@@ -72,7 +81,7 @@ def test_github_documented_test_vector():
 
 
 def test_accepted_delivery_is_recorded_then_queued(client, services):
-    body = json.dumps({"action": "opened", "repository": {"full_name": "o/r"}}).encode()
+    body = json.dumps(OPENED).encode()
     response = post(client, body)
     assert response.status_code == 202
     assert response.get_json() == {"status": "queued", "delivery": "d-1"}
@@ -100,7 +109,7 @@ def test_bad_or_missing_signature_is_401_and_nothing_queued(client, services, si
 
 
 def test_redelivery_is_acknowledged_not_run_again(client, services):
-    body = b'{"action": "opened"}'
+    body = json.dumps(OPENED).encode()
     assert post(client, body).status_code == 202
     again = post(client, body)
     assert again.status_code == 202 and again.get_json()["status"] == "duplicate"
@@ -123,7 +132,7 @@ def test_missing_event_headers_and_bad_json(client, services):
 
 
 def test_form_encoded_payload(client, services):
-    body = b"payload=%7B%22action%22%3A%22opened%22%7D"
+    body = urlencode({"payload": json.dumps(OPENED)}).encode()
     response = post(client, body, **{"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 202
     assert counts(services)[:2] == (1, 1)

@@ -1,8 +1,8 @@
 """The ``compliance/exception-review`` verdict for a PR that changes the exceptions file (pure).
 
 Everything it needs comes in as neutral facts gathered by the handler (from the base commit and
-the forge); nothing here calls a forge or reads a clock. DESIGN §5 items 3, 4, 5, 7 and 14 are
-decided here; the ledger and provenance (item 6) live in ``bot.ledger``.
+the forge); nothing here calls a forge or reads a clock. DESIGN §5 items 3, 4, 5, 7, 14 and 22
+are decided here; the ledger and provenance (item 6) live in ``bot.ledger``.
 
 The check passes only when all of these hold:
 
@@ -17,7 +17,8 @@ The check passes only when all of these hold:
   rule wins; a rule without owners leaves the file unowned; errors GitHub reports on a rule that
   matches the file fail closed). An approval counts only if it is the reviewer's latest
   opinionated review, on the head commit, by an owner (teams resolved) who is neither the
-  author, nor an author or committer of one of the PR's commits, nor a bot (items 3, 4, 5).
+  author, nor an author or committer of one of the PR's commits, nor a co-author that a
+  ``Co-authored-by:`` line of one of them credits, nor a bot (items 3, 4, 5, 22).
 
 When only an unresolvable team (``team_members`` answering ``None``) stands between the PR and
 success, the verdict is ``pending``, never ``success``. Every reason names what is missing in
@@ -71,6 +72,25 @@ class CodeownersError:
 
 
 @dataclass(frozen=True)
+class CoAuthor:
+    """A person a ``Co-authored-by: Name <email>`` line of one of the PR's commits credits."""
+
+    name: str
+    email: str
+    commit: str  # the SHA of the commit whose message credits them
+    login: str | None = None  # when the forge can tell from the email alone (its noreply form)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The public name and email a forge shows for a login (either may be unset)."""
+
+    login: str
+    name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class ReviewFacts:
     pr_number: int
     author: str
@@ -83,6 +103,7 @@ class ReviewFacts:
     codeowners_text: str | None
     codeowners_errors: tuple[CodeownersError, ...] = ()
     reviews: tuple[ReviewRecord, ...] = ()
+    co_authors: tuple[CoAuthor, ...] = ()  # credited by the messages of the PR's commits
 
 
 # Team resolution: (org, team slug) -> the team's active members, or None when it can't be
@@ -90,6 +111,9 @@ class ReviewFacts:
 TeamMembers = Callable[[str, str], "frozenset[str] | None"]
 # How many times an exception id has been renewed already (from the ledger).
 RenewalCount = Callable[[str], int]
+# A reviewer's public profile, to tell whether a co-author is them; None when it can't be read,
+# and then an approval by them does not count while the PR credits any co-author.
+Profiles = Callable[[str], "Profile | None"]
 
 Conclusion = Literal["success", "failure", "pending"]
 
@@ -155,6 +179,63 @@ def latest_reviews(reviews: Iterable[ReviewRecord]) -> dict[str, ReviewRecord]:
 def is_bot_login(record: ReviewRecord) -> bool:
     """A bot account: flagged by the forge, or a GitHub App's ``name[bot]`` login."""
     return record.is_bot or record.login.lower().endswith("[bot]")
+
+
+# -- co-authors ----------------------------------------------------------------------------------
+
+# GitHub credits a co-author for a "Co-authored-by: Name <email>" line anywhere in a commit
+# message, key in any case, not only in git's trailer block (the last paragraph); so does this,
+# line-anchored, and it also allows blanks before the key or the colon. Reading more lines as
+# co-authors can only stop an approval from counting, never make one count.
+_CO_AUTHORED_BY = re.compile(r"[ \t]*co-authored-by[ \t]*:(?P<value>.*)", re.IGNORECASE)
+_NAME_EMAIL = re.compile(r"(?P<name>[^<]*)<(?P<email>[^>]*)>")
+
+
+def co_authors_in(message: str) -> list[tuple[str, str]]:
+    """The ``(name, email)`` of each co-author a commit message credits, in order, once each.
+
+    ``email`` is empty when the line gives none (GitHub then credits nobody, but the name may
+    still be a reviewer's).
+    """
+    found: list[tuple[str, str]] = []
+    for line in message.splitlines():
+        match = _CO_AUTHORED_BY.match(line)
+        if match is None:
+            continue
+        value = match["value"].strip()
+        pair = _NAME_EMAIL.match(value)
+        person = (pair["name"].strip(), pair["email"].strip()) if pair else (value, "")
+        if any(person) and person not in found:
+            found.append(person)
+    return found
+
+
+def _same_name(a: str, b: str) -> bool:
+    def norm(name: str) -> str:
+        return " ".join(name.strip().strip('"').split()).casefold()
+
+    return bool(norm(a)) and norm(a) == norm(b)
+
+
+def is_co_author(co_author: CoAuthor, login: str, profile: Profile | None = None) -> bool:
+    """Whether a ``Co-authored-by:`` line names the reviewer ``login``.
+
+    It does when the forge read ``login`` from its email, when its name is the login, or, with
+    the reviewer's public ``profile``, when its email is the profile's email or its name the
+    profile's name (case-insensitive; names with blanks collapsed). A private email the forge
+    doesn't show can't be matched; a name shared by two people blocks both, which only stops
+    an approval from counting.
+    """
+    if co_author.login and co_author.login.casefold() == login.casefold():
+        return True
+    if _same_name(co_author.name, login):
+        return True
+    if profile is None:
+        return False
+    email = co_author.email.strip().casefold()
+    if email and email == (profile.email or "").strip().casefold():
+        return True
+    return _same_name(co_author.name, profile.name or "")
 
 
 # -- CODEOWNERS ----------------------------------------------------------------------------------
@@ -399,8 +480,14 @@ def review(
     now: datetime,
     team_members: TeamMembers,
     renewals: RenewalCount,
+    *,
+    profiles: Profiles,
 ) -> ReviewVerdict:
-    """Decide the exception-review check. See the module docstring and DESIGN §5."""
+    """Decide the exception-review check. See the module docstring and DESIGN §5.
+
+    ``profiles`` is asked only about approving reviewers, and only when a commit credits a
+    co-author whom the login alone does not match.
+    """
     reasons: list[str] = []
     annotations: list[ReviewAnnotation] = []
 
@@ -464,7 +551,7 @@ def review(
             )
 
     removal_only = head is not None and bool(changes) and all(c.kind == "removed" for c in changes)
-    approval = _approval(facts, config, team_members, needed=not removal_only)
+    approval = _approval(facts, config, team_members, profiles, needed=not removal_only)
     blocking = bool(reasons)
     approval_reasons = _approval_reasons(approval)
     reasons.extend(approval_reasons)
@@ -501,7 +588,12 @@ def review(
 
 
 def _approval(
-    facts: ReviewFacts, config: RepoConfig, team_members: TeamMembers, *, needed: bool
+    facts: ReviewFacts,
+    config: RepoConfig,
+    team_members: TeamMembers,
+    profiles: Profiles,
+    *,
+    needed: bool,
 ) -> _Approval:
     """Who counts as an approving code owner of the head commit, and what stands in the way."""
     approval = _Approval(needed=needed, required=max(1, config.required_approvals))
@@ -536,6 +628,26 @@ def _approval(
                 return f"@{org}/{slug}", False
         return None, unknown
 
+    def co_authorship(login: str) -> str | None:
+        """Why ``login`` can't approve as a co-author of a commit; None when they aren't one."""
+        if not facts.co_authors:
+            return None
+        credited = next((c for c in facts.co_authors if is_co_author(c, login)), None)
+        if credited is None:
+            profile = profiles(login)
+            if profile is None:
+                return (
+                    f"@{login}'s profile could not be read, so the bot can't tell whether a"
+                    " Co-authored-by trailer of this pull request names them"
+                )
+            credited = next((c for c in facts.co_authors if is_co_author(c, login, profile)), None)
+        if credited is None:
+            return None
+        return (
+            f"@{login} co-authored commit {credited.commit[:SHORT_SHA]} (Co-authored-by trailer)"
+            " and can't approve it"
+        )
+
     for key, record in latest_reviews(facts.reviews).items():
         state = record.state.upper()
         name = f"@{record.login}"
@@ -553,6 +665,8 @@ def _approval(
             why = f"{name} is the author"
         elif key in people:
             why = f"{name} authored or committed a commit of this pull request"
+        elif (co_author := co_authorship(record.login)) is not None:
+            why = co_author
         elif rule is None or rule_problems:
             why = f"{name}'s approval can't be counted until the code owners are known"
             approval.standings.append(

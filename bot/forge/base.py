@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.events import PullRequest, Repo
-from bot.exemptions.review import CodeownersError, ReviewRecord
+from bot.exemptions.review import CoAuthor, CodeownersError, Profile, ReviewRecord
 from bot.forge.git import GitRepo
 
 AnnotationLevel = Literal["notice", "warning", "failure"]
@@ -24,11 +24,20 @@ class ForgeError(RuntimeError):
 
 
 class TransientForgeError(ForgeError):
-    """A forge call failed but may work later; ``retry_after`` says when (seconds)."""
+    """A forge call failed but may work later; ``retry_after`` says when (seconds), or None to
+    let the job queue back off exponentially."""
 
-    def __init__(self, message: str, retry_after: float = 30.0) -> None:
+    def __init__(self, message: str, retry_after: float | None = 30.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BranchTaken(ForgeError):
+    """A branch the bot wanted to write exists and is not this request's own earlier attempt."""
+
+
+# The trailer naming the request a bot-made commit belongs to (see ``Forge.open_change``).
+REQUEST_TRAILER = "Compliance-Bot-Request:"
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,15 @@ class CheckOutput:
     details_url: str | None = None
     external_id: str | None = None
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitPeople:
+    """Who wrote a PR's commits: the logins of their authors and committers, and the co-authors
+    that ``Co-authored-by:`` lines of their messages credit."""
+
+    logins: tuple[str, ...] = ()
+    co_authors: tuple[CoAuthor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,8 +108,12 @@ class Forge(Protocol):
     # -- exception PRs: reviews and code owners -------------------------------------------
     def reviews(self, repo: Repo, number: int) -> list[ReviewRecord]: ...
 
-    def commit_people(self, repo: Repo, number: int) -> list[str]:
-        """Logins of the authors and committers of a PR's commits."""
+    def commit_people(self, repo: Repo, number: int) -> CommitPeople:
+        """Authors and committers of a PR's commits, and the co-authors their messages credit."""
+        ...
+
+    def profile(self, login: str) -> Profile | None:
+        """A person's public name and email; None when the forge won't show them."""
         ...
 
     def team_members(self, org: str, slug: str) -> frozenset[str] | None:
@@ -125,8 +147,12 @@ class Forge(Protocol):
         message: str,
         title: str,
         body: str,
+        request: str,
     ) -> tuple[int, str]:
-        """A branch with one verified commit changing ``files``, and its open PR (reused)."""
+        """A branch with one verified commit changing ``files``, and its open PR (reused).
+
+        ``request`` names the request the branch is for: an existing branch is moved only if
+        it was made for the same request, else ``BranchTaken``."""
         ...
 
     def request_reviewers(

@@ -8,6 +8,7 @@ or a comment), no sleeping for minutes on a rate limit inside a worker; instead 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from github import Auth, Github, GithubException, GithubIntegration
 from github.GithubException import RateLimitExceededException, UnknownObjectException
@@ -23,11 +24,20 @@ from urllib3.util.retry import Retry
 
 from bot.config import Settings
 from bot.events import PullRequest, Repo, parse_pull_request
-from bot.exemptions.review import CodeownersError, ReviewRecord
+from bot.exemptions.review import (
+    CoAuthor,
+    CodeownersError,
+    Profile,
+    ReviewRecord,
+    co_authors_in,
+)
 from bot.forge.base import (
+    REQUEST_TRAILER,
     Annotation,
+    BranchTaken,
     CheckOutput,
     CheckRef,
+    CommitPeople,
     ForgeError,
     TransientForgeError,
 )
@@ -370,16 +380,43 @@ class GitHubForge:
             )
         return out
 
-    def commit_people(self, repo: Repo, number: int) -> list[str]:
+    def commit_people(self, repo: Repo, number: int) -> CommitPeople:
         """Logins of the authors and committers of a PR's commits (GitHub's own web-flow
-        committer, which signs web and API commits, is not a person and is left out)."""
+        committer, which signs web and API commits, is not a person and is left out), and the
+        co-authors their messages credit, with the login when the email is a noreply address."""
         people: set[str] = set()
+        co_authors: list[CoAuthor] = []
         for c in self._pages(f"/repos/{repo.full_name}/pulls/{number}/commits"):
             for role in ("author", "committer"):
                 login = (c.get(role) or {}).get("login")
                 if login and login != "web-flow":
                     people.add(str(login))
-        return sorted(people)
+            message = str((c.get("commit") or {}).get("message") or "")
+            for name, email in co_authors_in(message):
+                co_authors.append(
+                    CoAuthor(name, email, str(c.get("sha") or ""), noreply_login(email))
+                )
+        return CommitPeople(tuple(sorted(people)), tuple(co_authors))
+
+    def profile(self, login: str) -> Profile | None:
+        """The public name and email of a user; None when GitHub won't show them (a rate
+        limit or outage is raised, so the job is retried rather than the approval refused)."""
+        try:
+            _, data = _call(
+                lambda: self._requester.requestJsonAndCheck(
+                    "GET", f"/users/{quote(login, safe='')}"
+                )
+            )
+        except TransientForgeError:
+            raise
+        except ForgeError:
+            return None
+        data = data or {}
+        return Profile(
+            str(data.get("login") or login),
+            str(data["name"]) if data.get("name") else None,
+            str(data["email"]) if data.get("email") else None,
+        )
 
     def team_members(self, org: str, slug: str) -> frozenset[str] | None:
         try:
@@ -455,14 +492,18 @@ class GitHubForge:
         message: str,
         title: str,
         body: str,
+        request: str,
     ) -> tuple[int, str]:
         """A branch with one commit changing ``files`` on ``base_sha``, and its open PR.
 
         Made with the Git Data API and no custom author, so GitHub signs the commit and shows it
-        as verified. Idempotent: an existing branch is moved to the new commit only if it doesn't
-        already hold the change, and an open PR for the branch is reused.
+        as verified. The commit message carries a ``Compliance-Bot-Request:`` trailer naming the
+        request; an existing branch is moved only when its commit carries the same trailer (this
+        request's own earlier attempt), never when it belongs to anyone or anything else
+        (``BranchTaken``). An open PR for the branch is reused.
         """
         full = repo.full_name
+        trailer = f"{REQUEST_TRAILER} {request}"
         _, tree = _call(
             lambda: self._requester.requestJsonAndCheck(
                 "POST",
@@ -480,7 +521,11 @@ class GitHubForge:
             lambda: self._requester.requestJsonAndCheck(
                 "POST",
                 f"/repos/{full}/git/commits",
-                input={"message": message, "tree": tree["sha"], "parents": [base_sha]},
+                input={
+                    "message": f"{message.rstrip()}\n\n{trailer}\n",
+                    "tree": tree["sha"],
+                    "parents": [base_sha],
+                },
             )
         )
         try:
@@ -491,14 +536,12 @@ class GitHubForge:
                     input={"ref": f"refs/heads/{branch}", "sha": commit["sha"]},
                 )
             )
-        except ForgeError:  # the branch exists (a retry): point it at this commit
-            _call(
-                lambda: self._requester.requestJsonAndCheck(
-                    "PATCH",
-                    f"/repos/{full}/git/refs/heads/{branch}",
-                    input={"sha": commit["sha"], "force": True},
-                )
-            )
+        except TransientForgeError:
+            raise  # not an answer about the branch: the job retries the whole change
+        except ForgeError as exc:
+            if "already exists" not in str(exc):
+                raise
+            self._move_own_branch(repo, branch, trailer, commit["sha"])
         existing = self._pages(
             f"/repos/{full}/pulls", {"state": "open", "head": f"{repo.owner}:{branch}"}
         )
@@ -513,6 +556,32 @@ class GitHubForge:
             )
         )
         return int(pr["number"]), str(pr.get("html_url") or "")
+
+    def _move_own_branch(self, repo: Repo, branch: str, trailer: str, sha: str) -> None:
+        """Point ``branch`` at ``sha`` if its commit is this request's (same trailer)."""
+        full = repo.full_name
+        _, ref = _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "GET", f"/repos/{full}/git/ref/heads/{branch}"
+            )
+        )
+        head = str((ref.get("object") or {}).get("sha") or "")
+        _, current = _call(
+            lambda: self._requester.requestJsonAndCheck("GET", f"/repos/{full}/git/commits/{head}")
+        )
+        lines = str(current.get("message") or "").splitlines()
+        if trailer not in (line.strip() for line in lines):
+            raise BranchTaken(
+                f"branch {branch} already exists and was not made for this request "
+                f"(its commit {head[:7]} has no `{trailer}` trailer)"
+            )
+        _call(
+            lambda: self._requester.requestJsonAndCheck(
+                "PATCH",
+                f"/repos/{full}/git/refs/heads/{branch}",
+                input={"sha": sha, "force": True},
+            )
+        )
 
     def request_reviewers(
         self, repo: Repo, number: int, users: list[str], teams: list[str]
@@ -633,6 +702,19 @@ def _next_link(headers: Any) -> str | None:
     return None
 
 
+# GitHub's private commit email is ``ID+login@users.noreply.github.com`` (accounts from before
+# July 2017: ``login@users.noreply.github.com``); GitHub Enterprise Server puts its own host name
+# after ``users.noreply.``. Any host is read here: a co-author taken for the wrong login can only
+# stop an approval from counting.
+_NOREPLY = re.compile(r"(?:\d+\+)?(?P<login>[^@+\s]+)@users\.noreply\.[^@\s]+", re.IGNORECASE)
+
+
+def noreply_login(email: str) -> str | None:
+    """The login a GitHub noreply address belongs to; None for any other address."""
+    match = _NOREPLY.fullmatch(email.strip())
+    return match["login"] if match else None
+
+
 def _call(fn: Callable[[], T]) -> T:
     """Run a PyGithub call, turning its failures into ForgeError / TransientForgeError."""
     try:
@@ -643,15 +725,20 @@ def _call(fn: Callable[[], T]) -> T:
         raise ForgeError(f"not found: {_message(exc)}") from None
     except GithubException as exc:
         headers = exc.headers or {}
-        if exc.status in (403, 429) and (
-            "retry-after" in _lower(headers) or _lower(headers).get("x-ratelimit-remaining") == "0"
+        if exc.status == 429 or (
+            exc.status == 403
+            and (
+                "retry-after" in _lower(headers)
+                or _lower(headers).get("x-ratelimit-remaining") == "0"
+            )
         ):
             raise TransientForgeError("GitHub rate limit", _retry_after(headers)) from None
         if exc.status >= 500:
-            raise TransientForgeError(f"GitHub error {exc.status}", 10.0) from None
+            # no delay named: the job queue backs off exponentially
+            raise TransientForgeError(f"GitHub error {exc.status}", None) from None
         raise ForgeError(f"GitHub answered {exc.status}: {_message(exc)}") from None
     except (ConnectionError, TimeoutError, OSError) as exc:
-        raise TransientForgeError(f"cannot reach GitHub: {exc}", 10.0) from None
+        raise TransientForgeError(f"cannot reach GitHub: {exc}", None) from None
 
 
 def _lower(headers: Any) -> dict[str, str]:

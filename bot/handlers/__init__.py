@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.events import Event
-from bot.handlers import comments, exception_review, installation, pull_request, push
+from bot.handlers import comments, exception_review, installation, pull_request, push, status
 from bot.handlers.context import Context
 
 Handler = Callable[[Any, Context], None]
+FailureHandler = Callable[[Any, Context, str], None]
 
 _PR_UPDATES = ("opened", "synchronize", "reopened", "ready_for_review", "edited")
 
@@ -31,11 +32,23 @@ ROUTES: dict[tuple[str, str | None], tuple[Handler, ...]] = {
     ("check_suite", "rerequested"): (pull_request.on_check_request,),
     ("merge_group", "checks_requested"): (pull_request.on_check_request,),
     ("push", None): (push.on_push,),
+    ("status", None): (status.on_status,),
     ("membership", None): (push.on_membership,),
     ("installation", None): (installation.on_installation,),
     ("installation_repositories", None): (installation.on_installation,),
 }
 
 
+# What to do when an event's job fails for good (retries spent, or a permanent error): tell the
+# people waiting for an answer. Every other failure is recorded and audited by the job queue.
+FAILURES: dict[tuple[str, str | None], tuple[FailureHandler, ...]] = {
+    ("issue_comment", "created"): (comments.on_failed,),
+}
+
+
 def route(event: Event) -> tuple[Handler, ...]:
     return ROUTES.get((event.name, event.action)) or ROUTES.get((event.name, None)) or ()
+
+
+def on_failure(event: Event) -> tuple[FailureHandler, ...]:
+    return FAILURES.get((event.name, event.action)) or FAILURES.get((event.name, None)) or ()

@@ -2,9 +2,18 @@
 
 The grammar and the help texts live in ``bot.commands``; this module runs what was asked. State
 changing commands never change the exceptions file directly: they open a pull request that the
-file's code owners must approve, like any other exception PR. Every command runs at most once per
-comment (``command_runs``), so a redelivered or retried comment never opens a second PR or posts a
-second reply; each reply carries a hidden marker naming its comment, for the same reason.
+file's code owners must approve, like any other exception PR.
+
+Exactly once, under concurrency and faults:
+- every command of a comment is claimed in ``command_runs`` by the delivery that runs it; the same
+  comment delivered again (same or another delivery id, even at the same moment) finds the claim
+  and does nothing while the claiming attempt is alive, and takes over only a dead one;
+- exception ids come from ``exception_ids``, one per request, never shared (atomic per
+  repository), and the branch of an exception PR is moved only by its own request;
+- each reply carries a hidden marker naming its comment and position, so a retry after a reply
+  whose answer was lost doesn't post it twice;
+- every command ends with exactly one reply: its result, a refusal, or (``on_failed``) what went
+  wrong and what to do.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from codeowners import CodeOwners
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import audit
+from bot import audit, liveness
 from bot.commands import parse_comment
 from bot.commands.model import Command, Ignored, Reply
 from bot.commands.registry import Exempt, Explain, Extend, Help, ListExceptions, Recheck, Revoke
@@ -26,11 +36,12 @@ from bot.commands.replies import help_markdown, refusal
 from bot.events import CommentEvent, PullRequest, Repo
 from bot.exemptions import add_entry, change_entry, parse, remove_entries, validate
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
+from bot.forge.base import BranchTaken, ForgeError, TransientForgeError
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers.context import Context
 from bot.report.markdown import code, md
-from bot.store.tables import CommandRun
+from bot.store.tables import CommandRun, Delivery, ExceptionId
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +72,7 @@ def on_comment(event: CommentEvent, ctx: Context) -> None:
     for position, result in enumerate(runnable):
         name = result.name if isinstance(result, Command) else (result.command or "reply")
         previous = _claim(ctx, repo, event, position, name)
-        if previous == "done":
+        if previous in ("done", "elsewhere"):
             continue
         retry = previous == "started"
         if isinstance(result, Reply):
@@ -102,6 +113,11 @@ def _run(
             ctx, repo, pr, event, "command.refused", {"command": command.name, "reason": str(exc)}
         )
         _finish(ctx, repo, event, position, "refused")
+        return
+    except TransientForgeError:
+        raise  # the job queue retries; ``on_failed`` answers if it never succeeds
+    except ForgeError as exc:
+        _fail(ctx, repo, pr.number, event, position, command.name, str(exc), head=pr.head_sha)
         return
     if text:
         _reply(ctx, repo, pr, event, position, text, retry=retry)
@@ -174,6 +190,7 @@ def _dispatch(
             repo,
             pr,
             event,
+            position,
             command,
             mirror,
             base_sha,
@@ -232,6 +249,7 @@ def _exempt(
         mirror,
         base_sha,
         event,
+        position,
         branch=f"compliance/exception/{entry_id}",
         new_text=new_text,
         message=f"Request exception {entry_id} for {policy.id}\n\n{command.reason}",
@@ -252,6 +270,7 @@ def _change(
     repo: Repo,
     pr: PullRequest,
     event: CommentEvent,
+    position: int,
     command: Extend | Revoke,
     mirror: GitRepo,
     base_sha: str,
@@ -291,6 +310,7 @@ def _change(
         mirror,
         base_sha,
         event,
+        position,
         branch=f"compliance/{branch_kind}/{entry.id}-{event.comment_id}",
         new_text=new_text,
         message=f"{title}\n\n{reason}",
@@ -309,6 +329,7 @@ def _open_exception_pr(
     mirror: GitRepo,
     base_sha: str,
     event: CommentEvent,
+    position: int,
     *,
     branch: str,
     new_text: str,
@@ -317,17 +338,21 @@ def _open_exception_pr(
     body: str,
 ) -> tuple[int, str, list[str]]:
     """A PR that changes only the exceptions file, with its code owners asked to review."""
-    number, url = ctx.forge.open_change(
-        repo,
-        base_branch=repo.default_branch,
-        base_sha=base_sha,
-        base_tree=mirror.tree(base_sha),
-        branch=branch,
-        files={EXCEPTIONS_PATH: new_text},
-        message=message,
-        title=title,
-        body=body,
-    )
+    try:
+        number, url = ctx.forge.open_change(
+            repo,
+            base_branch=repo.default_branch,
+            base_sha=base_sha,
+            base_tree=mirror.tree(base_sha),
+            branch=branch,
+            files={EXCEPTIONS_PATH: new_text},
+            message=message,
+            title=title,
+            body=body,
+            request=_request_key(ctx, repo, event, position),
+        )
+    except BranchTaken as exc:
+        raise CommandRefused(f"{exc}; post the command again to use a new exception id") from None
     reviewers = _request_code_owners(ctx, repo, mirror, base_sha, number, event.author)
     return number, url, reviewers
 
@@ -349,21 +374,67 @@ def _refuse_if_invalid(
 def _allocate_id(
     ctx: Context, repo: Repo, event: CommentEvent, position: int, text: str | None
 ) -> str:
-    """``EXC-<n>``, unique among the file's entries and open exception PRs; kept for retries."""
+    """``EXC-<n>``, handed to this request only: unique among the file's entries, open exception
+    PRs and every id allocated before in this repository; the same id for the request's retries.
+
+    Atomic per repository without a lock: the id is taken by inserting it into
+    ``exception_ids`` (primary key forge, repository, id), and a request that loses the race for
+    a number tries the next one.
+    """
+    request = _request_key(ctx, repo, event, position)
+    forge, name = ctx.forge.name, repo.full_name
     with ctx.store.session() as session:
-        run = session.get(CommandRun, (ctx.forge.name, repo.full_name, event.comment_id, position))
-        if run is not None and run.exception_id:
-            return run.exception_id
+        mine = session.scalar(
+            select(ExceptionId.exception_id).where(ExceptionId.request == request)
+        )
+    if mine is not None:
+        return mine
     parsed, _ = parse(text or "")
     taken = {e.id for e in parsed.entries} if parsed else set()
     taken |= {b.rsplit("/", 1)[-1] for b in ctx.forge.open_branches(repo, "compliance/exception/")}
-    numbers = [int(m.group(1)) for i in taken if (m := _ID_NUMBER.match(i))]
-    entry_id = f"EXC-{max(numbers, default=0) + 1}"
+    known = max((int(m.group(1)) for i in taken if (m := _ID_NUMBER.match(i))), default=0)
+    while True:
+        with ctx.store.session() as session:
+            allocated = session.scalars(
+                select(ExceptionId.exception_id).where(
+                    ExceptionId.forge == forge, ExceptionId.repository == name
+                )
+            )
+            highest = max(
+                (int(m.group(1)) for i in allocated if (m := _ID_NUMBER.match(i))), default=0
+            )
+        entry_id = f"EXC-{max(known, highest) + 1}"
+        try:
+            with ctx.store.session() as session:
+                session.add(
+                    ExceptionId(
+                        forge=forge,
+                        repository=name,
+                        exception_id=entry_id,
+                        request=request,
+                        allocated_at=ctx.now(),
+                    )
+                )
+        except IntegrityError:
+            # another request took this number (or this request its id, concurrently)
+            with ctx.store.session() as session:
+                mine = session.scalar(
+                    select(ExceptionId.exception_id).where(ExceptionId.request == request)
+                )
+            if mine is not None:
+                return mine
+            continue
+        break
     with ctx.store.session() as session:
-        run = session.get(CommandRun, (ctx.forge.name, repo.full_name, event.comment_id, position))
+        run = session.get(CommandRun, (forge, name, event.comment_id, position))
         if run is not None:
             run.exception_id = entry_id
     return entry_id
+
+
+def _request_key(ctx: Context, repo: Repo, event: CommentEvent, position: int) -> str:
+    """Names one command of one comment, across retries and redeliveries."""
+    return f"{ctx.forge.name}:{repo.full_name}:{event.comment_id}#{position}"[-128:]
 
 
 def _request_code_owners(
@@ -488,12 +559,12 @@ def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
 
 
 def _claim(ctx: Context, repo: Repo, event: CommentEvent, position: int, name: str) -> str | None:
-    """The previous status of this command if it ran before (done, refused, started), else None."""
+    """Claim one command of a comment for this delivery. Returns None (claimed, first run),
+    "started" (this delivery's own earlier attempt, or a dead attempt taken over: effects may
+    exist already), "done" (finished before) or "elsewhere" (a live attempt of another delivery
+    of the same comment holds it: it will answer)."""
     key = (ctx.forge.name, repo.full_name, event.comment_id, position)
-    with ctx.store.session() as session:
-        run = session.get(CommandRun, key)
-        if run is not None:
-            return "done" if run.status in ("done", "refused") else run.status
+    me = _delivery_key(event)
     try:
         with ctx.store.session() as session:
             session.add(
@@ -507,11 +578,53 @@ def _claim(ctx: Context, repo: Repo, event: CommentEvent, position: int, name: s
                     status="started",
                     result={},
                     updated_at=ctx.now(),
+                    owner=me,
+                    claimed_at=ctx.now(),
                 )
             )
+        return None
     except IntegrityError:
-        return "started"
-    return None
+        pass
+    with ctx.store.session() as session:
+        run = session.get(CommandRun, key)
+        assert run is not None
+        if run.status != "started":
+            return "done"
+        owner = run.owner
+        if owner == me:
+            return "started"
+        if owner is not None and _attempt_alive(session, owner, ctx.now()):
+            return "elsewhere"
+        # The claiming attempt is finished or dead without finishing: take it over, unless
+        # another delivery does so at the same moment.
+        taken = session.execute(
+            update(CommandRun)
+            .where(
+                CommandRun.forge == key[0],
+                CommandRun.repository == key[1],
+                CommandRun.comment_id == key[2],
+                CommandRun.position == key[3],
+                CommandRun.status == "started",
+                (CommandRun.owner == owner) if owner is not None else CommandRun.owner.is_(None),
+            )
+            .values(owner=me, claimed_at=ctx.now())
+        )
+        return "started" if taken.rowcount == 1 else "elsewhere"
+
+
+def _attempt_alive(session: Any, delivery_key: str, now: datetime) -> bool:
+    """Will the delivery that claimed a command still run it (queued, or running in a live
+    process)? A delivery unknown to the store (run without one, e.g. a test) counts as dead."""
+    row = session.get(Delivery, delivery_key)
+    if row is None or row.status in ("done", "failed"):
+        return False
+    if row.status in ("received", "queued"):
+        return True
+    return row.worker in set(session.scalars(liveness.live_ids(now)))
+
+
+def _delivery_key(event: CommentEvent) -> str:
+    return f"{event.forge}:{event.delivery_id}"
 
 
 def _finish(
@@ -530,6 +643,69 @@ def _finish(
             run.updated_at = ctx.now()
 
 
+def on_failed(event: CommentEvent, ctx: Context, error: str) -> None:
+    """The delivery of this comment failed for good: every command it claimed and didn't
+    finish gets its one reply, saying what went wrong and what to do."""
+    repo = event.repo
+    if repo is None or not event.on_pull_request:
+        return
+    with ctx.store.session() as session:
+        runs = list(
+            session.scalars(
+                select(CommandRun).where(
+                    CommandRun.forge == ctx.forge.name,
+                    CommandRun.repository == repo.full_name,
+                    CommandRun.comment_id == event.comment_id,
+                    CommandRun.status == "started",
+                    CommandRun.owner == _delivery_key(event),
+                )
+            )
+        )
+    for run in runs:
+        _fail(ctx, repo, event.number, event, run.position, run.command, error)
+
+
+def _fail(
+    ctx: Context,
+    repo: Repo,
+    number: int,
+    event: CommentEvent,
+    position: int,
+    name: str,
+    error: str,
+    *,
+    head: str | None = None,
+) -> None:
+    text = (
+        f"`/compliance {name}` could not be completed: {md(error)}.\n\n"
+        "Nothing it was asked to do takes effect until it succeeds. Post the command again in "
+        "a new comment to retry; if it keeps failing, the bot's operators can find this "
+        f"attempt in the audit log (`command.failed`, comment {event.comment_id})."
+    )
+    try:
+        _reply_to(ctx, repo, number, event, position, text, retry=True)
+        replied = True
+    except ForgeError as exc:
+        log.warning("could not reply to comment %s: %s", event.comment_id, exc)
+        replied = False
+    with ctx.store.session() as session:
+        audit.record(
+            session,
+            actor=event.author,
+            action="command.failed",
+            repository=repo.full_name,
+            pull_request=number,
+            sha=head,
+            details={
+                "comment": event.comment_id,
+                "command": name,
+                "error": error,
+                "replied": replied,
+            },
+        )
+    _finish(ctx, repo, event, position, "failed", {"error": error})
+
+
 def _reply(
     ctx: Context,
     repo: Repo,
@@ -540,12 +716,25 @@ def _reply(
     *,
     retry: bool,
 ) -> None:
+    _reply_to(ctx, repo, pr.number, event, position, text, retry=retry)
+
+
+def _reply_to(
+    ctx: Context,
+    repo: Repo,
+    number: int,
+    event: CommentEvent,
+    position: int,
+    text: str,
+    *,
+    retry: bool,
+) -> None:
     marker = reply_marker(event.comment_id, position)
-    if retry and any(marker in body for _, body, _ in ctx.forge.comments(repo, pr.number)):
-        return  # posted before the previous attempt died
+    if retry and any(marker in body for _, body, _ in ctx.forge.comments(repo, number)):
+        return  # posted before the previous attempt died, or its answer was lost
     generic = "<!-- compliance-bot:reply -->"
     body = text.replace(generic, marker, 1) if text.startswith(generic) else f"{marker}\n{text}"
-    ctx.forge.comment(repo, pr.number, body)
+    ctx.forge.comment(repo, number, body)
 
 
 def _audit(

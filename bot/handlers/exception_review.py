@@ -2,9 +2,12 @@
 
 A PR that changes ``.compliance/exceptions.yaml`` gets a second check beside ``compliance``. Its
 verdict is decided by ``bot.exemptions.review`` from facts gathered here: the base's CODEOWNERS,
-policies and config, the file at base and head, the PR's reviews and commit people, team members.
+policies and config, the file at base and head, the PR's reviews and commit people (co-authors
+too), team members, and the public profiles of approvers when a commit credits a co-author.
 When such a PR merges with a passing verdict, its added and changed entries go into the ledger,
-and open PRs whose findings they may cover are checked again (they turn green without a push).
+and open PRs whose results no longer stand are judged again (``bot.handlers.rejudge``): those
+that failed on its policies turn green without a push, those that relied on an entry it changed
+or removed turn red.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from bot.exemptions.review import (
 from bot.forge.base import Annotation, CheckOutput
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
+from bot.handlers import rejudge, status
 from bot.handlers.context import Context
-from bot.store.tables import CheckRecord
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +73,14 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
         verdict = _verdict(ctx, repo, pr, mirror, base_sha, pr.head_sha)
         if verdict is None:
             return None
+        output = _output(verdict, pr, ctx.settings.public_url)
+        forged = status.forged_statuses(ctx, repo, pr.head_sha)
+        if forged:  # someone posted a status under the bot's name on this head: fail, say who
+            output = status.overridden(output, forged)
         ctx.actions.post_check(
             repo,
             pr.head_sha,
-            _output(verdict, pr, ctx.settings.public_url),
+            output,
             pull_request=pr.number,
             details={
                 "check_kind": "exception-review",
@@ -81,6 +88,7 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
                 "approvers": list(verdict.approvers),
                 "reasons": list(verdict.reasons),
                 "changes": [f"{c.kind}:{c.id}" for c in verdict.changes],
+                "forged_statuses": [f.to_json() for f in forged],
             },
         )
         return verdict
@@ -103,20 +111,23 @@ def _verdict(
     texts = mirror.read_files(base_sha, [EXCEPTIONS_PATH, *CODEOWNERS_LOCATIONS])
     codeowners_path = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
     head_text = mirror.read_files(head_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)
+    people = ctx.forge.commit_people(repo, pr.number)
     facts = ReviewFacts(
         pr_number=pr.number,
         author=pr.author,
         head_sha=head_sha,
         changed_paths=tuple(changed),
-        commit_people=tuple(ctx.forge.commit_people(repo, pr.number)),
+        commit_people=people.logins,
         base_exceptions_text=_text(texts.get(EXCEPTIONS_PATH)),
         head_exceptions_text=_text(head_text),
         codeowners_path=codeowners_path,
         codeowners_text=_text(texts.get(codeowners_path)) if codeowners_path else None,
         codeowners_errors=tuple(ctx.forge.codeowners_errors(repo, base_sha)),
         reviews=tuple(ctx.forge.reviews(repo, pr.number)),
+        co_authors=people.co_authors,
     )
     team_members = functools.cache(ctx.forge.team_members)
+    profiles = functools.cache(ctx.forge.profile)  # one GET per approving reviewer at most
     return review(
         facts,
         {p.id: p for p in rules.policies},
@@ -124,6 +135,7 @@ def _verdict(
         now or ctx.now(),
         team_members,
         lambda entry_id: ledger.renewals(ctx.store, ctx.forge.name, repo.full_name, entry_id),
+        profiles=profiles,
     )
 
 
@@ -137,7 +149,9 @@ def on_merged(ctx: Context, repo: Repo, pr: PullRequest, *, actor: str) -> None:
     if verdict is None:
         return
     record_verdict(ctx, repo, pr, mirror, verdict, actor=actor, now=ctx.now())
-    recheck_covered_prs(ctx, repo, verdict)
+    # the ledger now holds the approval: PRs that failed on these policies may pass, and PRs
+    # that relied on an entry this PR changed or removed must be judged again
+    rejudge.recheck_dependents(ctx, repo, pr.base_ref, policies=_policies_of(verdict))
 
 
 def record_verdict(
@@ -190,31 +204,6 @@ def record_verdict(
         source=source,
     )
     return len(rows)
-
-
-def recheck_covered_prs(ctx: Context, repo: Repo, verdict: ReviewVerdict) -> None:
-    """Open PRs whose last `compliance` result had findings of the affected policies."""
-    policies = _policies_of(verdict)
-    with ctx.store.session() as session:
-        records = list(
-            session.query(CheckRecord).filter(
-                CheckRecord.forge == ctx.forge.name,
-                CheckRecord.repository == repo.full_name,
-                CheckRecord.name == compliance.CHECK_NAME,
-            )
-        )
-    heads = {
-        r.head_sha
-        for r in records
-        if r.conclusion == "failure" and (not policies or policies & set(r.policies or ()))
-    }
-    for pr in ctx.forge.open_pull_requests(repo):
-        if pr.head_sha in heads:
-            compliance.run_check(
-                ctx,
-                repo,
-                compliance.Target.of_pull(pr),
-            )
 
 
 def _policies_of(verdict: ReviewVerdict) -> set[str]:

@@ -1,10 +1,12 @@
 """The deadline sweep of one repository: cleanup PR, re-checks, reminders, the dashboard issue.
 
-Reconciles rather than reacts: from the exceptions file on the default branch, the ledger and the
-clock it computes the desired state (``bot.expiry.plan``) and makes GitHub match it. Running it
-twice changes nothing the second time: one cleanup PR on a fixed branch, updated in place and
-closed when no longer needed; each reminder once per exception version and threshold; one
-dashboard issue found by its hidden marker and edited only when its text changes.
+Reconciles rather than reacts: from the exceptions file of each base branch (the default branch,
+and every branch open PRs merge into), the ledger and the clock it computes the desired state
+(``bot.expiry.plan``) and makes GitHub match it; results that no longer stand are judged again
+(``bot.handlers.rejudge``). Running it twice changes nothing the second time: one cleanup PR per
+base branch on a fixed branch, updated in place and closed when no longer needed; each reminder
+once per exception version and threshold; one dashboard issue found by its hidden marker and
+edited only when its text changes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bot.exemptions import parse, remove_entries, validate
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
+from bot.handlers import rejudge
 from bot.handlers.context import Context
 from bot.store.tables import CheckRecord, ReminderSent
 
@@ -35,26 +38,102 @@ DASHBOARD_MARKER = "<!-- compliance-bot:dashboard -->"
 
 def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
     """Reconcile one repository with its exceptions' deadlines; returns what was (or would be)
-    done. ``dry_run`` computes the same plan and changes nothing."""
-    mirror = ctx.forge.fetch(repo, [f"refs/heads/{repo.default_branch}"])
-    base_sha = mirror.resolve(f"refs/heads/{repo.default_branch}")
+    done. ``dry_run`` computes the same plan and changes nothing.
+
+    Every branch with an exceptions file that open PRs merge into is swept, not only the default
+    branch: an exception on ``release/1.x`` expires like any other, with its own cleanup PR.
+    """
+    summary: dict[str, Any] = {
+        "repository": repo.full_name,
+        "dry_run": dry_run,
+        "actions": [],
+        "expired": [],
+        "reminders": [],
+        "branches": {},
+    }
+    open_pulls = ctx.forge.open_pull_requests(repo)
+    bases = {pr.base_ref for pr in open_pulls if _is_base(pr, repo)} - {repo.default_branch}
+    branches = [repo.default_branch, *sorted(bases)]
+    approvals = ledger.approvals(ctx.store, ctx.forge.name, repo.full_name)
+    sent = _reminders_sent(ctx, repo)
+    swept: dict[str, tuple[expiry.Plan, int | None]] = {}
+    dashboard = False
+    changed = False
+    for branch in branches:
+        result = _sweep_branch(
+            ctx, repo, branch, now, approvals, sent, open_pulls, dry_run, summary
+        )
+        if result is None:
+            continue
+        plan, cleanup, touched, config_dashboard = result
+        swept[branch] = (plan, cleanup)
+        changed |= touched
+        if branch == repo.default_branch:
+            dashboard = config_dashboard
+    if not dry_run and changed:
+        open_pulls = ctx.forge.open_pull_requests(repo)  # a cleanup PR opened or closed
+    for branch in branches:
+        for number, why in rejudge.recheck_dependents(
+            ctx, repo, branch, now=now, open_pulls=open_pulls, dry_run=dry_run
+        ):
+            summary["actions"].append(f"re-check #{number} ({why})")
+    _reconcile(ctx, repo, open_pulls, dry_run, summary)
+    if dashboard:
+        plan, cleanup = swept.get(repo.default_branch, (expiry.Plan(), None))
+        others = {b: item for b, item in swept.items() if b != repo.default_branch}
+        body = expiry.dashboard_body(
+            plan,
+            approvals,
+            now=now,
+            cleanup_pr=cleanup,
+            branch=repo.default_branch,
+            others={b: item for b, item in others.items() if not item[0].empty},
+        )
+        _dashboard(ctx, repo, body, dry_run, summary)
+    return summary
+
+
+def _is_base(pr: PullRequest, repo: Repo) -> bool:
+    """A PR into a branch of this repository, other than the bot's own cleanup PRs."""
+    return not pr.head_ref.startswith(CLEANUP_BRANCH)
+
+
+def cleanup_branch(repo: Repo, base: str) -> str:
+    """The fixed branch of the cleanup PR into ``base``: one per base branch."""
+    return CLEANUP_BRANCH if base == repo.default_branch else f"{CLEANUP_BRANCH}-for/{base}"
+
+
+def _sweep_branch(
+    ctx: Context,
+    repo: Repo,
+    branch: str,
+    now: datetime,
+    approvals: Mapping[str, Approval],
+    sent: set[tuple[str, str, int]],
+    open_pulls: list[PullRequest],
+    dry_run: bool,
+    summary: dict[str, Any],
+) -> tuple[expiry.Plan, int | None, bool, bool] | None:
+    """Cleanup PR and reminders for one base branch: (plan, cleanup PR, whether a PR was opened
+    or closed, whether the branch's config wants the dashboard); None without exceptions."""
+    mirror = ctx.forge.fetch(repo, [f"refs/heads/{branch}"])
+    base_sha = mirror.resolve(f"refs/heads/{branch}")
     rules = compliance.rules_at(mirror, base_sha)
     text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
-    summary: dict[str, Any] = {"repository": repo.full_name, "dry_run": dry_run, "actions": []}
     if text is None:
-        return summary
+        return (expiry.Plan(), None, False, rules.config.dashboard)
     parsed, problems = parse(text)
     if parsed is None:
-        summary["error"] = "; ".join(str(p) for p in problems)
-        return summary
+        summary.setdefault("errors", {})[branch] = "; ".join(str(p) for p in problems)
+        if branch == repo.default_branch:
+            summary["error"] = summary["errors"][branch]
+        return None
     policies = {p.id: p for p in rules.policies}
     problems = problems + validate(parsed, policies, now)
     invalid = [
         (p.entry_id or "", p.message) for p in problems if p.code != "expired" and p.entry_id
     ]
-    approvals = ledger.approvals(ctx.store, ctx.forge.name, repo.full_name)
     unused = _unused(mirror, base_sha, rules, now, ctx, repo)
-    sent = _reminders_sent(ctx, repo)
     plan = expiry.plan(
         parsed.entries,
         now=now,
@@ -64,28 +143,26 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
         unused_ids=unused,
         invalid=invalid,
     )
-    summary["expired"] = [e.id for e in plan.expired]
-    summary["reminders"] = [(e.id, days) for e, days in plan.reminders]
-    open_pulls = ctx.forge.open_pull_requests(repo)
-    existing = _cleanup_pull(repo, open_pulls)
+    summary["branches"][branch] = {
+        "expired": [e.id for e in plan.expired],
+        "reminders": [(e.id, days) for e, days in plan.reminders],
+    }
+    summary["expired"] += [e.id for e in plan.expired]
+    summary["reminders"] += [(e.id, days) for e, days in plan.reminders]
+    existing = _cleanup_pull(repo, branch, open_pulls)
     cleanup = _cleanup(
-        ctx, repo, mirror, base_sha, text, plan, approvals, now, dry_run, summary, existing
+        ctx, repo, branch, mirror, base_sha, text, plan, approvals, now, dry_run, summary, existing
     )
-    if not dry_run and (cleanup is not None or existing is not None):
-        open_pulls = ctx.forge.open_pull_requests(repo)  # the cleanup PR opened or closed
-    _recheck_after_deadlines(ctx, repo, plan, open_pulls, dry_run, summary)
-    _reconcile(ctx, repo, open_pulls, dry_run, summary)
     _remind(ctx, repo, plan, approvals, now, dry_run, summary)
-    if rules.config.dashboard:
-        body = expiry.dashboard_body(plan, approvals, now=now, cleanup_pr=cleanup)
-        _dashboard(ctx, repo, body, dry_run, summary)
-    return summary
+    touched = cleanup is not None or existing is not None
+    return plan, cleanup, touched, rules.config.dashboard
 
 
-def _cleanup_pull(repo: Repo, open_pulls: list[PullRequest]) -> int | None:
-    """The open cleanup PR: from the cleanup branch of this repository (not a fork's)."""
+def _cleanup_pull(repo: Repo, base: str, open_pulls: list[PullRequest]) -> int | None:
+    """The open cleanup PR into ``base``: from its cleanup branch of this repository."""
+    branch = cleanup_branch(repo, base)
     for pr in open_pulls:
-        if pr.head_ref == CLEANUP_BRANCH and pr.head_repo in (None, repo.full_name):
+        if pr.head_ref == branch and pr.base_ref == base and pr.head_repo in (None, repo.full_name):
             return pr.number
     return None
 
@@ -93,6 +170,7 @@ def _cleanup_pull(repo: Repo, open_pulls: list[PullRequest]) -> int | None:
 def _cleanup(
     ctx: Context,
     repo: Repo,
+    base: str,
     mirror: GitRepo,
     base_sha: str,
     text: str,
@@ -103,31 +181,38 @@ def _cleanup(
     summary: dict[str, Any],
     existing: int | None,
 ) -> int | None:
+    on = "" if base == repo.default_branch else f" into {base}"
     if not plan.expired:
         if existing is not None:
-            summary["actions"].append(f"close cleanup PR #{existing}")
+            summary["actions"].append(f"close cleanup PR #{existing}{on}")
             if not dry_run:
                 ctx.forge.close_pull(repo, existing)
         return None
     ids = [e.id for e in plan.expired]
     title = expiry.cleanup_pr_title(len(ids))
+    if base != repo.default_branch:
+        title = f"{title} ({base})"
     body = expiry.cleanup_pr_body(plan.expired, approvals)
+    new_text = remove_entries(text, ids)
+    branch = cleanup_branch(repo, base)
+    if existing is not None and _holds(ctx, repo, existing, base_sha, new_text):
+        return existing  # already removes exactly these, on the current base: nothing to do
     summary["actions"].append(
-        f"{'update' if existing else 'open'} cleanup PR removing {', '.join(ids)}"
+        f"{'update' if existing else 'open'} cleanup PR{on} removing {', '.join(ids)}"
     )
     if dry_run:
         return existing
-    new_text = remove_entries(text, ids)
     number, _url = ctx.forge.open_change(
         repo,
-        base_branch=repo.default_branch,
+        base_branch=base,
         base_sha=base_sha,
         base_tree=mirror.tree(base_sha),
-        branch=CLEANUP_BRANCH,
+        branch=branch,
         files={EXCEPTIONS_PATH: new_text},
         message=f"Remove expired exceptions: {', '.join(ids)}",
         title=title,
         body=body,
+        request=f"cleanup:{branch}",
     )
     if existing is not None:
         ctx.forge.edit_pull(repo, number, title=title, body=body)
@@ -145,51 +230,19 @@ def _cleanup(
             repository=repo.full_name,
             pull_request=number,
             sha=base_sha,
-            details={"expired": ids},
+            details={"expired": ids, "branch": base},
             at=now,
         )
     return number
 
 
-def _recheck_after_deadlines(
-    ctx: Context,
-    repo: Repo,
-    plan: expiry.Plan,
-    open_pulls: list[PullRequest],
-    dry_run: bool,
-    summary: dict[str, Any],
-) -> None:
-    """Open PRs last judged green before an exception's deadline are judged again now."""
-    if not plan.expired:
-        return
-    policies = {e.policy for e in plan.expired}
-    with ctx.store.session() as session:
-        records = list(
-            session.scalars(
-                select(CheckRecord).where(
-                    CheckRecord.forge == ctx.forge.name,
-                    CheckRecord.repository == repo.full_name,
-                    CheckRecord.name == compliance.CHECK_NAME,
-                    CheckRecord.conclusion == "success",
-                )
-            )
-        )
-    stale = {
-        r.head_sha
-        for r in records
-        if policies & set(r.policies or ()) and _aware(r.updated_at) < _latest_deadline(plan)
-    }
-    if not stale:
-        return
-    for pr in open_pulls:
-        if pr.head_sha in stale:
-            summary["actions"].append(f"re-check #{pr.number}")
-            if not dry_run:
-                compliance.run_check(
-                    ctx,
-                    repo,
-                    compliance.Target.of_pull(pr),
-                )
+def _holds(ctx: Context, repo: Repo, number: int, base_sha: str, text: str) -> bool:
+    """Does the open cleanup PR ``number`` already make exactly this change on this base?"""
+    mirror = ctx.forge.fetch(repo, [f"refs/pull/{number}/head"])
+    head = mirror.resolve(f"refs/pull/{number}/head")
+    if mirror.resolve(f"{head}^1") != base_sha:
+        return False
+    return _text(mirror.read_files(head, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)) == text
 
 
 def _reconcile(
@@ -222,10 +275,6 @@ def _reconcile(
                     repo,
                     compliance.Target.of_pull(pr),
                 )
-
-
-def _latest_deadline(plan: expiry.Plan) -> datetime:
-    return max(e.expires for e in plan.expired)
 
 
 def _remind(
@@ -319,12 +368,6 @@ def _code_owner_teams(mirror: GitRepo, base_sha: str) -> list[str]:
         return []
     owners = CodeOwners(texts[where].decode("utf-8", "replace")).of(EXCEPTIONS_PATH)
     return [o.split("/", 1)[1] for kind, o in owners if kind == "TEAM" and "/" in o]
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _text(data: bytes | None) -> str | None:

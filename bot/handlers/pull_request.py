@@ -9,6 +9,7 @@ number of REST calls does not grow with the number of files.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -19,11 +20,12 @@ from codeowners import CodeOwners
 
 from bot import audit, ledger, locks
 from bot.checking import Rules, Verifier, check, load_rules
-from bot.engine.model import PullRequestFacts, SourceFile
+from bot.engine.model import EvalError, PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
 from bot.forge.base import Annotation, CheckOutput
 from bot.forge.git import GitRepo
+from bot.handlers import status
 from bot.handlers.context import Context
 from bot.report.markdown import render_markdown
 from bot.report.model import Report
@@ -104,7 +106,12 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     report.notes.extend(
         codeowners_hygiene(ctx, repo, mirror, report.base or "", ask_forge=bool(report.findings))
     )
+    forged = status.forged_statuses(ctx, repo, target.head_sha)
+    if forged:  # someone posted a status under the bot's name on this head: fail, say who
+        report.errors.append(EvalError(status.summary_line(forged)))
     output = check_output(report, target, details_url=ctx.settings.public_url)
+    if forged:
+        output = status.overridden(output, forged)
     ctx.actions.post_check(
         repo,
         target.head_sha,
@@ -120,7 +127,10 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
             "base": report.base,
             "exceptions_applied": [u.id for u in report.applied],
             "exceptions_ignored": [u.id for u in report.unapproved + report.invalid],
+            "forged_statuses": [f.to_json() for f in forged],
         },
+        base_ref=target.base_ref if target.pull else None,
+        relied_on=relied_on(mirror, report),
     )
     if report.unapproved:
         with ctx.store.session() as session:
@@ -135,6 +145,21 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
                     details={"exception": use.id, "policy": use.policy, "reason": use.problem},
                 )
     return report
+
+
+def relied_on(mirror: GitRepo, report: Report) -> dict[str, object]:
+    """What a verdict rests on: the exceptions file it read, and the exceptions it applied."""
+    text = rules_at(mirror, report.base).exemptions_text if report.base else None
+    return {
+        "file": file_digest(text),
+        "applied": [
+            {"id": u.id, "hash": u.content_hash, "expires": u.expires} for u in report.applied
+        ],
+    }
+
+
+def file_digest(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
 def evaluate(

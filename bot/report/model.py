@@ -32,6 +32,7 @@ class ExceptionUse:
     approvers: tuple[str, ...] = ()
     problem: str | None = None  # why it is invalid or unapproved
     resources: tuple[str, ...] = ()  # scope narrowed to these resources (empty: whole paths)
+    content_hash: str | None = None  # of the entry's canonical content (what was approved)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -97,9 +97,10 @@ class CheckRecord(Base):
     annotations: Mapped[list] = mapped_column(JSON, default=list)  # keys of annotations sent
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     base_ref: Mapped[str | None] = mapped_column(String(255))
-    # the exceptions this result relied on: [{"id", "hash", "expires"}]; a change to any of them
-    # (revoked, narrowed, shortened, expired) means the result must be judged again
-    relied_on: Mapped[list | None] = mapped_column(JSON)
+    # what the verdict rested on: {"file": blob of the exceptions file at the base or None,
+    # "applied": [{"id", "hash", "expires"}]}; a change to any of it (revoked, narrowed,
+    # shortened, expired, a new exception) means the result must be judged again
+    relied_on: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Installation(Base):

@@ -59,7 +59,7 @@ class ScratchDatabase:
 
 
 class BotUnderTest:
-    def __init__(self, settings: Settings, *, workers: int = 2, fake=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, *, fake=None) -> None:  # type: ignore[no-untyped-def]
         self.settings = settings
         self.fake = fake  # when given, waiting for idle also waits for its webhooks in flight
         self.services = Services(settings)
@@ -69,20 +69,18 @@ class BotUnderTest:
         )
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self._thread = threading.Thread(target=self.server.run, daemon=True)
-        self.consumer = self.services.huey.create_consumer(
-            workers=workers, worker_type="thread", periodic=False, check_worker_health=False
-        )
+        self.runner = self.services.runner("worker", check_worker_health=False)
 
     def start(self, *, consume: bool = True) -> BotUnderTest:
         self._thread.start()
         if consume:
-            self.consumer.start()
+            self.runner.start()
         return self
 
     def stop(self) -> None:
         self.server.close()
         with contextlib.suppress(Exception):
-            self.consumer.stop(graceful=True)
+            self.runner.stop()
         self.services.store.dispose()
 
     def deliveries(self) -> list[Delivery]:

@@ -108,6 +108,10 @@ def test_worker_killed_mid_job_completes_exactly_once(fake_world, mode, scratch_
                 break
             time.sleep(0.1)
         assert rows and all(r.status == "done" for r in rows), [(r.id, r.status) for r in rows]
+        # recovered by the restarted process at start (its predecessor is known dead at once),
+        # not by a lease running out: exactly one execution after the crash
+        assert "queued again 1 unfinished deliveries" in log.read_text()
+        assert {r.attempts for r in rows if r.event == "pull_request"} == {2}
         services.store.dispose()
     finally:
         serve.send_signal(signal.SIGTERM)

@@ -1,10 +1,10 @@
 """``review``: the ``compliance/exception-review`` verdict, one case per rule (DESIGN §5 items
-3, 4, 5, 7 and 14), and golden files for the summaries of representative verdicts.
+3, 4, 5, 7, 14 and 22), and golden files for the summaries of representative verdicts.
 
 The base story: the base file holds EXC-1; the PR adds EXC-2 (valid on 2026-01-15). The base
 CODEOWNERS gives ``.compliance/`` to ``@acme/security`` and ``@carol``; ``dev`` wrote the PR;
-``carol`` approved the head commit. Each case changes one thing and states the conclusion, a
-fragment of every reason it expects, and who counts as an approver.
+``carol`` approved the head commit; no commit credits a co-author. Each case changes one thing
+and states the conclusion, a fragment of every reason it expects, and who counts as an approver.
 
 Golden files live in ``tests/exemptions/golden/``; ``UPDATE_GOLDEN=1 pytest tests/exemptions``
 rewrites them from the current output (then review the diff like any other change).
@@ -19,15 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.exemptions.review import (
     EXCEPTIONS_PATH,
     MARKER,
+    CoAuthor,
     CodeownersError,
+    Profile,
     ReviewFacts,
     ReviewRecord,
     ReviewVerdict,
+    co_authors_in,
     code_owners_rule,
+    is_co_author,
     latest_reviews,
     review,
 )
@@ -38,6 +44,7 @@ GOLDEN_DIR = Path(__file__).parent / "golden"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # as tests/exemptions/conftest.py
 HEAD = "c0ffee1" + "0" * 33
 OLD = "badcafe" + "1" * 33
+CO = "d00d123" + "2" * 33  # a commit of the PR whose message credits co-authors
 CODEOWNERS = "* @acme/devs\n/.compliance/ @acme/security @carol\n"
 TEAMS: dict[tuple[str, str], frozenset[str] | None] = {
     ("acme", "devs"): frozenset({"dev", "dave"}),
@@ -85,6 +92,29 @@ def facts(**overrides: Any) -> ReviewFacts:
     return ReviewFacts(**values)
 
 
+# Public profiles: alice shows her name and email; carol her name only; erin's can't be read.
+PROFILES: dict[str, Profile | None] = {
+    "alice": Profile("Alice", "Alice Liddell", "alice@acme.example"),
+    "carol": Profile("carol", "Carol Jones", None),
+    "erin": None,
+}
+ALICE = CoAuthor("A. Liddell", "Alice@Acme.example", CO)  # her public email, other case
+BOB = CoAuthor("Bob Builder", "bob@example.org", CO)  # nobody who reviews
+
+
+class Profiles:
+    """``profiles`` over ``PROFILES`` (others: a profile without name or email), remembering
+    whom it was asked about."""
+
+    def __init__(self, profiles: Mapping[str, Profile | None] = PROFILES) -> None:
+        self.profiles = profiles
+        self.asked: list[str] = []
+
+    def __call__(self, login: str) -> Profile | None:
+        self.asked.append(login)
+        return self.profiles.get(login.lower(), Profile(login))
+
+
 class Teams:
     """``team_members`` over ``TEAMS``, remembering which teams were asked about."""
 
@@ -104,6 +134,7 @@ def run(
     config: RepoConfig | None = None,
     renewals: Mapping[str, int] | None = None,
     teams: Teams | None = None,
+    profiles: Profiles | None = None,
 ) -> ReviewVerdict:
     counts = renewals or {}
     return review(
@@ -113,6 +144,7 @@ def run(
         NOW,
         teams or Teams(),
         lambda entry_id: counts.get(entry_id, 0),
+        profiles=profiles or Profiles(),
     )
 
 
@@ -130,6 +162,26 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str, list[str], tuple[str
     ("a commit author approves (item 3)",
      {"commit_people": ("dev", "alice"), "reviews": (approved("alice"),)}, {}, "failure",
      ["@alice authored or committed a commit of this pull request"], ()),
+    ("a co-author approves: their public email (item 22)",
+     {"co_authors": (BOB, ALICE), "reviews": (approved("alice"),)}, {}, "failure",
+     ["@alice co-authored commit d00d123 (Co-authored-by trailer) and can't approve it"], ()),
+    ("a co-author approves: the login the forge read from a noreply address (item 22)",
+     {"co_authors": (CoAuthor("Someone", "7+ALICE@users.noreply.github.com", CO, "ALICE"),),
+      "reviews": (approved("alice"),)}, {}, "failure", ["@alice co-authored commit d00d123"], ()),
+    ("a co-author approves: their profile name (item 22)",
+     {"co_authors": (CoAuthor("carol  JONES", "carol@home.example", CO),)}, {}, "failure",
+     ["@carol co-authored commit d00d123"], ()),
+    ("a co-author approves: their login as the name (item 22)",
+     {"co_authors": (CoAuthor("Carol", "", CO),)}, {}, "failure",
+     ["@carol co-authored commit d00d123"], ()),
+    ("a co-author's approval does not stop another owner's (item 22)",
+     {"co_authors": (ALICE,), "reviews": (approved("alice"), approved("carol"))}, {}, "success",
+     [], ("carol",)),
+    ("a co-author who does not review changes nothing (item 22)",
+     {"co_authors": (BOB,)}, {}, "success", [], ("carol",)),
+    ("co-authors credited, a profile can't be read: fail closed (item 22)",
+     {"co_authors": (BOB,), "reviews": (approved("erin"),)}, {}, "failure",
+     ["@erin's profile could not be read, so the bot can't tell whether a Co-authored-by"], ()),
     ("approval of an older commit (item 4)", {"reviews": (approved("alice", OLD),)}, {},
      "failure", ["@alice's approval predates commit c0ffee1"], ()),
     ("approval of a commit that is gone (item 4)", {"reviews": (approved("alice", None),)}, {},
@@ -316,6 +368,102 @@ def test_the_briefs_example_says_exactly_what_is_missing(policies):
         "@bob is the author",
     )
     assert verdict.title == "Failed: needs 1 code-owner approval on c0ffee1"
+
+
+# -- co-authors ----------------------------------------------------------------------------------
+
+TRAILERS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    # (name, commit message, the (name, email) pairs credited)
+    ("none", "Add EXC-2\n\nSigned-off-by: Dev <dev@acme.example>\n", []),
+    ("one", "Add EXC-2\n\nCo-authored-by: Alice <alice@acme.example>\n",
+     [("Alice", "alice@acme.example")]),
+    ("the key in any case", "x\n\nco-AUTHORED-BY: Alice <a@x.example>",
+     [("Alice", "a@x.example")]),
+    ("several in one message",
+     "x\n\nCo-authored-by: A <a@x.example>\nCo-authored-by: B <b@x.example>",
+     [("A", "a@x.example"), ("B", "b@x.example")]),
+    ("outside the trailer block, as GitHub reads it",
+     "x\n\nCo-authored-by: A <a@x.example>\n\nmore text after it", [("A", "a@x.example")]),
+    ("the same person twice", "Co-authored-by: A <a@x.example>\nCo-authored-by: A <a@x.example>",
+     [("A", "a@x.example")]),
+    ("blanks before the key, around the colon and the address",
+     "  Co-authored-by :  Alice  Liddell   < a@x.example > ", [("Alice  Liddell", "a@x.example")]),
+    ("no blanks at all", "Co-authored-by:A<a@x.example>", [("A", "a@x.example")]),
+    ("CRLF line ends", "x\r\n\r\nCo-authored-by: A <a@x.example>\r\n", [("A", "a@x.example")]),
+    ("no address: the name still counts", "Co-authored-by: Alice", [("Alice", "")]),
+    ("no name", "Co-authored-by: <a@x.example>", [("", "a@x.example")]),
+    ("nothing after the colon", "Co-authored-by:   \n", []),
+    ("not at the start of a line", "as in Co-authored-by: A <a@x.example>", []),
+    ("other keys", "Co-authored: A <a@x.example>\nAuthored-by: B <b@x.example>\n"
+     "Co-authored-by-bot: C <c@x.example>\nCo-authored-by A <a@x.example>", []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "message, expected", [t[1:] for t in TRAILERS], ids=[t[0] for t in TRAILERS]
+)
+def test_co_authors_in_a_commit_message(message, expected):
+    assert co_authors_in(message) == expected
+
+
+_TEXT = st.text(st.characters(blacklist_characters="<>", blacklist_categories=("Cc", "Zl", "Zp")))
+
+
+@given(
+    before=st.lists(st.text().filter(lambda t: "co-authored-by" not in t.lower())),
+    name=_TEXT,
+    email=_TEXT.filter(lambda t: t.strip() != ""),
+    key=st.sampled_from(["Co-authored-by", "co-authored-by", "CO-AUTHORED-BY"]),
+)
+def test_a_co_author_line_is_found_whatever_surrounds_it(before, name, email, key):
+    message = "\n".join([*before, f"{key}: {name} <{email}>", *before])
+    assert (name.strip(), email.strip()) in co_authors_in(message)
+
+
+ALICE_PROFILE = PROFILES["alice"]
+MATCHES: list[tuple[str, CoAuthor, str, Profile | None, bool]] = [
+    # (name, co-author, reviewer login, the reviewer's profile, is it them?)
+    ("the login read from a noreply address", CoAuthor("x", "1+alice@u.example", CO, "Alice"),
+     "alice", None, True),
+    ("the login as the name", CoAuthor(" ALICE ", "x@y.example", CO), "alice", None, True),
+    ("the profile's email, any case", CoAuthor("A.", "ALICE@acme.example", CO), "alice",
+     ALICE_PROFILE, True),
+    ("the profile's name, blanks collapsed", CoAuthor('"alice   liddell"', "p@x.example", CO),
+     "alice", ALICE_PROFILE, True),
+    ("someone else", CoAuthor("Bob", "bob@example.org", CO), "alice", ALICE_PROFILE, False),
+    ("without the profile only the login can tell",
+     CoAuthor("Alice Liddell", "alice@acme.example", CO), "alice", None, False),
+    ("the email's local part is not the login", CoAuthor("x", "alice@elsewhere.example", CO),
+     "alice", ALICE_PROFILE, False),
+    ("no email never matches a profile without one", CoAuthor("x", "", CO), "carol",
+     Profile("carol"), False),
+    ("no name never matches a profile without one", CoAuthor("", "a@x.example", CO), "carol",
+     Profile("carol", None, "c@x.example"), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "co_author, login, profile, expected", [m[1:] for m in MATCHES], ids=[m[0] for m in MATCHES]
+)
+def test_is_co_author(co_author, login, profile, expected):
+    assert is_co_author(co_author, login, profile) is expected
+
+
+def test_profiles_are_read_only_for_approvers_the_trailers_do_not_name_outright(policies):
+    profiles = Profiles()
+    run(policies, facts(reviews=(approved("carol"), approved("alice"))), profiles=profiles)
+    assert profiles.asked == []  # no commit credits a co-author
+    profiles = Profiles()
+    reviews = (
+        approved("alice"),  # named by login: no lookup
+        approved("carol"),
+        ReviewRecord("erin", "CHANGES_REQUESTED", HEAD),  # not an approval
+        approved("dev"),  # the author
+    )
+    co_authors = (CoAuthor("alice", "", CO), BOB)
+    verdict = run(policies, facts(co_authors=co_authors, reviews=reviews), profiles=profiles)
+    assert profiles.asked == ["carol"]
+    assert verdict.approvers == ("carol",)
 
 
 # -- changes -------------------------------------------------------------------------------------
@@ -590,6 +738,14 @@ GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             ),
         },
         {"renewals": {"EXC-1": 3}},
+    ),
+    (
+        "co_author",
+        {
+            "co_authors": (BOB, ALICE),
+            "reviews": (approved("alice"), approved("dave")),
+        },
+        {},
     ),
     (
         "pending_team",

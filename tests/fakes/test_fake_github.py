@@ -301,6 +301,39 @@ def test_users_cannot_write_check_runs_and_statuses_are_recorded(world: dict[str
     assert [v.kind for v in caught] == ["request"]
 
 
+def test_a_new_status_is_sent_to_the_apps_subscribed_to_status(
+    world: dict[str, Any], sink: WebhookSink
+) -> None:
+    """Through REST or the fake's own method; the world's fixture checks each payload against
+    GitHub's `status` webhook schema."""
+    fake = world["fake"]
+    sha = fake.branch_sha("acme/web", "main")
+    watcher = fake.install_app(
+        account="acme", name="Watcher", webhook_url=sink.url, webhook_secret="w", events=["status"]
+    )
+    fake.wait_for_deliveries()
+    alice = as_user(fake, "alice").get_repo("acme/web")
+    made = alice.get_commit(sha).create_status(
+        "success", target_url="https://ci.example/1", description="fine", context="compliance"
+    )
+    fake.create_status("acme/web", sha[:12], "failure", context="ci/build", creator="mallory")
+    fake.wait_for_deliveries()
+
+    # Only the App that subscribed hears of it (the world's App did not).
+    assert {d.app_id for d in fake.deliveries_of("status")} == {watcher.id}
+    sent = sink.events("status")
+    assert [(s["context"], s["state"], s["sender"]["login"], s["sha"]) for s in sent] == [
+        ("compliance", "success", "alice", sha),
+        ("ci/build", "failure", "mallory", sha),
+    ]
+    first = sent[0]
+    assert "action" not in first and first["id"] == made.id
+    assert (first["description"], first["target_url"]) == ("fine", "https://ci.example/1")
+    assert first["commit"]["sha"] == sha and first["name"] == "acme/web"
+    assert [b["name"] for b in first["branches"]] == ["main"]
+    assert first["installation"]["id"] == fake.installation(watcher, "acme").id
+
+
 # -- pull requests, reviews, comments -------------------------------------------------------------
 def open_pr(fake: FakeGitHub, files: dict[str, str | None] | None = None, user: str = "alice"):
     fake.commit(
@@ -320,6 +353,29 @@ def test_pull_request_facts_and_files_come_from_git(world: dict[str, Any]) -> No
     assert (pr.commits, pr.changed_files, pr.mergeable, pr.user.login) == (2, 3, True, "alice")
     files = {f.filename: f.status for f in pr.get_files()}
     assert files == {"README.md": "removed", "deploy/app.yaml": "modified", "new.txt": "added"}
+
+
+def test_pull_commits_carry_messages_and_users_their_public_name_and_email(
+    world: dict[str, Any],
+) -> None:
+    # what the bot reads to tell co-authors (Co-authored-by lines) from reviewers
+    fake = world["fake"]
+    fake.add_user("erin", name="Erin Example", email="erin@acme.example")
+    message = "Add EXC-1\n\nWhy it is needed.\n\nCo-authored-by: Erin Example <erin@acme.example>"
+    first = fake.commit("acme/web", "feature", {"new.txt": "n\n"}, message, author="alice")
+    second = fake.commit("acme/web", "feature", {"new.txt": "m\n"}, "Second", author="bob")
+    issue = fake.open_pull("acme/web", "feature", title="Change", user="alice")
+    gh = as_installation(fake, world["inst"])
+    commits = list(gh.get_repo("acme/web").get_pull(issue.number).get_commits())
+    assert [(c.sha, c.author.login, c.commit.message) for c in commits] == [
+        (first, "alice", message),
+        (second, "bob", "Second"),
+    ]
+    erin = gh.get_user("erin")
+    assert (erin.login, erin.name, erin.email) == ("erin", "Erin Example", "erin@acme.example")
+    with pytest.raises(GithubException) as missing:
+        gh.get_user("nobody-here")
+    assert missing.value.status == 404
 
 
 def test_list_pulls_filters_by_state_head_and_base(world: dict[str, Any]) -> None:

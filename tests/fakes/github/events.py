@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .state import CheckRun, CheckSuite, Installation, Issue, IssueComment, Repository, Review
+from .render import ts
+from .state import (
+    CheckRun,
+    CheckSuite,
+    CommitStatus,
+    Installation,
+    Issue,
+    IssueComment,
+    Repository,
+    Review,
+)
 
 if TYPE_CHECKING:
     from .fake import FakeGitHub
@@ -46,6 +56,7 @@ SENT = [
     ("check_run", "completed"),
     ("check_run", "rerequested"),
     ("check_run", "requested_action"),
+    ("status", None),
     ("merge_group", "checks_requested"),
     ("merge_group", "destroyed"),
     ("installation", "created"),
@@ -250,6 +261,37 @@ class Events:
         run_json["check_suite"] = self.render.check_suite(repo, suite, full=False)
         payload = {"action": action, "check_run": run_json, **extra}
         self.emit("check_run", payload, repo=repo, sender=sender, only_app=only_app)
+
+    def status(self, repo: Repository, status: CommitStatus) -> None:
+        """`status` (no action): a commit status was created; its creator is the sender."""
+        creator = self.render.user(status.creator)
+        branches = [
+            {
+                "name": ref.removeprefix("refs/heads/"),
+                "commit": {
+                    "sha": tip,
+                    "url": f"{self.render.api}/repos/{repo.full_name}/commits/{tip}",
+                },
+                "protected": False,
+            }
+            for ref, tip in sorted(repo.git.refs("refs/heads/").items())
+            if tip == status.sha or repo.git.is_ancestor(status.sha, tip)
+        ]
+        payload = {
+            "id": status.id,
+            "sha": status.sha,
+            "name": repo.full_name,
+            "avatar_url": creator["avatar_url"] if creator else None,
+            "target_url": status.target_url,
+            "context": status.context,
+            "description": status.description,
+            "state": status.state,
+            "commit": self.render.commit(repo, status.sha),
+            "branches": branches[:10],  # GitHub lists at most 10
+            "created_at": ts(status.created_at),
+            "updated_at": ts(status.updated_at),
+        }
+        self.emit("status", payload, repo=repo, sender=status.creator)
 
     def merge_group(
         self,

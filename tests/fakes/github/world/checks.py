@@ -207,14 +207,16 @@ class Checks(WorldBase):
         target_url: str | None = None,
         creator: str,
     ) -> CommitStatus:
+        """A commit status by `creator`; sends `status` to the Apps subscribed to it."""
         r = self.repo(repo)
         with self.state.lock:
-            if r.git.rev_parse(sha) is None:
+            full = r.git.rev_parse(sha)
+            if full is None:
                 raise ApiError(422, f"No commit found for SHA: {sha}")
             status = CommitStatus(
                 id=self.state.next_id(),
                 repo=r.full_name,
-                sha=sha,
+                sha=full,
                 state=state,
                 context=context,
                 description=description,
@@ -222,4 +224,5 @@ class Checks(WorldBase):
                 creator=creator,
             )
             r.statuses.append(status)
+            self.events.status(r, status)
             return status

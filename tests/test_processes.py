@@ -1,0 +1,214 @@
+"""The long-running processes meet a bad environment: one line and exit 2 at start, a few quiet
+lines (not a traceback a second) when Redis goes away while running, and no sweep without an App.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from bot.config import ConfigError, Settings
+from bot.queue import OUTAGE_MAX_DELAY, EmbeddedHuey, Outage, ResilientRedisHuey, make_huey
+from bot.scheduler import sweep_deadlines
+from bot.services import Services, store_credentials
+
+CLOSED = "127.0.0.1:1"  # nothing listens there
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"
+APP = {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_WEBHOOK_SECRET": "s3cret"}
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def test_log_level_is_one_of_the_known_names_in_any_case():
+    assert Settings.from_env({}, dotenv=None).log_level == "INFO"
+    assert Settings.from_env({"LOG_LEVEL": "debug"}, dotenv=None).log_level == "DEBUG"
+    with pytest.raises(ConfigError, match="LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO"):
+        Settings.from_env({"LOG_LEVEL": "LOUD"}, dotenv=None)
+
+
+def test_retention_settings():
+    settings = Settings.from_env({}, dotenv=None)
+    assert (settings.payload_retention_days, settings.delivery_retention_days) == (30, 365)
+    custom = Settings.from_env(
+        {
+            "COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS": "7",
+            "COMPLIANCE_BOT_DELIVERY_RETENTION_DAYS": "90",
+        },
+        dotenv=None,
+    )
+    assert (custom.payload_retention_days, custom.delivery_retention_days) == (7, 90)
+    for name, value in (
+        ("COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS", "0"),
+        ("COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS", "3651"),
+        ("COMPLIANCE_BOT_DELIVERY_RETENTION_DAYS", "a year"),
+        ("COMPLIANCE_BOT_DELIVERY_RETENTION_DAYS", "36501"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value}, dotenv=None)
+
+
+# -- at start: one line, exit 2 -----------------------------------------------------------------
+
+
+def run(process: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "DATABASE_URL", "REDIS_URL", "COMPLIANCE_BOT", "LOG_"))
+    }
+    if process in ("web", "worker"):  # they refuse to start without an App, before anything
+        clean.update(APP)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", process],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], name: str) -> None:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert name in proc.stderr
+    assert "hunter2" not in output
+
+
+def test_unknown_log_level_is_one_line_naming_it(tmp_path):
+    assert_refused(run("serve", tmp_path, LOG_LEVEL="LOUD"), "LOG_LEVEL")
+
+
+@pytest.mark.parametrize("process", ["serve", "web", "worker", "clock"])
+def test_unreachable_database_is_one_line_naming_database_url(tmp_path, process):
+    proc = run(process, tmp_path, DATABASE_URL=f"postgresql://bot:hunter2@{CLOSED}/bot")
+    assert_refused(proc, "DATABASE_URL")
+    assert "cannot connect to the database" in proc.stderr
+
+
+@pytest.mark.parametrize("process", ["serve", "worker"])
+def test_unreachable_redis_is_one_line_naming_redis_url(tmp_path, process):
+    proc = run(process, tmp_path, REDIS_URL=f"redis://:hunter2@{CLOSED}/0")
+    assert_refused(proc, "REDIS_URL")
+
+
+def test_unusable_data_dir_is_one_line_naming_it(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    proc = run("serve", tmp_path, COMPLIANCE_BOT_DATA_DIR=str(tmp_path / "a-file" / "data"))
+    assert_refused(proc, "COMPLIANCE_BOT_DATA_DIR")
+
+
+# -- while running: Redis goes away --------------------------------------------------------------
+
+
+def test_worker_whose_redis_is_gone_says_so_once(caplog):
+    huey = make_huey(Settings(redis_url=f"redis://{CLOSED}/0"))
+    assert isinstance(huey, ResilientRedisHuey)
+    huey.task(name="noop")(lambda: None)
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    consumer = huey.create_consumer(workers=4, worker_type="thread", periodic=False)
+    try:
+        with caplog.at_level(logging.INFO):
+            consumer.start()
+            time.sleep(3)
+            consumer.stop(graceful=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    assert "REDIS_URL" in problems[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    assert len(caplog.records) <= 12  # the consumer's own start and stop lines, and ours
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_outage_backs_off_exponentially_and_is_logged_once_each_way(caplog):
+    clock = Clock()
+    outage = Outage("the job queue (REDIS_URL)", clock=clock)
+    assert outage.wait() == 0
+    delays = []
+    with caplog.at_level(logging.INFO, logger="bot.queue"):
+        for _ in range(12):
+            outage.failed(RedisConnectionError("Error 111 connecting"))
+            delays.append(outage.wait())
+            assert outage.wait() == delays[-1]  # the others wait too
+            clock.now += delays[-1]
+            assert outage.wait() == 0  # one caller probes...
+            assert outage.wait() > 0  # ...and the rest keep waiting for its answer
+        outage.succeeded()
+        outage.succeeded()
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert max(delays) == delays[-1] == OUTAGE_MAX_DELAY
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert outage.wait() == 0
+
+
+def test_queue_reads_resume_when_redis_is_back(caplog):
+    from e2e.harness import REDIS, require_services, services_available
+
+    missing = services_available()
+    if missing:
+        if require_services():
+            pytest.fail(f"COMPLIANCE_BOT_REQUIRE_SERVICES=1 but {missing}")
+        pytest.skip(missing)
+    huey = make_huey(Settings(redis_url=REDIS, queue_name=f"cb-test-{uuid.uuid4().hex[:8]}"))
+    noop = huey.task(name="noop")(lambda: None)
+    try:
+        assert noop() is None  # results=False: nothing kept in Redis for nobody to read
+        huey.outage.failed(RedisConnectionError("gone"))
+        assert huey.dequeue() is None  # still backing off
+        huey.outage.retry_at = 0
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bot.queue"):
+            assert huey.dequeue() is not None
+        assert not huey.outage.down
+        assert [r.getMessage() for r in caplog.records] == [
+            "the job queue (REDIS_URL) reachable again"
+        ]
+    finally:
+        huey.storage.flush_all()
+
+
+def test_embedded_queue_keeps_no_results(tmp_path):
+    huey = make_huey(Settings(data_dir=tmp_path))
+    assert isinstance(huey, EmbeddedHuey) and huey.results is False
+    assert huey.task(name="noop")(lambda: None)() is None
+
+
+# -- scheduled jobs without an App ---------------------------------------------------------------
+
+
+def test_sweep_without_an_app_is_skipped_quietly_until_one_is_registered(tmp_path, caplog):
+    services = Services(Settings(data_dir=tmp_path))
+    services.migrate()
+    with caplog.at_level(logging.DEBUG):
+        sweep_deadlines(services)
+    assert services.huey.pending_count() == 0
+    assert [r.levelname for r in caplog.records if r.name.startswith("bot")] == ["DEBUG"]
+    # the setup page registers the App while `serve` runs: the next sweep is queued
+    store_credentials(services.settings, {"id": 1, "pem": PEM, "webhook_secret": "s3cret"})
+    sweep_deadlines(services)
+    assert services.huey.pending_count() == 1
