@@ -105,6 +105,10 @@ class Forge(Protocol):
 
     def open_pull_requests(self, repo: Repo) -> list[PullRequest]: ...
 
+    def protected_branches(self, repo: Repo) -> list[str]:
+        """Names of the repository's protected branches."""
+        ...
+
     # -- exception PRs: reviews and code owners -------------------------------------------
     def reviews(self, repo: Repo, number: int) -> list[ReviewRecord]: ...
 

@@ -658,6 +658,14 @@ class GitHubForge:
             )
         )
 
+    def protected_branches(self, repo: Repo) -> list[str]:
+        """Asked every sweep, so conditionally: unchanged, it costs no rate limit."""
+        return self._conditional_pages(
+            f"/repos/{repo.full_name}/branches",
+            {"protected": "true"},
+            lambda b: str(b.get("name") or ""),
+        )
+
     def installation_repositories(self) -> list[str]:
         """Full names of the repositories this installation can reach. The listing holds each
         repository's facts, which the App remembers (``GitHubApp.listed_repository``) so that

@@ -40,7 +40,7 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
     """Reconcile one repository with its exceptions' deadlines; returns what was (or would be)
     done. ``dry_run`` computes the same plan and changes nothing.
 
-    Every branch with an exceptions file that open PRs merge into is swept, not only the default
+    Every protected branch and every branch open PRs merge into is swept, not only the default
     branch: an exception on ``release/1.x`` expires like any other, with its own cleanup PR.
     """
     summary: dict[str, Any] = {
@@ -52,8 +52,9 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
         "branches": {},
     }
     open_pulls = ctx.forge.open_pull_requests(repo)
-    bases = {pr.base_ref for pr in open_pulls if _is_base(pr, repo)} - {repo.default_branch}
-    branches = [repo.default_branch, *sorted(bases)]
+    bases = {pr.base_ref for pr in open_pulls if _is_base(pr, repo)}
+    bases |= set(ctx.forge.protected_branches(repo))
+    branches = [repo.default_branch, *sorted(bases - {repo.default_branch})]
     approvals = ledger.approvals(ctx.store, ctx.forge.name, repo.full_name)
     sent = _reminders_sent(ctx, repo)
     swept: dict[str, tuple[expiry.Plan, int | None]] = {}

@@ -122,3 +122,24 @@ def test_exceptions_on_another_base_branch_expire_with_their_own_cleanup_pr(worl
     with world.bot.services.store.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "cleanup.updated"))
         assert [e.details["branch"] for e in events] == [RELEASE]
+
+
+def test_a_protected_branch_is_swept_even_without_open_prs(world):
+    release_branch(world)
+    world.fake.commit(
+        world.repo,
+        "exc-1x",
+        {EXCEPTIONS: exceptions_file(entry("EXC-1", expires=day(1)))},
+        "exception on 1.x",
+        base=RELEASE,
+    )
+    exc = world.fake.open_pull(world.repo, "exc-1x", base=RELEASE, user="dev")
+    world.bot.wait_idle()
+    approve_merge(world, exc.number, exc.pull.head_sha)
+
+    assert RELEASE not in sweep(world, at(2.5))["branches"]  # no PR into it, not protected
+    world.fake.protect_branch(world.repo, RELEASE)
+    summary = sweep(world, at(2.6))
+    assert summary["branches"][RELEASE]["expired"] == ["EXC-1"]
+    cleanups = [p for p in world.repo.pulls() if p.pull.head_ref.startswith("compliance/cleanup")]
+    assert [p.pull.base_ref for p in cleanups] == [RELEASE]

@@ -221,6 +221,7 @@ class Repository:
     check_suites: list[CheckSuite] = field(default_factory=list)
     check_runs: list[CheckRun] = field(default_factory=list)
     statuses: list[CommitStatus] = field(default_factory=list)
+    protected_branches: set[str] = field(default_factory=set)
     # Commit SHA -> verification reason ("valid" for commits GitHub signed for an App).
     verified_commits: dict[str, str] = field(default_factory=dict)
     next_number: int = 1

@@ -203,13 +203,13 @@ def _branch(ctx: Ctx, r: Any, name: str, sha: str, full: bool) -> dict[str, Any]
         "commit": ctx.render.commit(r, sha)
         if full
         else {"sha": sha, "url": f"{ctx.render.api}/repos/{r.full_name}/commits/{sha}"},
-        "protected": False,
+        "protected": name in r.protected_branches,
         "protection_url": f"{base}/protection",
     }
     if full:
         data["_links"] = {"self": base, "html": f"{ctx.render.web}/{r.full_name}/tree/{name}"}
         data["protection"] = {
-            "enabled": False,
+            "enabled": name in r.protected_branches,
             "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
         }
     return data
@@ -219,6 +219,13 @@ def _branch(ctx: Ctx, r: Any, name: str, sha: str, full: bool) -> dict[str, Any]
 def list_branches(ctx: Ctx, owner: str, repo: str) -> Any:
     r = ctx.repo(owner, repo)
     branches = sorted(r.git.refs("refs/heads/").items())
+    wanted = ctx.arg("protected")
+    if wanted in ("true", "false"):
+        branches = [
+            (ref, sha)
+            for ref, sha in branches
+            if (ref.removeprefix("refs/heads/") in r.protected_branches) == (wanted == "true")
+        ]
     return ctx.page(
         branches,
         lambda pair: _branch(ctx, r, pair[0].removeprefix("refs/heads/"), pair[1], full=False),

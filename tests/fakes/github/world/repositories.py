@@ -77,6 +77,15 @@ class Repositories(WorldBase):
             self._ensure_user(login)
             self.repo(repo).collaborators[login.lower()] = permission
 
+    def protect_branch(self, repo: str | Repository, branch: str, protected: bool = True) -> None:
+        """Mark a branch protected (only the flag: merges are not blocked, see README)."""
+        with self.state.lock:
+            branches = self.repo(repo).protected_branches
+            if protected:
+                branches.add(branch)
+            else:
+                branches.discard(branch)
+
     def person(self, who: str | Person | None) -> Person:
         if isinstance(who, Person):
             return who
