@@ -24,7 +24,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -289,6 +290,18 @@ class Jobs:
         return {str(t.args[0]) for t in tasks if t.name.endswith("process_delivery") and t.args}
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Work every job-running process does now and then beside its jobs (retention, ...).
+
+    Each must be safe to run in several processes at once (idempotent, or guarded in the store).
+    """
+
+    name: str
+    seconds: float
+    run: Callable[[datetime], Any]
+
+
 class Upkeep(threading.Thread):
     """What every job-running process does beside its jobs: a heartbeat, queueing deliveries
     the web recorded but couldn't queue, recovering the work of dead processes, retention.
@@ -302,13 +315,13 @@ class Upkeep(threading.Thread):
         jobs: Jobs,
         role: str,
         *,
-        housekeeping: Callable[[datetime], Any] | None = None,
+        tasks: Sequence[Periodic] = (),
         tick: float = liveness.HEARTBEAT_SECONDS,
     ) -> None:
         super().__init__(name=f"compliance-bot-upkeep-{role}", daemon=True)
         self.jobs = jobs
         self.role = role
-        self.housekeeping = housekeeping
+        self.tasks = list(tasks)
         self.tick = tick
         self.stopping = threading.Event()
         self._failing = False
@@ -324,7 +337,7 @@ class Upkeep(threading.Thread):
     def run(self) -> None:
         delay = self.tick
         last_recover = time.monotonic()
-        last_housekeeping = 0.0
+        last_run = [0.0] * len(self.tasks)  # every task runs at the first tick
         while not self.stopping.wait(delay):
             try:
                 liveness.beat(self.jobs.store, self.role, self.jobs.clock())
@@ -332,9 +345,10 @@ class Upkeep(threading.Thread):
                 if time.monotonic() - last_recover >= 30:
                     last_recover = time.monotonic()
                     self.jobs.recover()
-                if self.housekeeping and time.monotonic() - last_housekeeping >= 3600:
-                    last_housekeeping = time.monotonic()
-                    self.housekeeping(self.jobs.clock())
+                for i, task in enumerate(self.tasks):
+                    if time.monotonic() - last_run[i] >= task.seconds:
+                        last_run[i] = time.monotonic()
+                        task.run(self.jobs.clock())
             except (DBAPIError, OSError, ConnectionError) as exc:
                 if not self._failing:
                     log.warning("upkeep: the store or queue is unreachable: %s", _first_line(exc))
@@ -371,11 +385,11 @@ class Runner:
         *,
         role: str,
         workers: int,
-        housekeeping: Callable[[datetime], Any] | None = None,
+        tasks: Sequence[Periodic] = (),
         check_worker_health: bool = True,
     ) -> None:
         self.jobs = jobs
-        self.upkeep = Upkeep(jobs, role, housekeeping=housekeeping)
+        self.upkeep = Upkeep(jobs, role, tasks=tasks)
         self.consumer = jobs.huey.create_consumer(
             workers=workers,
             worker_type="thread",

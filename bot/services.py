@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.forge.git import MirrorCache
 from bot.forge.github import GitHubApp, GitHubForge
 from bot.handlers.context import Context
-from bot.jobs import Jobs, Runner
+from bot.jobs import Jobs, Periodic, Runner
 from bot.queue import make_huey
 from bot.store import Store, migrate
 
@@ -93,7 +93,11 @@ class Services:
             self.jobs,
             role=role,
             workers=self.settings.worker_threads,
-            housekeeping=lambda now: retention.prune(self.store, self.settings, now),
+            tasks=[
+                Periodic(
+                    "retention", 3600, lambda now: retention.prune(self.store, self.settings, now)
+                ),
+            ],
             check_worker_health=check_worker_health,
         )
 
