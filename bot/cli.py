@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "expire":
             p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
         p.set_defaults(func=func)
+
+    from bot.audit.commands import add_commands as add_audit_commands
+
+    add_audit_commands(sub)
+
+    from bot.notify.commands import add_commands as add_notify_commands
+
+    add_notify_commands(sub)
     return parser
 
 

@@ -10,12 +10,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+if TYPE_CHECKING:
+    from bot.notify.destinations import Destination
+
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -45,8 +50,17 @@ class Settings:
     evaluation_processes: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     sweep_minutes: int = 5  # how often deadlines are enforced (cleanup PRs, re-checks, reminders)
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object per line (bot.logs)
+    metrics_token: str | None = field(default=None, repr=False)  # bearer token for /metrics
     payload_retention_days: int = 30  # delivery payloads are pruned after this
     delivery_retention_days: int = 365  # delivery rows (metadata) are deleted after this
+    # Ed25519 key that signs audit checkpoints (PEM); unset: <data dir>/audit-signing-key.pem
+    audit_key: str | None = field(default=None, repr=False)
+    checkpoint_minutes: int = 10  # how often the audit chain is sealed by a signed checkpoint
+    checkpoint_dir: Path | None = None  # a second place checkpoints are written, for shipping
+    # where notifications go (bot.notify.destinations); URLs are secrets, kept out of repr
+    notify_destinations: tuple[Destination, ...] = field(default=(), repr=False)
+    notify_default_route: tuple[str, ...] = ()  # destinations that hear every kind
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -68,6 +82,22 @@ class Settings:
     @property
     def mirrors_dir(self) -> Path:
         return self.data_dir / "mirrors"
+
+    @property
+    def audit_key_path(self) -> Path:
+        """Where the audit signing key is kept (generated on first start) when none is given."""
+        return self.data_dir / "audit-signing-key.pem"
+
+    @property
+    def audit_origin(self) -> str:
+        """The name of this deployment's audit log in its signed checkpoints."""
+        host = urlparse(self.public_url).netloc if self.public_url else ""
+        return f"{host or 'localhost'}/compliance-bot/audit"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Where this host's processes keep their metric files (Prometheus multiprocess mode)."""
+        return self.data_dir / "metrics"
 
     @property
     def github_configured(self) -> bool:
@@ -111,6 +141,15 @@ class Settings:
             key = key.replace("\\n", "\n")  # one-line PEMs in .env files
             if "PRIVATE KEY-----" not in key:
                 raise ConfigError("GITHUB_PRIVATE_KEY: not a PEM private key")
+        audit_key = _audit_key(
+            get("COMPLIANCE_BOT_AUDIT_KEY"), get("COMPLIANCE_BOT_AUDIT_KEY_PATH")
+        )
+        checkpoint_dir = get("COMPLIANCE_BOT_CHECKPOINT_DIR")
+        from bot.notify import destinations as notify
+
+        destinations, default_route = notify.load(
+            get(notify.DESTINATIONS_VAR), get(notify.DEFAULT_ROUTE_VAR)
+        )
         settings = cls(
             host=get("HOST") or "127.0.0.1",
             port=_int(get("PORT"), "PORT", 8000, 1, 65535),
@@ -145,6 +184,8 @@ class Settings:
                 get("GITHUB_WRITE_INTERVAL"), "GITHUB_WRITE_INTERVAL", 0.0
             ),
             log_level=_log_level(get("LOG_LEVEL")),
+            log_format=_log_format(get("LOG_FORMAT")),
+            metrics_token=get("COMPLIANCE_BOT_METRICS_TOKEN"),
             payload_retention_days=_int(
                 get("COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS"),
                 "COMPLIANCE_BOT_PAYLOAD_RETENTION_DAYS",
@@ -159,6 +200,17 @@ class Settings:
                 1,
                 36500,
             ),
+            audit_key=audit_key,
+            checkpoint_minutes=_int(
+                get("COMPLIANCE_BOT_CHECKPOINT_MINUTES"),
+                "COMPLIANCE_BOT_CHECKPOINT_MINUTES",
+                10,
+                1,
+                1440,
+            ),
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+            notify_destinations=destinations,
+            notify_default_route=default_route,
         )
         settings.check()
         return settings
@@ -202,12 +254,46 @@ def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _audit_key(key: str | None, key_path: str | None) -> str | None:
+    """The audit signing key's PEM, checked to be an Ed25519 private key; never echoed."""
+    if key and key_path:
+        raise ConfigError("set COMPLIANCE_BOT_AUDIT_KEY or COMPLIANCE_BOT_AUDIT_KEY_PATH, not both")
+    name = "COMPLIANCE_BOT_AUDIT_KEY"
+    if key_path:
+        name = "COMPLIANCE_BOT_AUDIT_KEY_PATH"
+        try:
+            key = Path(key_path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {key_path}: {exc.strerror}") from None
+    if key is None:
+        return None
+    key = key.replace("\\n", "\n")  # one-line PEMs in .env files
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        loaded = load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name}: not an unencrypted PEM private key") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ConfigError(f"{name}: not an Ed25519 private key")
+    return key
+
+
 def _log_level(text: str | None) -> str:
     if text is None:
         return "INFO"
     if text.upper() not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL: {text!r} is not one of {', '.join(LOG_LEVELS)}")
     return text.upper()
+
+
+def _log_format(text: str | None) -> str:
+    if text is None:
+        return "text"
+    if text.lower() not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT: {text!r} is not one of {', '.join(LOG_FORMATS)}")
+    return text.lower()
 
 
 def _float(text: str | None, name: str, default: float) -> float:

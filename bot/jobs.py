@@ -34,7 +34,7 @@ from huey.exceptions import RetryTask
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from bot import audit, liveness
+from bot import audit, liveness, logs, metrics
 from bot.events import Event, PayloadError, parse_github
 from bot.forge.base import ForgeError, TransientForgeError
 from bot.handlers import on_failure, route
@@ -70,7 +70,10 @@ class Jobs:
         self.sweep_repository = huey.task(name="sweep_repository", retries=3, retry_delay=60)(
             self._sweep_repository
         )
+        self.send_notification = huey.task(name="send_notification")(self._send_notification)
         self.sweeper: Callable[[int, str], Any] | None = None  # set by Services
+        # one attempt at one notification: seconds until the next, or None (bot.notify.outbox)
+        self.notifier: Callable[[int], float | None] | None = None  # set by Services
         self.lister: Callable[[], list[tuple[int, str]]] | None = None
         self._registered: str | None = None
         self.max_attempts = MAX_ATTEMPTS
@@ -119,10 +122,17 @@ class Jobs:
 
     # -- the job ------------------------------------------------------------------------------
     def _process_delivery(self, delivery_id: str) -> None:
+        """The job: timed and counted by outcome, its log lines carrying the delivery."""
+        job = "process_delivery"
+        with logs.bound(delivery=delivery_id, job=job), metrics.measured_job(job) as outcome:
+            outcome.value = self._deliver(delivery_id)
+
+    def _deliver(self, delivery_id: str) -> str:
+        """Run the delivery's handlers: ``done``, ``failed`` or ``skipped``, or RetryTask."""
         claimed = self._claim(delivery_id)
         if claimed is None:
             log.info("delivery %s: skipped (finished, or running elsewhere)", delivery_id)
-            return
+            return "skipped"
         name, payload, attempts = claimed
         started = time.monotonic()
         event: Event | None = None
@@ -130,6 +140,7 @@ class Jobs:
             if payload is None:
                 raise PayloadError("payload pruned by retention before it ran")
             event = parse_github(name, delivery_id.split(":", 1)[-1], json.loads(payload))
+            logs.bind_event(event)
             handlers = route(event)
             if handlers:
                 context = self.context_for(event)
@@ -138,10 +149,11 @@ class Jobs:
         except (TransientForgeError, LockTimeout) as exc:
             if attempts >= self.max_attempts:
                 self._give_up(delivery_id, event, f"gave up after {attempts} attempts: {exc}")
-                return
-            delay = getattr(exc, "retry_after", None)
-            if delay is None:
-                delay = min(BACKOFF_MAX, 2.0 ** (attempts - 1)) + random.uniform(0, 0.5)
+                return "failed"
+            # never sooner than the forge asked, nor than the back-off: a string of one-second
+            # Retry-After answers must not spend every attempt in half a minute
+            backoff = min(BACKOFF_MAX, 2.0 ** (attempts - 1)) + random.uniform(0, 0.5)
+            delay = max(getattr(exc, "retry_after", None) or 0.0, backoff)
             self._finish(delivery_id, "queued", str(exc))
             log.info(
                 "delivery %s attempt %d: %s; retrying in %.1fs", delivery_id, attempts, exc, delay
@@ -149,11 +161,11 @@ class Jobs:
             raise RetryTask(delay=delay) from None
         except (PayloadError, ForgeError, ValueError) as exc:
             self._give_up(delivery_id, event, str(exc))
-            return
+            return "failed"
         except Exception as exc:  # a bug: record it, never lose the delivery silently
             log.exception("delivery %s failed", delivery_id)
             self._give_up(delivery_id, event, f"{type(exc).__name__}: {exc}")
-            return
+            return "failed"
         self._finish(delivery_id, "done", None)
         log.info(
             "delivery %s attempt %d: done in %.2fs",
@@ -161,6 +173,7 @@ class Jobs:
             attempts,
             time.monotonic() - started,
         )
+        return "done"
 
     def _claim(self, delivery_id: str) -> tuple[str, str | None, int] | None:
         """Take the delivery for this process: (event, payload, attempt), or None when it is
@@ -226,17 +239,28 @@ class Jobs:
     def _sweep_all(self) -> int:
         """Queue one sweep per repository the App is installed on."""
         assert self.lister is not None
-        repos = self.lister()
-        for installation_id, full_name in repos:
-            self.sweep_repository(installation_id, full_name)
-        return len(repos)
+        with logs.bound(job="sweep_all"), metrics.measured_job("sweep_all"):
+            repos = self.lister()
+            for installation_id, full_name in repos:
+                self.sweep_repository(installation_id, full_name)
+            return len(repos)
 
     def _sweep_repository(self, installation_id: int, full_name: str) -> Any:
         assert self.sweeper is not None
-        try:
-            return self.sweeper(installation_id, full_name)
-        except TransientForgeError as exc:
-            raise RetryTask(delay=exc.retry_after or 60.0) from None
+        job = "sweep_repository"
+        with logs.bound(repository=full_name, job=job), metrics.measured_job(job):
+            try:
+                return self.sweeper(installation_id, full_name)
+            except TransientForgeError as exc:
+                raise RetryTask(delay=exc.retry_after or 60.0) from None
+
+    # -- notifications ------------------------------------------------------------------------
+    def _send_notification(self, notification_id: int) -> None:
+        assert self.notifier is not None
+        with metrics.measured_job("send_notification"):
+            delay = self.notifier(notification_id)
+            if delay is not None:
+                raise RetryTask(delay=delay)
 
     # -- recovery -----------------------------------------------------------------------------
     def pump(self) -> int:

@@ -44,8 +44,10 @@ def record_merge(
     actor: str,
     now: datetime,
     source: str = "merge",
+    base_ref: str | None = None,
 ) -> list[LedgerEntry]:
-    """Record the entries a merged exception PR added or changed (idempotent per PR)."""
+    """Record the entries a merged exception PR added or changed (idempotent per PR); the
+    approval holds on ``base_ref``, the branch the PR merged into."""
     approvers = sorted(set(approvers), key=str.lower)
     recorded = []
     for item in entries:
@@ -83,6 +85,7 @@ def record_merge(
                 requested_by=entry.requested_by,
                 source=source,
                 recorded_at=now,
+                base_ref=base_ref,
             )
             session.add(row)
             try:
@@ -105,6 +108,11 @@ def record_merge(
                     "renewal": item.renewal,
                     "renewal_count": count,
                     "expires": entry.expires.isoformat(),
+                    "expires_as_written": entry.expires_text,
+                    "merged_at": merged_at.isoformat(),
+                    "requested_by": entry.requested_by,
+                    "reason": entry.reason,
+                    "ticket": entry.ticket,
                 },
                 at=now,
             )
@@ -124,32 +132,99 @@ def renewals(store: Store, forge: str, repository: str, exception_id: str) -> in
     return value or 0
 
 
-def approvals(store: Store, forge: str, repository: str) -> dict[str, Approval]:
-    """content hash -> its approval (the latest record wins when a hash was approved twice)."""
+def _on_branch(branch: str, default_branch: str):  # type: ignore[no-untyped-def]
+    """Rows whose approval holds on ``branch`` (rows without a branch: the default branch)."""
+    condition = LedgerEntry.base_ref == branch
+    if branch == default_branch:
+        condition = condition | LedgerEntry.base_ref.is_(None)
+    return condition
+
+
+def approvals(
+    store: Store, forge: str, repository: str, branch: str, default_branch: str
+) -> dict[str, Approval]:
+    """content hash -> its approval on ``branch``: the latest record wins when a hash was
+    approved twice, and a retired one (the content left the branch since) counts for nothing."""
     with store.session() as session:
         rows = list(
             session.scalars(
                 select(LedgerEntry).where(
-                    LedgerEntry.forge == forge, LedgerEntry.repository == repository
+                    LedgerEntry.forge == forge,
+                    LedgerEntry.repository == repository,
+                    _on_branch(branch, default_branch),
                 )
             )
         )
+    latest = {row.content_hash: row for row in sorted(rows, key=lambda r: r.id)}
     return {
-        row.content_hash: Approval(
+        content_hash: Approval(
             approvers=tuple(row.approvers),
             pull_request=row.pull_request,
             merged_at=row.merged_at,
             renewal_count=row.renewal_count,
         )
-        for row in sorted(rows, key=lambda r: r.id)
+        for content_hash, row in latest.items()
+        if row.retired_at is None
     }
 
 
-def verifier(store: Store, forge: str, repository: str) -> Verifier:
-    """For ``bot.checking.check``: an entry is verified when its exact content was approved."""
-    approvals_by_hash = approvals(store, forge, repository)
+def verifier(
+    store: Store, forge: str, repository: str, branch: str, default_branch: str
+) -> Verifier:
+    """For ``bot.checking.check``: an entry is verified when its exact content was approved in
+    a PR into ``branch`` and has not left that branch's file since."""
+    approvals_by_hash = approvals(store, forge, repository, branch, default_branch)
 
     def verify(entry: ExemptionEntry) -> Approval | None:
         return approvals_by_hash.get(entry.content_hash())
 
     return verify
+
+
+def retire(
+    store: Store,
+    *,
+    forge: str,
+    repository: str,
+    branch: str,
+    default_branch: str,
+    gone: dict[str, str],
+    by: str,
+    actor: str,
+    now: datetime,
+) -> list[str]:
+    """Retire the approvals of contents that left ``branch``'s exceptions file (``gone``:
+    content hash -> exception id): the same content pushed back later is not approved by the
+    old review. Idempotent; returns the ids retired now."""
+    retired = []
+    with store.session() as session:
+        rows = list(
+            session.scalars(
+                select(LedgerEntry).where(
+                    LedgerEntry.forge == forge,
+                    LedgerEntry.repository == repository,
+                    _on_branch(branch, default_branch),
+                    LedgerEntry.content_hash.in_(list(gone)),
+                    LedgerEntry.retired_at.is_(None),
+                )
+            )
+        )
+        for row in rows:
+            row.retired_at = now
+            row.retired_by = by[:255]
+        for content_hash in sorted({r.content_hash for r in rows}):
+            retired.append(gone[content_hash])
+            audit.record(
+                session,
+                actor=actor,
+                action="exception.retired",
+                repository=repository,
+                details={
+                    "exception": gone[content_hash],
+                    "content_hash": content_hash,
+                    "branch": branch,
+                    "by": by,
+                },
+                at=now,
+            )
+    return retired

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bot import safeyaml
 from bot.engine.loader import schema_errors
 from bot.engine.model import EvalError, Policy
+from bot.notify.routes import Route, parse_routes
 
 CONFIG_PATH = ".compliance/config.yaml"
 EXCEPTIONS_PATH = ".compliance/exceptions.yaml"
@@ -30,6 +31,7 @@ class RepoConfig:
     reminder_days: tuple[int, ...] = (14, 3)
     expiring_soon_days: int = 14
     dashboard: bool = True
+    notifications: tuple[Route, ...] = ()  # who hears what (bot.notify.routes)
     errors: list[EvalError] = field(default_factory=list, compare=False)
 
 
@@ -46,6 +48,9 @@ def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
     problems = schema_errors("config.schema.json", doc, source)
     if problems:
         return RepoConfig(errors=[EvalError(m, path=source, line=line) for line, m in problems])
+    routes, route_errors = parse_routes(doc, source)
+    if route_errors:
+        return RepoConfig(errors=route_errors)
     data = doc.value
     exc_cfg = data.get("exceptions", {})
     return RepoConfig(
@@ -57,6 +62,7 @@ def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
         reminder_days=tuple(sorted(set(exc_cfg.get("reminder_days", (14, 3))), reverse=True)),
         expiring_soon_days=exc_cfg.get("expiring_soon_days", 14),
         dashboard=data.get("dashboard", {}).get("enabled", True),
+        notifications=routes,
     )
 
 

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bot import logs, metrics
 from bot.config import ConfigError, Settings
 from bot.services import Services
 
@@ -29,10 +30,7 @@ CONNECT_TIMEOUT = 5  # seconds to reach the database or Redis at start
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
 
 
 def check_reachable(settings: Settings) -> None:
@@ -112,6 +110,7 @@ def serve(settings: Settings, *, threads: int = 8) -> None:
 
     _logging(settings)
     check_reachable(settings)
+    metrics.configure(settings)
     services = Services(settings)
     services.migrate()
     # at start: recover what a dead process left (at once for this host), then take new work
@@ -168,6 +167,7 @@ def web(settings: Settings) -> None:
     require_app(settings)
     _logging(settings)
     check_reachable(settings)
+    metrics.configure(settings)  # before gunicorn forks: its workers inherit it
     Services(settings).migrate()
 
     class WebApplication(BaseApplication):  # type: ignore[misc]
@@ -177,6 +177,9 @@ def web(settings: Settings) -> None:
             self.cfg.set("threads", int(os.environ.get("WEB_THREADS", "4")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-" if os.environ.get("ACCESS_LOG") else None)
+            self.cfg.set("loglevel", settings.log_level.lower())
+            self.cfg.set("logger_class", _gunicorn_logger(settings.log_format))
+            self.cfg.set("child_exit", lambda _server, worker: metrics.process_gone(worker.pid))
 
         def load(self) -> Any:
             # each gunicorn worker builds its own services (database pool, queue connection)
@@ -185,10 +188,24 @@ def web(settings: Settings) -> None:
     WebApplication().run()
 
 
+def _gunicorn_logger(log_format: str) -> type:
+    """gunicorn's logger, its own lines (workers starting, the access log) in ``LOG_FORMAT``."""
+    from gunicorn.glogging import Logger
+
+    class GunicornLogger(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(logs.formatter(log_format))
+
+    return GunicornLogger
+
+
 def worker(settings: Settings) -> None:
     require_app(settings)
     _logging(settings)
     check_reachable(settings)
+    metrics.configure(settings)
     services = Services(settings)
     services.migrate()
     services.runner("worker").run()
@@ -201,6 +218,7 @@ def clock(settings: Settings) -> None:
 
     _logging(settings)
     check_reachable(settings)
+    metrics.configure(settings)
     services = Services(settings)
     services.migrate()
     scheduler = BlockingScheduler(timezone="UTC")

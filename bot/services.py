@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import multiprocessing
 import os
 import threading
@@ -81,6 +82,7 @@ class Services:
         self.jobs = Jobs(self.huey, self.store, self.context_for, clock)
         self.jobs.sweeper = self.sweep
         self.jobs.lister = self.installed_repositories
+        self.jobs.notifier = self.send_notification
 
     def migrate(self) -> None:
         migrate(self.settings.sqlalchemy_url)
@@ -88,7 +90,12 @@ class Services:
     def runner(self, role: str, *, check_worker_health: bool = True) -> Runner:
         """Job consumers for this process, with the upkeep (recovery, retention) beside them."""
         from bot import retention
+        from bot.audit import checkpoints
+        from bot.notify import outbox
 
+        signer = checkpoints.load_signer(self.settings)  # made on first start
+        assert signer is not None
+        logging.getLogger(__name__).info("audit checkpoints are signed by %s", signer.verifier.vkey)
         return Runner(
             self.jobs,
             role=role,
@@ -97,9 +104,27 @@ class Services:
                 Periodic(
                     "retention", 3600, lambda now: retention.prune(self.store, self.settings, now)
                 ),
+                Periodic(
+                    "audit-checkpoint",
+                    60 * self.settings.checkpoint_minutes,
+                    lambda now: checkpoints.checkpoint(self.store, self.settings, now),
+                ),
+                Periodic(
+                    "notify",
+                    2,
+                    lambda now: outbox.pump(
+                        self.store, self.settings, self.jobs.send_notification, now
+                    ),
+                ),
             ],
             check_worker_health=check_worker_health,
         )
+
+    def send_notification(self, notification_id: int) -> float | None:
+        """One attempt at one notification (the ``send_notification`` job)."""
+        from bot.notify import outbox
+
+        return outbox.send(self.store, self.settings, notification_id, self.clock())
 
     def reload_credentials(self) -> None:
         self.settings = load_stored_credentials(self.settings)
@@ -173,15 +198,22 @@ class Services:
         now: datetime | None = None,
         dry_run: bool = False,
     ) -> dict[str, Any]:
-        """The deadline sweep of one repository (``bot.handlers.expiry``)."""
+        """The deadline sweep of one repository (``bot.handlers.expiry``); ``dry_run`` hands it
+        ``DryRunActions``, so it plans every effect and performs none (``summary["planned"]``)."""
         from dataclasses import replace
 
+        from bot.actions import DryRunActions
         from bot.handlers.expiry import sweep_repo
 
         at = now or self.clock()
         # the injected time flows into every check the sweep runs, so deadlines are testable
         ctx = replace(self.context_for_installation(installation_id), now=lambda: at)
+        if dry_run:
+            ctx = replace(ctx, actions=DryRunActions(ctx.forge, self.store))
         # the round's listing of the installation's repositories already holds the facts
         app = self.github_app()
         repo = app.listed_repository(installation_id, full_name) or app.repository(full_name)[1]
-        return sweep_repo(ctx, repo, now=at, dry_run=dry_run)
+        summary = sweep_repo(ctx, repo, now=at)
+        if isinstance(ctx.actions, DryRunActions):
+            summary["planned"] = ctx.actions.planned
+        return summary

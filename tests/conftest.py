@@ -1,9 +1,11 @@
-"""Shared pytest configuration: the fake forge fixtures and the golden-file fixture."""
+"""Shared pytest configuration: the fake forge fixtures, the golden-file fixture, and an empty
+migrated store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +32,61 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert text == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 to accept)"
 
     return check
+
+
+@pytest.fixture(scope="session")
+def adaptive_card_errors() -> Callable[[dict], list[str]]:
+    """Problems of an Adaptive Card against the published schema (``tests/vendor/adaptivecards``);
+    an empty list when it is valid."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    path = Path(__file__).parent / "vendor" / "adaptivecards" / "adaptive-card-1.5.json"
+    schema = json.loads(path.read_text("utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+
+    def errors(card: dict) -> list[str]:
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(card)
+        ]
+
+    return errors
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path: Path):
+    """(SQLAlchemy URL, DATABASE_URL to give the command line) of an empty, migrated store."""
+    from e2e.harness import ScratchDatabase, require_services, services_available
+
+    from bot.store import migrate
+
+    scratch = None
+    if request.param == "postgres":
+        missing = services_available()
+        if missing:
+            if require_services():
+                pytest.fail(f"COMPLIANCE_BOT_REQUIRE_SERVICES=1 but {missing}")
+            pytest.skip(missing)
+        scratch = ScratchDatabase()
+        url = scratch.url.replace("postgresql://", "postgresql+psycopg://")
+        env_url = scratch.url
+    else:
+        url = f"sqlite:///{tmp_path / 'audit.db'}"
+        env_url = url
+    migrate(url)
+    yield url, env_url
+    if scratch:
+        scratch.drop()
+
+
+@pytest.fixture
+def store(database):
+    """A ``Store`` on ``database``."""
+    from bot.store import Store
+
+    store = Store(database[0])
+    yield store
+    store.dispose()

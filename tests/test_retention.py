@@ -4,40 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from e2e.harness import ScratchDatabase, require_services, services_available
 from sqlalchemy import func, select
 
 from bot import audit
 from bot.config import Settings
 from bot.retention import prune
-from bot.store import Store, migrate
+from bot.store import Store
 from bot.store.tables import AuditEvent, CommandRun, Delivery, Lock, Worker
 
 NOW = datetime(2027, 6, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path: Path):
-    database = None
-    if request.param == "postgres":
-        missing = services_available()
-        if missing:
-            if require_services():
-                pytest.fail(f"COMPLIANCE_BOT_REQUIRE_SERVICES=1 but {missing}")
-            pytest.skip(missing)
-        database = ScratchDatabase()
-        url = database.url.replace("postgresql://", "postgresql+psycopg://")
-    else:
-        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate(url)
-    store = Store(url)
-    yield store
-    store.dispose()
-    if database:
-        database.drop()
 
 
 def delivery(id: str, age_days: float, status: str = "done") -> Delivery:

@@ -152,6 +152,7 @@ class ReviewVerdict:
     approvers: tuple[str, ...]  # code owners whose approval counts
     changes: tuple[EntryChange, ...] = ()
     annotations: tuple[ReviewAnnotation, ...] = field(default_factory=tuple)
+    capped: tuple[str, ...] = ()  # exceptions this PR would renew past ``max_renewals``
 
 
 # -- reviews -------------------------------------------------------------------------------------
@@ -571,6 +572,7 @@ def review(
         approvers=tuple(approval.approvers) if approval.needed else (),
         changes=tuple(changes),
         annotations=tuple(annotations),
+        capped=tuple(capped),
     )
     summary = _summary(
         verdict,

@@ -42,6 +42,7 @@ from bot.forge.base import (
     TransientForgeError,
 )
 from bot.forge.git import GitRepo, MirrorCache
+from bot.forge.meter import MeteredRequester
 
 T = TypeVar("T")
 ANNOTATION_BATCH = 50  # GitHub accepts at most 50 annotations per request
@@ -97,6 +98,49 @@ class ConditionalCache:
                 self._pages.popitem(last=False)
 
 
+# POSTs that make nothing twice: git objects are content-addressed (an orphan commit is harmless),
+# GitHub keeps one reaction per user and content, and requesting a reviewer twice is a no-op.
+_REPEATABLE_POSTS = re.compile(r"/(git/trees|git/commits|reactions|requested_reviewers)$")
+IN_PLACE_ATTEMPTS = 3
+IN_PLACE_MAX_WAIT = 2.0  # seconds; a longer Retry-After (a spent rate limit) is the queue's to wait
+
+
+class PatientRequester:
+    """Repeats at once a request that is safe to repeat when GitHub answers 429/5xx or the
+    connection fails: reads, PATCH/PUT/DELETE, and POSTs that make nothing twice. A job under
+    flaky conditions then keeps its progress instead of starting over from the queue. Other
+    POSTs are not repeated here: their callers first look whether the write happened."""
+
+    def __init__(self, requester: Any) -> None:
+        self._requester = requester
+
+    def requestJsonAndCheck(
+        self,
+        verb: str,
+        url: str,
+        parameters: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        input: Any | None = None,
+    ) -> tuple[dict[str, Any], Any]:
+        repeatable = verb != "POST" or bool(_REPEATABLE_POSTS.search(url.split("?", 1)[0]))
+        for attempt in range(1, IN_PLACE_ATTEMPTS + 1):
+            try:
+                return _call(
+                    lambda: self._requester.requestJsonAndCheck(
+                        verb, url, parameters=parameters, headers=headers, input=input
+                    )
+                )
+            except TransientForgeError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** (attempt - 1)
+                if not repeatable or attempt == IN_PLACE_ATTEMPTS or wait > IN_PLACE_MAX_WAIT:
+                    raise
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._requester, name)
+
+
 class GitHubApp:
     """The App itself: JWT auth, cached installation tokens, and what the process remembers
     between jobs (conditional-request cache, the last listing of each installation's
@@ -139,8 +183,8 @@ class GitHubApp:
         """The installation that covers a repository, and the repository's facts."""
         owner, name = full_name.split("/", 1)
         installation = _call(lambda: self._integration.get_repo_installation(owner, name))
-        gh = self.client(installation.id)
-        _, data = _call(lambda: gh.requester.requestJsonAndCheck("GET", f"/repos/{full_name}"))
+        requester = MeteredRequester(self.client(installation.id).requester, installation.id)
+        _, data = _call(lambda: requester.requestJsonAndCheck("GET", f"/repos/{full_name}"))
         return installation.id, _repo(data)
 
     def listed_repository(self, installation_id: int, full_name: str) -> Repo | None:
@@ -176,7 +220,9 @@ class GitHubForge:
         self.installation_id = installation_id
         self.mirrors = mirrors
         self.gh = app.client(installation_id)
-        self._requester = self.gh.requester
+        # every API call of this port goes through it: counted by status, rate limit kept,
+        # and a call that is safe to repeat is repeated at once when GitHub stumbles
+        self._requester = PatientRequester(MeteredRequester(self.gh.requester, installation_id))
 
     # -- git ----------------------------------------------------------------------------------
     def clone_url(self, repo: Repo) -> str:
@@ -236,13 +282,20 @@ class GitHubForge:
             body["conclusion"] = output.conclusion
             body["completed_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if existing is None:
-            _, run = _call(
-                lambda: self._requester.requestJsonAndCheck(
-                    "POST", f"/repos/{repo.full_name}/check-runs", input=body
+            try:
+                _, run = _call(
+                    lambda: self._requester.requestJsonAndCheck(
+                        "POST", f"/repos/{repo.full_name}/check-runs", input=body
+                    )
                 )
-            )
-            check_id = run["id"]
-        else:
+                check_id = run["id"]
+            except TransientForgeError:
+                # GitHub may have made it before the error: find it rather than make a twin
+                existing = self.find_check(repo, head_sha, output.name)
+                if existing is None:
+                    raise
+                sent = set()
+        if existing is not None:
             check_id = existing.id
             patch = {k: v for k, v in body.items() if k not in ("head_sha",)}
             _call(
@@ -536,35 +589,54 @@ class GitHubForge:
                     input={"ref": f"refs/heads/{branch}", "sha": commit["sha"]},
                 )
             )
-        except TransientForgeError:
-            raise  # not an answer about the branch: the job retries the whole change
         except ForgeError as exc:
-            if "already exists" not in str(exc):
+            # a transient error may hide a ref GitHub made anyway: look before trying again
+            if not isinstance(exc, TransientForgeError) and "already exists" not in str(exc):
                 raise
-            self._move_own_branch(repo, branch, trailer, commit["sha"])
+            if not self._move_own_branch(repo, branch, trailer, commit, tree["sha"]):
+                raise
+
         existing = self._pages(
             f"/repos/{full}/pulls", {"state": "open", "head": f"{repo.owner}:{branch}"}
         )
         if existing:
             pr = existing[0]
             return int(pr["number"]), str(pr.get("html_url") or "")
-        _, pr = _call(
-            lambda: self._requester.requestJsonAndCheck(
-                "POST",
-                f"/repos/{full}/pulls",
-                input={"title": title, "head": branch, "base": base_branch, "body": body},
+        try:
+            _, pr = _call(
+                lambda: self._requester.requestJsonAndCheck(
+                    "POST",
+                    f"/repos/{full}/pulls",
+                    input={"title": title, "head": branch, "base": base_branch, "body": body},
+                )
             )
-        )
+        except ForgeError as exc:
+            # GitHub may have opened it before the error ("A pull request already exists")
+            made = self._pages(
+                f"/repos/{full}/pulls", {"state": "open", "head": f"{repo.owner}:{branch}"}
+            )
+            if not made:
+                raise exc from None
+            pr = made[0]
         return int(pr["number"]), str(pr.get("html_url") or "")
 
-    def _move_own_branch(self, repo: Repo, branch: str, trailer: str, sha: str) -> None:
-        """Point ``branch`` at ``sha`` if its commit is this request's (same trailer)."""
+    def _move_own_branch(
+        self, repo: Repo, branch: str, trailer: str, commit: dict[str, Any], tree: str
+    ) -> bool:
+        """Make an existing ``branch`` hold ``commit`` if its head is this request's (same
+        trailer); left as it is when it holds the same change on the same base already (a retry:
+        a new head would void approvals given on it). False when there is no such branch."""
         full = repo.full_name
-        _, ref = _call(
-            lambda: self._requester.requestJsonAndCheck(
-                "GET", f"/repos/{full}/git/ref/heads/{branch}"
+        try:
+            _, ref = _call(
+                lambda: self._requester.requestJsonAndCheck(
+                    "GET", f"/repos/{full}/git/ref/heads/{branch}"
+                )
             )
-        )
+        except TransientForgeError:
+            raise
+        except ForgeError:
+            return False  # not found: the create did fail
         head = str((ref.get("object") or {}).get("sha") or "")
         _, current = _call(
             lambda: self._requester.requestJsonAndCheck("GET", f"/repos/{full}/git/commits/{head}")
@@ -575,13 +647,18 @@ class GitHubForge:
                 f"branch {branch} already exists and was not made for this request "
                 f"(its commit {head[:7]} has no `{trailer}` trailer)"
             )
+        parents = [p.get("sha") for p in current.get("parents") or ()]
+        wanted = [p.get("sha") for p in commit.get("parents") or ()]
+        if (current.get("tree") or {}).get("sha") == tree and parents == wanted:
+            return True
         _call(
             lambda: self._requester.requestJsonAndCheck(
                 "PATCH",
                 f"/repos/{full}/git/refs/heads/{branch}",
-                input={"sha": sha, "force": True},
+                input={"sha": commit["sha"], "force": True},
             )
         )
+        return True
 
     def request_reviewers(
         self, repo: Repo, number: int, users: list[str], teams: list[str]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import time
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from codeowners import CodeOwners
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import audit, liveness
+from bot import liveness
 from bot.commands import parse_comment
 from bot.commands.model import Command, Ignored, Reply
 from bot.commands.registry import Exempt, Explain, Extend, Help, ListExceptions, Recheck, Revoke
@@ -46,6 +47,7 @@ from bot.store.tables import CommandRun, Delivery, ExceptionId
 log = logging.getLogger(__name__)
 
 WRITE = ("admin", "maintain", "write")
+FAILURE_REPLY_ATTEMPTS = 3
 EMPTY_FILE = "version: 1\nexceptions: []\n"
 _ID_NUMBER = re.compile(r"^EXC-(\d+)$")
 
@@ -67,7 +69,7 @@ def on_comment(event: CommentEvent, ctx: Context) -> None:
     runnable = [r for r in results if not isinstance(r, Ignored)]
     if not runnable:
         return
-    ctx.forge.react(repo, event.comment_id, "eyes")  # received; GitHub keeps one per user
+    ctx.actions.react(repo, event.comment_id, "eyes")  # received; GitHub keeps one per user
     pr = ctx.forge.pull_request(repo, event.number)
     for position, result in enumerate(runnable):
         name = result.name if isinstance(result, Command) else (result.command or "reply")
@@ -75,6 +77,11 @@ def on_comment(event: CommentEvent, ctx: Context) -> None:
         if previous in ("done", "elsewhere"):
             continue
         retry = previous == "started"
+        if retry and _replied(ctx, repo, event, position):
+            # an earlier attempt answered (its reply is the last effect) and died before it
+            # could note it: the command is done, whatever this attempt would redo
+            _done_before(ctx, repo, pr, event, position, name)
+            continue
         if isinstance(result, Reply):
             _reply(ctx, repo, pr, event, position, result.text, retry=retry)
             _finish(ctx, repo, event, position, "done")
@@ -262,7 +269,8 @@ def _exempt(
         + (f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else "")
         + " It applies once a code owner approves it and it is merged."
     )
-    return reply, {"exception": entry_id, "pull_request": number, "url": url}
+    why = {"policy": policy.id, "reason": command.reason, "expires": str(entry["expires"])}
+    return reply, {"exception": entry_id, "pull_request": number, "url": url, **why}
 
 
 def _change(
@@ -320,7 +328,7 @@ def _change(
     reply = f"Opened #{number}: {md(title[0].lower() + title[1:])}." + (
         f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else ""
     )
-    return reply, {"exception": entry.id, "pull_request": number, "url": url}
+    return reply, {"exception": entry.id, "pull_request": number, "url": url, **summary}
 
 
 def _open_exception_pr(
@@ -338,8 +346,9 @@ def _open_exception_pr(
     body: str,
 ) -> tuple[int, str, list[str]]:
     """A PR that changes only the exceptions file, with its code owners asked to review."""
+    _note(ctx, repo, event, position, branch=branch)  # a failure later can name the PR it made
     try:
-        number, url = ctx.forge.open_change(
+        number, url = ctx.actions.open_change(
             repo,
             base_branch=repo.default_branch,
             base_sha=base_sha,
@@ -350,6 +359,7 @@ def _open_exception_pr(
             title=title,
             body=body,
             request=_request_key(ctx, repo, event, position),
+            why=f"requested by @{event.author} in comment {event.comment_id}",
         )
     except BranchTaken as exc:
         raise CommandRefused(f"{exc}; post the command again to use a new exception id") from None
@@ -448,11 +458,8 @@ def _request_code_owners(
     users = [o.lstrip("@") for kind, o in owners if kind == "USERNAME"]
     users = [u for u in users if u.lower() != requester.lower()]
     teams = [o.split("/", 1)[1] for kind, o in owners if kind == "TEAM" and "/" in o]
-    try:
-        ctx.forge.request_reviewers(repo, number, users, teams)
-    except Exception as exc:  # a review request is a courtesy; the check enforces approval
-        log.warning("could not request reviewers on #%s: %s", number, exc)
-        return []
+    if not ctx.actions.request_reviewers(repo, number, users, teams):
+        return []  # a courtesy, refused (and recorded); the review check enforces approval
     return [f"@{u}" for u in users] + [o for kind, o in owners if kind == "TEAM"]
 
 
@@ -522,7 +529,9 @@ def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
         mirror,
         compliance.Target.of_pull(pr),
         now=ctx.now(),
-        verify=ledger.verifier(ctx.store, ctx.forge.name, repo.full_name),
+        verify=ledger.verifier(
+            ctx.store, ctx.forge.name, repo.full_name, pr.base_ref, repo.default_branch
+        ),
     )
     soon = {u.id for u in report.expiring_soon}
     uses = [
@@ -627,6 +636,14 @@ def _delivery_key(event: CommentEvent) -> str:
     return f"{event.forge}:{event.delivery_id}"
 
 
+def _note(ctx: Context, repo: Repo, event: CommentEvent, position: int, **facts: Any) -> None:
+    """Keep facts of a command in progress (e.g. the branch of the PR it is opening)."""
+    with ctx.store.session() as session:
+        run = session.get(CommandRun, (ctx.forge.name, repo.full_name, event.comment_id, position))
+        if run is not None:
+            run.result = {**(run.result or {}), **facts}
+
+
 def _finish(
     ctx: Context,
     repo: Repo,
@@ -662,7 +679,43 @@ def on_failed(event: CommentEvent, ctx: Context, error: str) -> None:
             )
         )
     for run in runs:
-        _fail(ctx, repo, event.number, event, run.position, run.command, error)
+        if _replied(ctx, repo, event, run.position):
+            _done_before(ctx, repo, None, event, run.position, run.command)
+            continue
+        opened = _opened_for(ctx, repo, run)
+        _fail(ctx, repo, event.number, event, run.position, run.command, error, opened=opened)
+
+
+def _replied(ctx: Context, repo: Repo, event: CommentEvent, position: int) -> bool:
+    marker = reply_marker(event.comment_id, position)
+    return any(marker in body for _, body, _ in ctx.forge.comments(repo, event.number))
+
+
+def _done_before(
+    ctx: Context,
+    repo: Repo,
+    pr: PullRequest | None,
+    event: CommentEvent,
+    position: int,
+    name: str,
+) -> None:
+    details = {"command": name, "recovered": "its reply was posted by an earlier attempt"}
+    with ctx.store.session() as session:
+        run = session.get(CommandRun, (ctx.forge.name, repo.full_name, event.comment_id, position))
+        details.update((run.result or {}) if run else {})
+    _audit(ctx, repo, pr, event, f"command.{name}", details)
+    _finish(ctx, repo, event, position, "done", details)
+
+
+def _opened_for(ctx: Context, repo: Repo, run: CommandRun) -> int | None:
+    """The open PR a failed command's earlier attempt made, if any (so its reply says so)."""
+    branch = (run.result or {}).get("branch")
+    if not branch:
+        return None
+    try:
+        return ctx.forge.open_pull_for_branch(repo, branch)
+    except ForgeError:
+        return None
 
 
 def _fail(
@@ -675,35 +728,47 @@ def _fail(
     error: str,
     *,
     head: str | None = None,
+    opened: int | None = None,
 ) -> None:
-    text = (
-        f"`/compliance {name}` could not be completed: {md(error)}.\n\n"
-        "Nothing it was asked to do takes effect until it succeeds. Post the command again in "
-        "a new comment to retry; if it keeps failing, the bot's operators can find this "
-        f"attempt in the audit log (`command.failed`, comment {event.comment_id})."
-    )
-    try:
-        _reply_to(ctx, repo, number, event, position, text, retry=True)
-        replied = True
-    except ForgeError as exc:
-        log.warning("could not reply to comment %s: %s", event.comment_id, exc)
-        replied = False
-    with ctx.store.session() as session:
-        audit.record(
-            session,
-            actor=event.author,
-            action="command.failed",
-            repository=repo.full_name,
-            pull_request=number,
-            sha=head,
-            details={
-                "comment": event.comment_id,
-                "command": name,
-                "error": error,
-                "replied": replied,
-            },
+    if opened is not None:
+        text = (
+            f"`/compliance {name}` opened #{opened}, but could not finish: {md(error)}.\n\n"
+            f"#{opened} is the request: it applies once a code owner approves it and it is "
+            "merged. Don't post the command again (that would open a second request); ask for "
+            f"reviews on #{opened} if none were requested. The bot's operators can find this "
+            f"attempt in the audit log (`command.failed`, comment {event.comment_id})."
         )
-    _finish(ctx, repo, event, position, "failed", {"error": error})
+    else:
+        text = (
+            f"`/compliance {name}` could not be completed: {md(error)}.\n\n"
+            "Nothing it was asked to do takes effect until it succeeds. Post the command again "
+            "in a new comment to retry; if it keeps failing, the bot's operators can find this "
+            f"attempt in the audit log (`command.failed`, comment {event.comment_id})."
+        )
+    replied = False
+    for _ in range(FAILURE_REPLY_ATTEMPTS):  # the forge is what failed: insist a little
+        try:
+            _reply_to(ctx, repo, number, event, position, text, retry=True)
+            replied = True
+            break
+        except ForgeError as exc:
+            log.warning("could not reply to comment %s: %s", event.comment_id, exc)
+            time.sleep(1.0)
+    ctx.actions.record(
+        "command.failed",
+        actor=event.author,
+        repository=repo.full_name,
+        pull_request=number,
+        sha=head,
+        details={
+            "comment": event.comment_id,
+            "command": name,
+            "error": error,
+            "replied": replied,
+            "pull_request_opened": opened,
+        },
+    )
+    _finish(ctx, repo, event, position, "failed", {"error": error, "opened": opened})
 
 
 def _reply(
@@ -730,31 +795,30 @@ def _reply_to(
     retry: bool,
 ) -> None:
     marker = reply_marker(event.comment_id, position)
-    if retry and any(marker in body for _, body, _ in ctx.forge.comments(repo, number)):
-        return  # posted before the previous attempt died, or its answer was lost
     generic = "<!-- compliance-bot:reply -->"
     body = text.replace(generic, marker, 1) if text.startswith(generic) else f"{marker}\n{text}"
-    ctx.forge.comment(repo, number, body)
+    # on a retry, the reply may be there already (its answer was lost, or the attempt died)
+    ctx.actions.comment(
+        repo, number, body, marker=marker, look_first=retry, why=f"reply to {event.comment_id}"
+    )
 
 
 def _audit(
     ctx: Context,
     repo: Repo,
-    pr: PullRequest,
+    pr: PullRequest | None,
     event: CommentEvent,
     action: str,
     details: dict[str, Any],
 ) -> None:
-    with ctx.store.session() as session:
-        audit.record(
-            session,
-            actor=event.author,
-            action=action,
-            repository=repo.full_name,
-            pull_request=pr.number,
-            sha=pr.head_sha,
-            details={"comment": event.comment_id, **details},
-        )
+    ctx.actions.record(
+        action,
+        actor=event.author,
+        repository=repo.full_name,
+        pull_request=pr.number if pr else event.number,
+        sha=pr.head_sha if pr else None,
+        details={"comment": event.comment_id, **details},
+    )
 
 
 def _text(data: bytes | None) -> str | None:

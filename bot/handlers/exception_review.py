@@ -16,7 +16,7 @@ import functools
 import logging
 from datetime import datetime
 
-from bot import audit, ledger, locks
+from bot import ledger, locks
 from bot.events import PullRequest, PullRequestEvent, Repo
 from bot.exemptions import parse
 from bot.exemptions.review import (
@@ -91,7 +91,25 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
                 "forged_statuses": [f.to_json() for f in forged],
             },
         )
+        for entry_id in verdict.capped:  # a bypass signal: someone tries to renew past the cap
+            ctx.actions.record(
+                "exception.renewal_capped",
+                actor=pr.author or "unknown",
+                repository=repo.full_name,
+                pull_request=pr.number,
+                sha=pr.head_sha,
+                details={
+                    "exception": entry_id,
+                    "policy": next((c.policy for c in verdict.changes if c.id == entry_id), None),
+                    "max_renewals": _max_renewals(ctx, mirror, base_sha),
+                    "reason": "renewal past exceptions.max_renewals",
+                },
+            )
         return verdict
+
+
+def _max_renewals(ctx: Context, mirror: GitRepo, base_sha: str) -> int:
+    return compliance.rules_at(mirror, base_sha).config.max_renewals
 
 
 def _verdict(
@@ -168,17 +186,15 @@ def record_verdict(
     """Ledger rows for an approved merge; an audit event (and no row) for an unapproved one."""
     touched = [c for c in verdict.changes if c.kind in ("added", "changed")]
     if verdict.conclusion != "success":
-        with ctx.store.session() as session:
-            audit.record(
-                session,
-                actor=actor or "unknown",
-                action="exception.merged_unapproved",
-                repository=repo.full_name,
-                pull_request=pr.number,
-                sha=pr.merge_sha,
-                details={"entries": [c.id for c in touched], "reasons": list(verdict.reasons)},
-                at=now,
-            )
+        ctx.actions.record(
+            "exception.merged_unapproved",
+            actor=actor or "unknown",
+            repository=repo.full_name,
+            pull_request=pr.number,
+            sha=pr.merge_sha,
+            details={"entries": [c.id for c in touched], "reasons": list(verdict.reasons)},
+            at=now,
+        )
         return 0
     merged_text = mirror.read_files(pr.merge_sha or pr.head_sha, [EXCEPTIONS_PATH]).get(
         EXCEPTIONS_PATH
@@ -202,7 +218,23 @@ def record_verdict(
         actor=actor or "unknown",
         now=now,
         source=source,
+        base_ref=pr.base_ref,
     )
+    for change in verdict.changes if source == "merge" else ():  # a rebuild only replays
+        if change.kind == "removed":  # its approval ends here: revoked, or cleaned up expired
+            ctx.actions.record(
+                "exception.revoked",
+                actor=actor or "unknown",
+                repository=repo.full_name,
+                pull_request=pr.number,
+                sha=pr.merge_sha,
+                details={
+                    "exception": change.id,
+                    "policy": change.policy,
+                    "expires_as_written": change.expires,
+                },
+                at=now,
+            )
     return len(rows)
 
 

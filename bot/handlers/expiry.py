@@ -18,16 +18,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import audit, expiry, ledger
+from bot import expiry, ledger, standing
 from bot.checking import Approval, Rules, check
 from bot.engine.model import SourceFile
 from bot.events import PullRequest, Repo
 from bot.exemptions import parse, remove_entries, validate
+from bot.exemptions.model import ExemptionEntry
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers import rejudge
 from bot.handlers.context import Context
+from bot.notify import outbox
+from bot.repoconfig import CONFIG_PATH
 from bot.store.tables import CheckRecord, ReminderSent
 
 log = logging.getLogger(__name__)
@@ -36,16 +39,16 @@ CLEANUP_BRANCH = "compliance/cleanup-expired"
 DASHBOARD_MARKER = "<!-- compliance-bot:dashboard -->"
 
 
-def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
-    """Reconcile one repository with its exceptions' deadlines; returns what was (or would be)
-    done. ``dry_run`` computes the same plan and changes nothing.
+def sweep_repo(ctx: Context, repo: Repo, *, now: datetime) -> dict[str, Any]:
+    """Reconcile one repository with its exceptions' deadlines; returns what was (or, with
+    ``DryRunActions``, would be) done.
 
     Every protected branch and every branch open PRs merge into is swept, not only the default
     branch: an exception on ``release/1.x`` expires like any other, with its own cleanup PR.
     """
     summary: dict[str, Any] = {
         "repository": repo.full_name,
-        "dry_run": dry_run,
+        "dry_run": ctx.actions.dry_run,
         "actions": [],
         "expired": [],
         "reminders": [],
@@ -55,15 +58,17 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
     bases = {pr.base_ref for pr in open_pulls if _is_base(pr, repo)}
     bases |= set(ctx.forge.protected_branches(repo))
     branches = [repo.default_branch, *sorted(bases - {repo.default_branch})]
-    approvals = ledger.approvals(ctx.store, ctx.forge.name, repo.full_name)
+    approvals: dict[str, Approval] = {}  # of every branch, for the dashboard
     sent = _reminders_sent(ctx, repo)
     swept: dict[str, tuple[expiry.Plan, int | None]] = {}
     dashboard = False
     changed = False
     for branch in branches:
-        result = _sweep_branch(
-            ctx, repo, branch, now, approvals, sent, open_pulls, dry_run, summary
+        on_branch = ledger.approvals(
+            ctx.store, ctx.forge.name, repo.full_name, branch, repo.default_branch
         )
+        approvals.update(on_branch)
+        result = _sweep_branch(ctx, repo, branch, now, on_branch, sent, open_pulls, summary)
         if result is None:
             continue
         plan, cleanup, touched, config_dashboard = result
@@ -71,14 +76,18 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
         changed |= touched
         if branch == repo.default_branch:
             dashboard = config_dashboard
-    if not dry_run and changed:
+    if not ctx.actions.dry_run:  # a dry run may be planned for another time
+        standing.record(
+            ctx.store, ctx.forge.name, repo.full_name, [p for p, _ in swept.values()], now
+        )
+    if changed and not ctx.actions.dry_run:
         open_pulls = ctx.forge.open_pull_requests(repo)  # a cleanup PR opened or closed
     for branch in branches:
         for number, why in rejudge.recheck_dependents(
-            ctx, repo, branch, now=now, open_pulls=open_pulls, dry_run=dry_run
+            ctx, repo, branch, now=now, open_pulls=open_pulls
         ):
             summary["actions"].append(f"re-check #{number} ({why})")
-    _reconcile(ctx, repo, open_pulls, dry_run, summary)
+    _reconcile(ctx, repo, open_pulls, summary)
     if dashboard:
         plan, cleanup = swept.get(repo.default_branch, (expiry.Plan(), None))
         others = {b: item for b, item in swept.items() if b != repo.default_branch}
@@ -90,7 +99,7 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime, dry_run: bool = False
             branch=repo.default_branch,
             others={b: item for b, item in others.items() if not item[0].empty},
         )
-        _dashboard(ctx, repo, body, dry_run, summary)
+        _dashboard(ctx, repo, body, summary)
     return summary
 
 
@@ -112,7 +121,6 @@ def _sweep_branch(
     approvals: Mapping[str, Approval],
     sent: set[tuple[str, str, int]],
     open_pulls: list[PullRequest],
-    dry_run: bool,
     summary: dict[str, Any],
 ) -> tuple[expiry.Plan, int | None, bool, bool] | None:
     """Cleanup PR and reminders for one base branch: (plan, cleanup PR, whether a PR was opened
@@ -120,6 +128,17 @@ def _sweep_branch(
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{branch}"])
     base_sha = mirror.resolve(f"refs/heads/{branch}")
     rules = compliance.rules_at(mirror, base_sha)
+    if branch == repo.default_branch and not ctx.actions.dry_run:  # routes the notifier uses
+        outbox.config_read(
+            ctx.store,
+            ctx.settings,
+            repository=repo.full_name,
+            default_branch=True,
+            routes=rules.config.notifications,
+            sha=base_sha,
+            now=now,
+            source=CONFIG_PATH,
+        )
     text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
     if text is None:
         return (expiry.Plan(), None, False, rules.config.dashboard)
@@ -134,7 +153,7 @@ def _sweep_branch(
     invalid = [
         (p.entry_id or "", p.message) for p in problems if p.code != "expired" and p.entry_id
     ]
-    unused = _unused(mirror, base_sha, rules, now, ctx, repo)
+    unused = _unused(mirror, base_sha, rules, now, ctx, repo, branch)
     plan = expiry.plan(
         parsed.entries,
         now=now,
@@ -152,9 +171,9 @@ def _sweep_branch(
     summary["reminders"] += [(e.id, days) for e, days in plan.reminders]
     existing = _cleanup_pull(repo, branch, open_pulls)
     cleanup = _cleanup(
-        ctx, repo, branch, mirror, base_sha, text, plan, approvals, now, dry_run, summary, existing
+        ctx, repo, branch, mirror, base_sha, text, plan, approvals, now, summary, existing
     )
-    _remind(ctx, repo, plan, approvals, now, dry_run, summary)
+    _remind(ctx, repo, plan, approvals, now, summary)
     touched = cleanup is not None or existing is not None
     return plan, cleanup, touched, rules.config.dashboard
 
@@ -178,7 +197,6 @@ def _cleanup(
     plan: expiry.Plan,
     approvals: Mapping[str, Approval],
     now: datetime,
-    dry_run: bool,
     summary: dict[str, Any],
     existing: int | None,
 ) -> int | None:
@@ -186,8 +204,7 @@ def _cleanup(
     if not plan.expired:
         if existing is not None:
             summary["actions"].append(f"close cleanup PR #{existing}{on}")
-            if not dry_run:
-                ctx.forge.close_pull(repo, existing)
+            ctx.actions.close_pull(repo, existing, why="no expired exception left")
         return None
     ids = [e.id for e in plan.expired]
     title = expiry.cleanup_pr_title(len(ids))
@@ -201,9 +218,7 @@ def _cleanup(
     summary["actions"].append(
         f"{'update' if existing else 'open'} cleanup PR{on} removing {', '.join(ids)}"
     )
-    if dry_run:
-        return existing
-    number, _url = ctx.forge.open_change(
+    number, _url = ctx.actions.open_change(
         repo,
         base_branch=base,
         base_sha=base_sha,
@@ -214,27 +229,22 @@ def _cleanup(
         title=title,
         body=body,
         request=f"cleanup:{branch}",
+        why=f"expired: {', '.join(ids)}",
     )
     if existing is not None:
-        ctx.forge.edit_pull(repo, number, title=title, body=body)
+        ctx.actions.edit_pull(repo, number, title=title, body=body)
     requesters = sorted({e.requested_by for e in plan.expired if e.requested_by})
-    owners = _code_owner_teams(mirror, base_sha)
-    try:
-        ctx.forge.request_reviewers(repo, number, requesters, owners)
-    except Exception as exc:  # a courtesy; the exception-review check still guards the merge
-        log.info("could not request reviewers on cleanup PR #%s: %s", number, exc)
-    with ctx.store.session() as session:
-        audit.record(
-            session,
-            actor="compliance-bot",
-            action="cleanup.updated",
-            repository=repo.full_name,
-            pull_request=number,
-            sha=base_sha,
-            details={"expired": ids, "branch": base},
-            at=now,
-        )
-    return number
+    # a courtesy: the exception-review check still guards the merge
+    ctx.actions.request_reviewers(repo, number, requesters, _code_owner_teams(mirror, base_sha))
+    ctx.actions.record(
+        "cleanup.updated",
+        repository=repo.full_name,
+        pull_request=number,
+        sha=base_sha,
+        details={"expired": ids, "branch": base, "entries": [_facts(e) for e in plan.expired]},
+        at=now,
+    )
+    return number or existing
 
 
 def _holds(ctx: Context, repo: Repo, number: int, base_sha: str, text: str) -> bool:
@@ -250,7 +260,6 @@ def _reconcile(
     ctx: Context,
     repo: Repo,
     open_pulls: list[PullRequest],
-    dry_run: bool,
     summary: dict[str, Any],
 ) -> None:
     """Open PRs whose head has no `compliance` result (a lost webhook) get one now."""
@@ -270,12 +279,7 @@ def _reconcile(
     for pr in open_pulls:
         if pr.head_sha not in done:
             summary["actions"].append(f"check #{pr.number} (no result for its head)")
-            if not dry_run:
-                compliance.run_check(
-                    ctx,
-                    repo,
-                    compliance.Target.of_pull(pr),
-                )
+            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr))
 
 
 def _remind(
@@ -284,7 +288,6 @@ def _remind(
     plan: expiry.Plan,
     approvals: Mapping[str, Approval],
     now: datetime,
-    dry_run: bool,
     summary: dict[str, Any],
 ) -> None:
     for entry, days in plan.reminders:
@@ -293,43 +296,52 @@ def _remind(
         if number is None:
             continue  # no exception PR to remind on (unapproved entries show on the dashboard)
         summary["actions"].append(f"remind on #{number}: {entry.id} ({days} days)")
-        if dry_run:
-            continue
-        ctx.forge.comment(repo, number, expiry.reminder_comment(entry, days, approval, now))
-        with ctx.store.session() as session:
-            session.add(
-                ReminderSent(
-                    forge=ctx.forge.name,
-                    repository=repo.full_name,
-                    exception_id=entry.id,
-                    content_hash=entry.content_hash(),
-                    days=days,
-                    sent_at=now,
-                )
-            )
-            audit.record(
-                session,
-                actor="compliance-bot",
-                action="exception.reminded",
+        ctx.actions.comment(
+            repo,
+            number,
+            expiry.reminder_comment(entry, days, approval, now),
+            marker=expiry.reminder_marker(entry, days),  # posted before a crash: not again
+            why=f"reminder: {entry.id} in {days} days",
+        )
+        ctx.actions.remember(
+            ReminderSent(
+                forge=ctx.forge.name,
                 repository=repo.full_name,
-                pull_request=number,
-                details={"exception": entry.id, "days": days, "expires": entry.expires.isoformat()},
-                at=now,
-            )
+                exception_id=entry.id,
+                content_hash=entry.content_hash(),
+                days=days,
+                sent_at=now,
+            ),
+            "exception.reminded",
+            repository=repo.full_name,
+            pull_request=number,
+            details={"days": days, **_facts(entry)},
+            at=now,
+        )
 
 
-def _dashboard(ctx: Context, repo: Repo, body: str, dry_run: bool, summary: dict[str, Any]) -> None:
+def _facts(entry: ExemptionEntry) -> dict[str, Any]:
+    """What an audit event tells of an exception: enough for a person to act on it."""
+    return {
+        "exception": entry.id,
+        "policy": entry.policy,
+        "expires": entry.expires.isoformat(),
+        "expires_as_written": entry.expires_text,
+        "requested_by": entry.requested_by,
+        "reason": entry.reason,
+    }
+
+
+def _dashboard(ctx: Context, repo: Repo, body: str, summary: dict[str, Any]) -> None:
     found = ctx.forge.find_issue(repo, DASHBOARD_MARKER)
     if found is None:
         summary["actions"].append("create the dashboard issue")
-        if not dry_run:
-            ctx.forge.create_issue(repo, expiry.dashboard_title(), body)
+        ctx.actions.create_issue(repo, expiry.dashboard_title(), body)
         return
     number, current = found
     if current.strip() != body.strip():
         summary["actions"].append(f"update the dashboard issue #{number}")
-        if not dry_run:
-            ctx.forge.edit_issue(repo, number, body=body)
+        ctx.actions.edit_issue(repo, number, body=body)
 
 
 def _reminders_sent(ctx: Context, repo: Repo) -> set[tuple[str, str, int]]:
@@ -343,9 +355,15 @@ def _reminders_sent(ctx: Context, repo: Repo) -> set[tuple[str, str, int]]:
 
 
 def _unused(
-    mirror: GitRepo, base_sha: str, rules: Rules, now: datetime, ctx: Context, repo: Repo
+    mirror: GitRepo,
+    base_sha: str,
+    rules: Rules,
+    now: datetime,
+    ctx: Context,
+    repo: Repo,
+    branch: str,
 ) -> set[str]:
-    """Exceptions that match no finding anywhere on the default branch."""
+    """Exceptions that match no finding anywhere on the branch."""
     paths = mirror.list_files(base_sha)
     contents = mirror.read_files(base_sha, paths)
     files = []
@@ -354,9 +372,8 @@ def _unused(
             files.append(SourceFile(path, data.decode("utf-8")))
         except UnicodeDecodeError:
             continue
-    report = check(
-        rules, files, now=now, verify=ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
-    )
+    verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name, branch, repo.default_branch)
+    report = check(rules, files, now=now, verify=verify)
     return {u.id for u in report.unused}
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from codeowners import CodeOwners
 
-from bot import audit, ledger, locks
+from bot import ledger, locks
 from bot.checking import Rules, Verifier, check, load_rules
 from bot.engine.model import EvalError, PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
@@ -27,6 +27,8 @@ from bot.forge.base import Annotation, CheckOutput
 from bot.forge.git import GitRepo
 from bot.handlers import status
 from bot.handlers.context import Context
+from bot.notify import outbox
+from bot.repoconfig import CONFIG_PATH
 from bot.report.markdown import render_markdown
 from bot.report.model import Report
 
@@ -98,7 +100,9 @@ def run_check(ctx: Context, repo: Repo, target: Target) -> Report:
 
 def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{target.base_ref}", target.head_fetch_ref])
-    verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
+    verify = ledger.verifier(
+        ctx.store, ctx.forge.name, repo.full_name, target.base_ref, repo.default_branch
+    )
     report = evaluate(mirror, target, now=ctx.now(), verify=verify, pool=ctx.pool, jobs=ctx.jobs)
     # GitHub's CODEOWNERS errors matter when exceptions might: a PR with findings. Asking only
     # then keeps a clean PR at 2 REST calls (DESIGN §7) and costs a PR with findings the call
@@ -106,6 +110,19 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     report.notes.extend(
         codeowners_hygiene(ctx, repo, mirror, report.base or "", ask_forge=bool(report.findings))
     )
+    if report.base:  # the base's notification routes: kept for the notifier, checked here
+        report.errors.extend(
+            outbox.config_read(
+                ctx.store,
+                ctx.settings,
+                repository=repo.full_name,
+                default_branch=target.base_ref == repo.default_branch,
+                routes=rules_at(mirror, report.base).config.notifications,
+                sha=report.base,
+                now=ctx.now(),
+                source=CONFIG_PATH,
+            )
+        )
     forged = status.forged_statuses(ctx, repo, target.head_sha)
     if forged:  # someone posted a status under the bot's name on this head: fail, say who
         report.errors.append(EvalError(status.summary_line(forged)))
@@ -132,18 +149,21 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
         base_ref=target.base_ref if target.pull else None,
         relied_on=relied_on(mirror, report),
     )
-    if report.unapproved:
-        with ctx.store.session() as session:
-            for use in report.unapproved:
-                audit.record(
-                    session,
-                    actor="compliance-bot",
-                    action="exception.ignored",
-                    repository=repo.full_name,
-                    pull_request=target.pull.number if target.pull else None,
-                    sha=target.head_sha,
-                    details={"exception": use.id, "policy": use.policy, "reason": use.problem},
-                )
+    for use in report.unapproved:  # a bypass signal: visible in the audit stream
+        ctx.actions.record(
+            "exception.ignored",
+            repository=repo.full_name,
+            pull_request=target.pull.number if target.pull else None,
+            sha=target.head_sha,
+            details={
+                "exception": use.id,
+                "policy": use.policy,
+                "reason": use.problem,
+                "content_hash": use.content_hash,  # told once per version of the entry
+                "requested_by": use.requested_by,
+                "expires": use.expires,
+            },
+        )
     return report
 
 

@@ -60,7 +60,7 @@ def stale_heads(
     base_sha = mirror.resolve(f"refs/heads/{branch}")
     rules = compliance.rules_at(mirror, base_sha)
     digest = compliance.file_digest(rules.exemptions_text)
-    verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name)
+    verify = ledger.verifier(ctx.store, ctx.forge.name, repo.full_name, branch, repo.default_branch)
     live = live_entries(rules, now, verify)
     live_hashes = {e.content_hash() for e in live}
     live_policies = {e.policy for e in live}
@@ -94,7 +94,6 @@ def recheck_dependents(
     now: datetime | None = None,
     policies: Iterable[str] = (),
     open_pulls: list[PullRequest] | None = None,
-    dry_run: bool = False,
 ) -> list[tuple[int, str]]:
     """Re-judge the open PRs into ``branch`` whose result no longer stands; returns (PR, why)."""
     stale = stale_heads(ctx, repo, branch, now=now or ctx.now(), policies=policies)
@@ -105,6 +104,5 @@ def recheck_dependents(
     for pr in pulls:
         if pr.base_ref == branch and pr.head_sha in stale:
             done.append((pr.number, stale[pr.head_sha]))
-            if not dry_run:
-                compliance.run_check(ctx, repo, compliance.Target.of_pull(pr))
+            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr))
     return done

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from bot import audit
 from bot.events import Repo, StatusEvent
 from bot.forge.base import CheckOutput
 from bot.handlers import exception_review
@@ -83,39 +81,31 @@ def _record(ctx: Context, repo: Repo, event: StatusEvent) -> None:
     with ctx.store.session() as session:
         if session.scalar(select(ForgedStatus.id).where(*where)) is not None:
             return
-    try:
-        with ctx.store.session() as session:
-            session.add(
-                ForgedStatus(
-                    forge=ctx.forge.name,
-                    repository=repo.full_name,
-                    sha=event.sha,
-                    context=event.context,
-                    creator=event.creator or "unknown",
-                    state=event.state,
-                    status_id=event.status_id,
-                    seen_at=ctx.now(),
-                )
-            )
-            session.flush()  # the unique key refuses a concurrent twin before the audit event
-            audit.record(
-                session,
-                actor=event.creator or "unknown",
-                action="status.forged",
-                repository=repo.full_name,
-                sha=event.sha,
-                details={
-                    "context": event.context,
-                    "state": event.state,
-                    "status_id": event.status_id,
-                    "description": event.description,
-                    "target_url": event.target_url,
-                    "creator_is_bot": event.creator_is_bot,
-                },
-                at=ctx.now(),
-            )
-    except IntegrityError:
-        return  # stored by a concurrent twin of this delivery, with its audit event
+    ctx.actions.remember(
+        ForgedStatus(
+            forge=ctx.forge.name,
+            repository=repo.full_name,
+            sha=event.sha,
+            context=event.context,
+            creator=event.creator or "unknown",
+            state=event.state,
+            status_id=event.status_id,
+            seen_at=ctx.now(),
+        ),
+        "status.forged",
+        actor=event.creator or "unknown",
+        repository=repo.full_name,
+        sha=event.sha,
+        details={
+            "context": event.context,
+            "state": event.state,
+            "status_id": event.status_id,
+            "description": event.description,
+            "target_url": event.target_url,
+            "creator_is_bot": event.creator_is_bot,
+        },
+        at=ctx.now(),
+    )
 
 
 def forged_statuses(ctx: Context, repo: Repo, sha: str) -> list[Forgery]:

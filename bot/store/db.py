@@ -62,7 +62,15 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Audit events are chained as each transaction commits (bot/audit/append.py). Imported
+        # here because bot.audit imports the tables of this package.
+        from bot.audit import append
+
+        self._sessions = sessionmaker(
+            self.engine, expire_on_commit=False, info={append.WIRED: True}
+        )
+        event.listen(self._sessions, "before_commit", append.seal)
+        event.listen(self._sessions, "after_soft_rollback", append.discard)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

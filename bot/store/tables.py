@@ -26,6 +26,7 @@ class Delivery(Base):
     """One webhook delivery: recorded before it is queued, so nothing accepted is lost."""
 
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_event", "status", "event"),)  # /metrics
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<forge>:<delivery id>"
     forge: Mapped[str] = mapped_column(String(16))
@@ -77,13 +78,44 @@ class AuditEvent(Base):
     pull_request: Mapped[int | None] = mapped_column(Integer)
     sha: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The hash chain (bot/audit/chain.py): filled in at commit, never by the ORM.
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row (id 1): the end of the audit chain, locked by each commit that appends to it."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement that the audit chain had ``size`` events ending in ``hash``."""
+
+    __tablename__ = "audit_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(255))
+    key_name: Mapped[str] = mapped_column(String(255))
+    key_id: Mapped[str] = mapped_column(String(8))  # hex of the note format's 4-byte key id
+    signature: Mapped[str] = mapped_column(String(128))  # base64 of the 64-byte Ed25519 signature
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class CheckRecord(Base):
     """The bot's check run for one head SHA and check name: updated in place, never duplicated."""
 
     __tablename__ = "check_records"
-    __table_args__ = (UniqueConstraint("forge", "repository", "head_sha", "name"),)
+    __table_args__ = (
+        UniqueConstraint("forge", "repository", "head_sha", "name"),
+        Index("ix_check_records_name_conclusion", "name", "conclusion"),  # /metrics
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     forge: Mapped[str] = mapped_column(String(16))
@@ -148,6 +180,13 @@ class LedgerEntry(Base):
     requested_by: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str] = mapped_column(String(16), default="merge")  # merge | rebuild
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the branch the approving PR merged into (None: recorded before branches were kept, counts
+    # for the default branch); an approval holds only there
+    base_ref: Mapped[str | None] = mapped_column(String(255))
+    # set when the content left that branch's file (revoked, narrowed, renewed, cleaned up): a
+    # later push of the same content is not approved by the old review
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class CommandRun(Base):
@@ -225,3 +264,64 @@ class ReminderSent(Base):
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExemptionState(Base):
+    """How many of a repository's exceptions were in each state (active, expiring, expired,
+    unapproved, invalid) when its deadline sweep last ran; replaced by every sweep."""
+
+    __tablename__ = "exemption_states"
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    swept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class NotifyCursor(Base):
+    """How far a reader of the audit stream has got, by ``seq`` (the notifier: ``notify``)."""
+
+    __tablename__ = "notify_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationRecord(Base):
+    """One notification to one destination (``bot.notify.outbox``): made once, sent once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("destination", "key", name="uq_notifications_destination_key"),
+        Index("ix_notifications_status", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_seq: Mapped[int] = mapped_column(BigInteger, index=True)  # the audit event's seq
+    kind: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(64))  # a name; never the URL
+    key: Mapped[str] = mapped_column(String(255))  # "<seq>:<kind>", or a repeated signal's own
+    repository: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # pending, sending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict] = mapped_column(JSON)  # the neutral notification (bot.notify.model)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(64))  # the process sending it
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)  # the last attempt's, naming no URL
+
+
+class NotifyRoutes(Base):
+    """A repository's notification routes as the bot last read them from its default branch
+    (keyed by name, as audit events name a repository)."""
+
+    __tablename__ = "notify_routes"
+
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    routes: Mapped[list] = mapped_column(JSON, default=list)
+    sha: Mapped[str | None] = mapped_column(String(64))  # the commit they were read at
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -6,7 +6,7 @@ from flask import Flask
 
 from bot.config import Settings
 from bot.services import Services
-from bot.web import github, health, setup
+from bot.web import audit, github, health, metrics, setup
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB; anything larger isn't from it
 
@@ -17,7 +17,9 @@ def build_app(services: Services) -> Flask:
     app.extensions["compliance-bot"] = services
     app.register_blueprint(github.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(metrics.blueprint)
     app.register_blueprint(setup.blueprint)
+    app.register_blueprint(audit.blueprint)
     return app
 
 

@@ -152,6 +152,7 @@ def test_dry_run_changes_nothing(world):
     number, exc_sha = open_exception_pr(world, exceptions_file(entry("EXC-1", expires=day(1))))
     approve_merge(world, number, exc_sha)
     world.fake.reset_calls()
+    before = audit_count(world)
     env = {
         "PATH": "/usr/bin:/bin",
         "COMPLIANCE_BOT_DATA_DIR": str(world.bot.settings.data_dir),
@@ -194,6 +195,16 @@ def test_dry_run_changes_nothing(world):
     )
     assert cleanup_pulls(world) == [] and dashboards(world) == []
     assert world.check(sha).conclusion == "success"
+    assert audit_count(world) == before  # DryRunActions: not even a decision recorded
+
+
+def audit_count(world) -> int:
+    from sqlalchemy import func, select
+
+    from bot.store.tables import AuditEvent
+
+    with world.bot.services.store.session() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent))
 
 
 def test_lost_webhook_is_reconciled(world):

@@ -266,6 +266,8 @@ def test_renewals_are_counted_and_capped(world):
     run = review_check(world, sha)
     assert run.conclusion == "failure"
     assert "renew" in run.output["summary"].lower()
+    # a bypass signal in the audit stream (and so in notifications and metrics)
+    assert "exception.renewal_capped" in audit_actions(world)
 
 
 def test_codeowners_change_on_main_rejudges_open_exception_prs(world):

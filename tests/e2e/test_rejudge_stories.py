@@ -84,6 +84,20 @@ def release_branch(world) -> None:
     world.bot.wait_idle()
 
 
+def approved_on_release(world, *, expires: str) -> None:
+    """EXC-1 added to ``release/1.x`` by an exception PR a code owner approved, merged."""
+    world.fake.commit(
+        world.repo,
+        "exc-1x",
+        {EXCEPTIONS: exceptions_file(entry("EXC-1", expires=expires))},
+        "exception on 1.x",
+        base=RELEASE,
+    )
+    exc = world.fake.open_pull(world.repo, "exc-1x", base=RELEASE, user="dev")
+    world.bot.wait_idle()
+    approve_merge(world, exc.number, exc.pull.head_sha)
+
+
 def test_exceptions_on_another_base_branch_expire_with_their_own_cleanup_pr(world):
     release_branch(world)
     world.fake.commit(world.repo, "fix-1x", {"deploy/web.yaml": PRIVILEGED}, base=RELEASE)
@@ -92,16 +106,7 @@ def test_exceptions_on_another_base_branch_expire_with_their_own_cleanup_pr(worl
     sha = pr.pull.head_sha
     assert world.check(sha).conclusion == "failure"
 
-    world.fake.commit(
-        world.repo,
-        "exc-1x",
-        {EXCEPTIONS: exceptions_file(entry("EXC-1", expires=day(1)))},
-        "exception on 1.x",
-        base=RELEASE,
-    )
-    exc = world.fake.open_pull(world.repo, "exc-1x", base=RELEASE, user="dev")
-    world.bot.wait_idle()
-    approve_merge(world, exc.number, exc.pull.head_sha)
+    approved_on_release(world, expires=day(1))
     assert world.check(sha).conclusion == "success"
 
     summary = sweep(world, at(2.5))
@@ -126,16 +131,7 @@ def test_exceptions_on_another_base_branch_expire_with_their_own_cleanup_pr(worl
 
 def test_a_protected_branch_is_swept_even_without_open_prs(world):
     release_branch(world)
-    world.fake.commit(
-        world.repo,
-        "exc-1x",
-        {EXCEPTIONS: exceptions_file(entry("EXC-1", expires=day(1)))},
-        "exception on 1.x",
-        base=RELEASE,
-    )
-    exc = world.fake.open_pull(world.repo, "exc-1x", base=RELEASE, user="dev")
-    world.bot.wait_idle()
-    approve_merge(world, exc.number, exc.pull.head_sha)
+    approved_on_release(world, expires=day(1))
 
     assert RELEASE not in sweep(world, at(2.5))["branches"]  # no PR into it, not protected
     world.fake.protect_branch(world.repo, RELEASE)
@@ -143,3 +139,34 @@ def test_a_protected_branch_is_swept_even_without_open_prs(world):
     assert summary["branches"][RELEASE]["expired"] == ["EXC-1"]
     cleanups = [p for p in world.repo.pulls() if p.pull.head_ref.startswith("compliance/cleanup")]
     assert [p.pull.base_ref for p in cleanups] == [RELEASE]
+
+
+def test_a_revoked_exception_pushed_back_directly_is_not_approved_again(world):
+    sha = green_by_exception(world)
+    approved = world.fake.file_at(world.repo, "main", EXCEPTIONS)
+    number, revoke_sha = open_exception_pr(world, exceptions_file(), branch="revoke")
+    approve_merge(world, number, revoke_sha)
+    assert world.check(sha).conclusion == "failure"
+    # the exact content a code owner once approved, pushed back without a review
+    world.fake.commit(world.repo, "main", {EXCEPTIONS: approved}, "restore", author="bob")
+    world.bot.wait_idle()
+    world.fake.rerequest_check_run(world.check(sha), user="dev")
+    world.bot.wait_idle()
+    run = world.check(sha)
+    assert run.conclusion == "failure"
+    assert "EXC-1" in run.output["summary"]  # listed as unapproved, not applied
+    with world.bot.services.store.session() as s:
+        retired = s.scalars(select(AuditEvent).where(AuditEvent.action == "exception.retired"))
+        assert [e.details["exception"] for e in retired] == ["EXC-1"]
+
+
+def test_an_approval_on_one_branch_does_not_count_on_another(world):
+    release_branch(world)
+    approved_on_release(world, expires=day(30))
+    # the same entry copied onto main by a direct push: approved for 1.x, not for main
+    copied = world.fake.file_at(world.repo, RELEASE, EXCEPTIONS)
+    world.fake.commit(world.repo, "main", {EXCEPTIONS: copied}, "copy", author="bob")
+    world.bot.wait_idle()
+    _, sha = world.open_pr({"deploy/web.yaml": PRIVILEGED}, branch="feature")
+    world.bot.wait_idle()
+    assert world.check(sha).conclusion == "failure"
