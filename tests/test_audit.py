@@ -761,3 +761,15 @@ def test_query_helpers_match_exception_ids_exactly():
     assert not query.mentions({"branch": "compliance/extend/EXC-70-123"}, "EXC-7")
     assert not query.mentions({"branch": "compliance/extend/EXC-7-1-123"}, "EXC-7")
     assert query.parse_when("2026-12-01", end=True) == datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def test_checkpoints_still_verify_after_the_deployment_moved(store: Store, settings: Settings):
+    """The key's name comes from COMPLIANCE_BOT_PUBLIC_URL; moving the deployment must not make
+    its past checkpoints look forged (the key id binds the old name to the same key)."""
+    append(store, 2)
+    old = checkpoints.checkpoint(store, replace(settings, public_url="https://old.example"), T0)
+    assert old is not None and old.key_name.startswith("old.example/")
+    moved = checkpoints.load_signer(replace(settings, public_url="https://new.example"))
+    assert moved.verifier.verifies(old)
+    stranger = checkpoints.Signer(old.key_name, _other_key()).verifier
+    assert not stranger.verifies(old)  # the same name with another key is still refused

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -235,3 +238,35 @@ def test_an_exceptions_life_is_told_to_each_destination_exactly_once(
             select(AuditEvent).where(AuditEvent.action == "notification.failed")
         ).all()
     assert failures == []  # retried in time: nothing failed for good
+
+    # the same life, told by the audit log: in order, and the log is intact
+    trail = audit_cli(world, "trail", "EXC-1", "--repo", "acme/shop")
+    assert trail.returncode == 0, trail.stderr
+    steps = [
+        "command.exempt",
+        "exception.approved",
+        "exception.reminded",
+        "cleanup.updated",
+    ]
+    positions = [trail.stdout.find(step) for step in steps]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), trail.stdout
+    assert "alice" in trail.stdout and "dev" in trail.stdout
+    verified = audit_cli(world, "verify")
+    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout
+
+
+def audit_cli(world: World, *args: str) -> subprocess.CompletedProcess:
+    settings = world.bot.settings
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "COMPLIANCE_BOT_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url or settings.sqlalchemy_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
