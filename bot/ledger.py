@@ -133,7 +133,15 @@ def renewals(store: Store, forge: str, repository: str, exception_id: str) -> in
 
 
 def _on_branch(branch: str, default_branch: str):  # type: ignore[no-untyped-def]
-    """Rows whose approval holds on ``branch`` (rows without a branch: the default branch)."""
+    """Rows whose approval holds on ``branch``. Rows recorded before approvals kept their branch
+    (``base_ref`` NULL) hold on every branch, as they did: an upgrade must not turn approved
+    exceptions on release branches into unapproved ones."""
+    return (LedgerEntry.base_ref == branch) | LedgerEntry.base_ref.is_(None)
+
+
+def _retirable_on(branch: str, default_branch: str):  # type: ignore[no-untyped-def]
+    """Rows a push to ``branch`` can retire: its own, and rows without a branch only from the
+    default branch (where nearly all of them were approved)."""
     condition = LedgerEntry.base_ref == branch
     if branch == default_branch:
         condition = condition | LedgerEntry.base_ref.is_(None)
@@ -203,7 +211,7 @@ def retire(
                 select(LedgerEntry).where(
                     LedgerEntry.forge == forge,
                     LedgerEntry.repository == repository,
-                    _on_branch(branch, default_branch),
+                    _retirable_on(branch, default_branch),
                     LedgerEntry.content_hash.in_(list(gone)),
                     LedgerEntry.retired_at.is_(None),
                 )
