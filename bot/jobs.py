@@ -41,6 +41,7 @@ from bot.handlers import on_failure, route
 from bot.handlers.context import Context
 from bot.locks import LockTimeout
 from bot.store import Store
+from bot.store.db import rows_changed
 from bot.store.tables import Delivery
 
 log = logging.getLogger(__name__)
@@ -96,12 +97,13 @@ class Jobs:
 
     def _mark_queued(self, delivery_id: str, was: str) -> bool:
         with self.store.session() as session:
-            result = session.execute(
+            changed = rows_changed(
+                session,
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.status == was)
-                .values(status="queued", queued_at=self.clock())
+                .values(status="queued", queued_at=self.clock()),
             )
-            return result.rowcount == 1
+            return changed == 1
 
     def _requeue(self, delivery_id: str, was: str) -> bool:
         """Take a delivery in state ``was`` and put it on the queue; False if another process
@@ -184,7 +186,8 @@ class Jobs:
             liveness.beat(self.store, "worker", now)
             self._registered = me
         with self.store.session() as session:
-            result = session.execute(
+            changed = rows_changed(
+                session,
                 update(Delivery)
                 .where(
                     Delivery.id == delivery_id,
@@ -197,9 +200,11 @@ class Jobs:
                         ),
                     ),
                 )
-                .values(status="running", started_at=now, worker=me, attempts=Delivery.attempts + 1)
+                .values(
+                    status="running", started_at=now, worker=me, attempts=Delivery.attempts + 1
+                ),
             )
-            if result.rowcount != 1:
+            if changed != 1:
                 return None
             row = session.get(Delivery, delivery_id)
             assert row is not None

@@ -42,6 +42,7 @@ from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers.context import Context
 from bot.report.markdown import code, md
+from bot.store.db import rows_changed
 from bot.store.tables import CommandRun, Delivery, ExceptionId
 
 log = logging.getLogger(__name__)
@@ -606,7 +607,8 @@ def _claim(ctx: Context, repo: Repo, event: CommentEvent, position: int, name: s
             return "elsewhere"
         # The claiming attempt is finished or dead without finishing: take it over, unless
         # another delivery does so at the same moment.
-        taken = session.execute(
+        taken = rows_changed(
+            session,
             update(CommandRun)
             .where(
                 CommandRun.forge == key[0],
@@ -616,9 +618,9 @@ def _claim(ctx: Context, repo: Repo, event: CommentEvent, position: int, name: s
                 CommandRun.status == "started",
                 (CommandRun.owner == owner) if owner is not None else CommandRun.owner.is_(None),
             )
-            .values(owner=me, claimed_at=ctx.now())
+            .values(owner=me, claimed_at=ctx.now()),
         )
-        return "started" if taken.rowcount == 1 else "elsewhere"
+        return "started" if taken == 1 else "elsewhere"
 
 
 def _attempt_alive(session: Any, delivery_key: str, now: datetime) -> bool:
