@@ -80,7 +80,7 @@ def load_rules(read: Reader, list_dir: Lister, *, bundled: Sequence[Policy] | No
         try:
             policies.append(load_policy_text(text, path, pack="repository"))
         except PolicyLoadError as exc:
-            errors.append(EvalError(exc.message, path=exc.source, line=exc.line))
+            errors.extend(EvalError(m, path=exc.source, line=n) for n, m in exc.problems())
     try:
         check_unique(policies)
     except PolicyLoadError as exc:
@@ -100,8 +100,12 @@ def check(
     policy_ids: Sequence[str] | None = None,
     jobs: int = 1,
     pool: Callable[[], Executor | None] | None = None,
+    place: Callable[[list[Finding]], list[Finding]] | None = None,
 ) -> Report:
     """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified.
+
+    ``place`` moves findings before exceptions are matched (rendered charts and kustomizations:
+    to the file and line that set the field, see ``bot.engine.render``).
 
     ``jobs > 1`` spreads large file sets over that many processes (forked: only for a process
     without threads, such as the CLI; the bot's workers evaluate in their own thread).
@@ -112,6 +116,8 @@ def check(
         policies = [p for p in policies if p.id in wanted]
     report = Report(policies={p.id: p for p in rules.policies}, errors=list(rules.errors))
     evaluation = _evaluate(policies, list(files), facts, jobs, pool)
+    if place is not None:
+        evaluation.findings = place(evaluation.findings)
     report.files_checked = evaluation.files
     report.errors.extend(evaluation.errors)
 
@@ -126,9 +132,7 @@ def check(
     for entry in application.unused:
         report.unused.append(_use(entry, "unused", 0, verify))
     soon = now + timedelta(days=rules.config.expiring_soon_days)
-    report.expiring_soon = [
-        u for u in report.applied if u.expires and _parse_iso(u.expires) <= soon
-    ]
+    report.expiring_soon = [uses[e.id] for e in application.applied if e.expires <= soon]
     for finding in evaluation.findings:
         entry = application.covering.get(finding)
         report.findings.append(ReportedFinding(finding, uses[entry.id] if entry else None))
@@ -250,7 +254,7 @@ def _use(
         policy=entry.policy,
         state=state,  # type: ignore[arg-type]
         line=entry.line,
-        expires=entry.expires.isoformat() if entry.expires else None,
+        expires=entry.deadline,
         reason=entry.reason,
         requested_by=entry.requested_by,
         ticket=entry.ticket,
@@ -262,7 +266,3 @@ def _use(
         problem=problem,
         content_hash=entry.content_hash(),
     )
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text)

@@ -18,14 +18,17 @@ from pathlib import Path
 
 from bot import __version__, exemptions
 from bot.checking import Rules, check, load_rules
+from bot.engine import render as rendering
 from bot.engine.fixtures import run_fixtures
-from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths
-from bot.engine.model import PullRequestFacts, SourceFile
+from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, policy_files
+from bot.engine.model import PullRequestFacts, SourceFile, closest_policy
 from bot.forge.git import GitError, GitRepo
 from bot.repoconfig import EXCEPTIONS_PATH
 from bot.report import render
+from bot.report.text import count, when
 
 EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
 FORMATS = ("text", "json", "sarif", "markdown")
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"}
 
@@ -41,7 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not after main returns
+        return code
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): not an error; end quietly, as git does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (UsageError, GitError, PolicyLoadError, OSError) as exc:
         print(f"compliance-bot: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -247,7 +256,11 @@ def _app_services():  # type: ignore[no-untyped-def]
     except ConfigError as exc:
         raise UsageError(f"configuration: {exc}") from None
     if not services.settings.github_configured:
-        raise UsageError("configuration: the GitHub App is not configured")
+        raise UsageError(
+            "configuration: the GitHub App is not configured: set GITHUB_APP_ID,"
+            " GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) and GITHUB_WEBHOOK_SECRET,"
+            " or register the App on the setup page of `compliance-bot serve`"
+        )
     services.migrate()
     return services
 
@@ -288,8 +301,9 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
     except ForgeError as exc:
         raise UsageError(f"{args.repo}: {exc}") from None
     print(
-        f"{args.repo}: {counts['pull_requests']} merged exception PR(s), "
-        f"{counts['recorded']} entr(ies) recorded, {counts['unapproved']} merged without approval"
+        f"{args.repo}: {count(counts['pull_requests'], 'merged exception PR')}, "
+        f"{count(counts['recorded'], 'entry', 'entries')} recorded, "
+        f"{counts['unapproved']} merged without approval"
     )
     return EXIT_OK
 
@@ -329,7 +343,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         base_ref=args.base,
         head_ref=args.head,
     )
-    report = check(rules, files, now=now, facts=facts)
+    tree = rendering.GitTree(repo, head)
+    settings = rendering.settings_for(rules.config)
+    expansion = rendering.expand(files, facts.changed_paths, tree, settings)
+    report = check(rules, expansion.files, now=now, facts=facts, place=expansion.place)
+    report.notes.extend(expansion.notes)
+    report.errors.extend(expansion.errors)
     report.base, report.head = base, head
     return emit(report, args)
 
@@ -374,11 +393,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         known = {p.id for p in rules.policies}
         for policy_id in args.policy:
             if policy_id not in known:
-                hint = difflib.get_close_matches(policy_id, sorted(known), n=1)
-                raise UsageError(
-                    f"--policy: no policy {policy_id!r}"
-                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                )
+                hint = closest_policy(policy_id, rules.policies)
+                suggestion = f" (did you mean {hint!r}?)" if hint else ""
+                raise UsageError(f"--policy: no policy {policy_id!r}{suggestion}")
     files = collect_files(args.paths, args.repo)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     report = check(rules, files, now=now, policy_ids=args.policy, jobs=jobs)
@@ -396,41 +413,42 @@ def cmd_policies_list(args: argparse.Namespace) -> int:
     width = max((len(p.id) for p in policies), default=10)
     for p in policies:
         print(f"{p.id:<{width}}  {p.severity:<8}  {p.enforcement:<8}  {p.target:<12}  {p.title}")
-    print(f"{len(policies)} policies in {len({p.pack for p in policies})} packs")
+    packs = len({p.pack for p in policies})
+    print(f"{count(len(policies), 'policy', 'policies')} in {count(packs, 'pack')}")
     return EXIT_OK
 
 
 def cmd_policies_test(args: argparse.Namespace) -> int:
     policies = load_policy_paths(args.paths) if args.paths else load_bundled()
     failures = 0
-    count = 0
+    ran = 0
     for policy in policies:
         for result in run_fixtures(policy):
-            count += 1
+            ran += 1
             if not result.ok:
                 failures += 1
                 print(f"FAIL {result.describe()}")
-    print(f"{count - failures} passed, {failures} failed ({len(policies)} policies)")
+    checked = count(len(policies), "policy", "policies")
+    print(f"{ran - failures} passed, {failures} failed ({checked})")
     return EXIT_OK if failures == 0 else EXIT_BLOCKING
 
 
 def cmd_policies_validate(args: argparse.Namespace) -> int:
     errors = 0
-    files = []
     for path in args.paths:
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.yaml")))
-        elif path.exists():
-            files.append(path)
-        else:
+        if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
-    for file in files:
+        if not policy_files([path]):
+            raise UsageError(f"{path}: no policy files (*.yaml, *.yml) in it or its subfolders")
+    for file in policy_files(args.paths):
         try:
             policy = load_policy_paths([file])[0]
-            print(f"ok   {file}: {policy.id} ({policy.target}, {len(policy.fixtures)} fixtures)")
+            fixtures = count(len(policy.fixtures), "fixture")
+            print(f"ok   {file}: {policy.id} ({policy.target}, {fixtures})")
         except PolicyLoadError as exc:
             errors += 1
-            print(f"compliance-bot: error: {exc}", file=sys.stderr)
+            for line in exc.lines():
+                print(f"compliance-bot: error: {line}", file=sys.stderr)
     return EXIT_OK if errors == 0 else EXIT_ERROR
 
 
@@ -464,14 +482,21 @@ def cmd_exceptions_validate(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"{EXCEPTIONS_PATH}:{problem.line}: {problem.message}", file=sys.stderr)
     if problems or parsed is None or rules.errors:
-        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        print(f"{path}: {count(len(problems), 'problem')}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"{path}: {len(parsed.entries)} exception(s), all valid")
+    print(f"{path}: {count(len(parsed.entries), 'exception')}, all valid")
     return EXIT_OK
 
 
 def cmd_exceptions_list(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
+    if args.repo.is_dir() and not (args.repo / EXCEPTIONS_PATH).exists():
+        # a repository without exceptions is the normal state, not an error
+        if args.format == "json":
+            print("[]")
+        else:
+            print(f"no exceptions: {args.repo / EXCEPTIONS_PATH} does not exist")
+        return EXIT_OK
     _path, _text, parsed, problems, rules = _validated(args.repo, now)
     if parsed is None:
         for problem in problems:
@@ -494,7 +519,7 @@ def cmd_exceptions_list(args: argparse.Namespace) -> int:
                 "id": entry.id,
                 "policy": entry.policy,
                 "state": state,
-                "expires": entry.expires.isoformat(),
+                "expires": entry.deadline,
                 "paths": list(entry.paths),
                 "requested_by": entry.requested_by,
                 "ticket": entry.ticket,
@@ -508,10 +533,10 @@ def cmd_exceptions_list(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(
-                f"{r['id']:<16} {r['state']:<9} {r['policy']:<28} until {r['expires'][:10]}  "
+                f"{r['id']:<16} {r['state']:<9} {r['policy']:<28} until {when(r['expires'])}  "
                 f"{', '.join(r['paths'])}  (not verified)"
             )
-        print(f"{len(rows)} exception(s)")
+        print(count(len(rows), "exception"))
     return EXIT_ERROR if problems and any(r["state"] == "invalid" for r in rows) else EXIT_OK
 
 
@@ -528,8 +553,7 @@ def cmd_exceptions_expire(args: argparse.Namespace) -> int:
         print("no expired exceptions")
         return EXIT_OK
     for entry in expired:
-        when = entry.expires.isoformat()
-        print(f"expired: {entry.id} ({entry.policy}) on {when}, line {entry.line}")
+        print(f"expired: {entry.id} ({entry.policy}) on {entry.deadline}, line {entry.line}")
     new_text = exemptions.remove_entries(text, [e.id for e in expired])
     if args.dry_run:
         diff = difflib.unified_diff(
@@ -539,10 +563,10 @@ def cmd_exceptions_expire(args: argparse.Namespace) -> int:
             f"b/{EXCEPTIONS_PATH}",
         )
         sys.stdout.writelines(diff)
-        print(f"dry run: would remove {len(expired)} exception(s); nothing changed")
+        print(f"dry run: would remove {count(len(expired), 'exception')}; nothing changed")
         return EXIT_OK
     path.write_text(new_text, "utf-8")
-    print(f"removed {len(expired)} expired exception(s) from {path}")
+    print(f"removed {count(len(expired), 'expired exception')} from {path}")
     return EXIT_OK
 
 

@@ -231,6 +231,11 @@ class Settings:
             raise ConfigError("DATABASE_URL: only PostgreSQL and SQLite URLs are supported")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("REDIS_URL: expected redis://, rediss:// or unix://")
+        if self.github_app_id is not None and not self.github_app_id.isdecimal():
+            raise ConfigError(
+                f"GITHUB_APP_ID: {self.github_app_id!r} is not a whole number"
+                " (the App ID shown on the App's settings page)"
+            )
         app = (self.github_app_id, self.github_private_key, self.github_webhook_secret)
         if any(app) and not all(app):
             names = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET")

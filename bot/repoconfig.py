@@ -32,6 +32,8 @@ class RepoConfig:
     expiring_soon_days: int = 14
     dashboard: bool = True
     notifications: tuple[Route, ...] = ()  # who hears what (bot.notify.routes)
+    require_chart_rendering: bool = False  # a touched chart helm can't render fails the check
+    chart_values: tuple[tuple[str, tuple[str, ...]], ...] = ()  # chart dir -> values files
     errors: list[EvalError] = field(default_factory=list, compare=False)
 
 
@@ -63,6 +65,10 @@ def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
         expiring_soon_days=exc_cfg.get("expiring_soon_days", 14),
         dashboard=data.get("dashboard", {}).get("enabled", True),
         notifications=routes,
+        require_chart_rendering=data.get("charts", {}).get("require_rendering", False),
+        chart_values=tuple(
+            (d.strip("/"), tuple(v)) for d, v in data.get("charts", {}).get("values", {}).items()
+        ),
     )
 
 

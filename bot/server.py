@@ -113,19 +113,26 @@ def serve(settings: Settings, *, threads: int = 8) -> None:
     metrics.configure(settings)
     services = Services(settings)
     services.migrate()
+    try:  # the port first: nothing else starts when the web server can't listen
+        server = create_server(
+            build_app(services),
+            host=settings.host,
+            port=settings.port,
+            threads=threads,
+            ident="compliance-bot",
+        )
+    except OSError as exc:
+        services.store.dispose()
+        raise ConfigError(
+            f"PORT: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            " (another process may use it; choose another with PORT or --port)"
+        ) from None
     # at start: recover what a dead process left (at once for this host), then take new work
     runner = services.runner("serve")
     runner.start()
     scheduler = BackgroundScheduler(timezone="UTC")
     add_jobs(scheduler, services)
     scheduler.start()
-    server = create_server(
-        build_app(services),
-        host=settings.host,
-        port=settings.port,
-        threads=threads,
-        ident="compliance-bot",
-    )
     stop = threading.Event()
 
     def shutdown(*_: Any) -> None:

@@ -151,7 +151,7 @@ def test_exception_on_the_base_applies_unverified(repo: Path):
         "expires": finding["exception"]["expires"],
         "verified": False,
     }
-    assert finding["exception"]["expires"].startswith("2027-01-01T00:00:00")
+    assert finding["exception"]["expires"] == "2026-12-31"  # as written: through that day
     assert [e["id"] for e in out["exceptions"]["applied"]] == ["EXC-1"]
     # after the deadline the rule bites again (catalogue item 9)
     proc = cli(
@@ -226,6 +226,21 @@ def test_scan_unknown_policy_and_missing_path(tmp_path: Path):
     assert proc.returncode == 2 and "nowhere" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("guess", "meant"),
+    [
+        ("k8s.host-network", "k8s.host-namespaces"),  # names the field the policy reads
+        ("k8s.host-pid", "k8s.host-namespaces"),
+        ("k8s.privilegd", "k8s.privileged"),
+        ("k8s.read-only-root-filesystem", "k8s.read-only-root-fs"),
+    ],
+)
+def test_unknown_policy_suggests_the_policy_meant(tmp_path: Path, guess: str, meant: str):
+    proc = cli("scan", ".", "--policy", guess, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"(did you mean '{meant}'?)" in proc.stderr
+
+
 def test_policies_list_json_contract():
     proc = cli("policies", "list", "--format", "json")
     assert proc.returncode == 0
@@ -261,6 +276,67 @@ def test_policies_validate_names_file_and_line(tmp_path: Path):
     proc = cli("policies", "validate", str(bad))
     assert proc.returncode == 2
     assert f"{bad}:6:" in proc.stderr and "does not compile" in proc.stderr
+
+
+def test_policies_validate_nested_folders_every_schema_error_and_readable_cel(tmp_path: Path):
+    root = Path(__file__).resolve().parents[1]
+    good = (root / "policies/kubernetes/privileged.yaml").read_text()
+    write(tmp_path, "pack/kubernetes/good.yaml", good.replace("k8s.privileged", "my.good"))
+    write(tmp_path, "pack/kubernetes/schema.yaml", "id: my.schema\ntitle: 5\nseverity: huge\n")
+    cel = good.replace("k8s.privileged", "my.cel").replace("condition: >\n", 'condition: >\n  "x\n')
+    write(tmp_path, "pack/other/deeper/cel.yml", cel)
+    proc = cli("policies", "validate", str(tmp_path / "pack"))
+    assert proc.returncode == 2
+    assert "ok   " in proc.stdout and "my.good (kubernetes, 3 fixtures)" in proc.stdout
+    schema = [line for line in proc.stderr.splitlines() if "schema.yaml" in line]
+    assert len(schema) >= 3, proc.stderr  # title, severity and the missing fields, not "1 more"
+    assert not any("more)" in line for line in schema)
+    assert any("severity: 'huge' is not one of low, medium, high, critical" in x for x in schema)
+    assert any("missing required field 'target'" in line for line in schema)
+    [cel_error] = [line for line in proc.stderr.splitlines() if "cel.yml" in line]
+    assert "does not compile: condition:1:" in cel_error and "\\x0a" not in cel_error
+    (tmp_path / "empty/sub").mkdir(parents=True)
+    proc = cli("policies", "validate", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and "no policy files" in proc.stderr
+
+
+def test_scanning_the_repository_root_does_not_read_its_rules_as_manifests(tmp_path: Path):
+    write(tmp_path, "deploy/web.yaml", FIXED_POD)
+    text = HEADER + entry() + "    expires: 2026-12-30\n"  # a duplicate key: reported once
+    write(tmp_path, ".compliance/exceptions.yaml", text)
+    proc = cli("scan", ".", "--format", "json", "--now", NOW, cwd=tmp_path)
+    out = json.loads(proc.stdout)
+    assert [e["path"] for e in out["errors"]] == [".compliance/exceptions.yaml"], out["errors"]
+    assert "exceptions file unusable" in out["errors"][0]["message"]
+    assert not [f for f in out["findings"] if f["path"].startswith(".compliance/")]
+
+
+@pytest.mark.parametrize(
+    "args", [("policies", "list"), ("scan", "--repo", "examples/demo", "examples/demo")]
+)
+def test_a_reader_that_stops_early_is_not_an_error(args: tuple[str, ...]):
+    # `compliance-bot ... | head`: the pipe closes before the output is written
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    assert proc.wait() == 141  # as if killed by SIGPIPE, like git
+    assert proc.stderr.read() == b""
+
+
+def test_counts_are_written_in_words_not_with_plural_s_in_brackets(tmp_path: Path):
+    proc = cli("policies", "list", "--pack", "secrets")
+    assert proc.stdout.splitlines()[-1] == "6 policies in 1 pack"
+    root = Path(__file__).resolve().parents[1]
+    proc = cli("policies", "test", str(root / "policies/kubernetes/cri-socket.yaml"))
+    assert proc.stdout.splitlines()[-1].endswith(" 0 failed (1 policy)")
+    write(tmp_path, ".compliance/exceptions.yaml", HEADER + entry())
+    proc = cli("exceptions", "list", "--repo", str(tmp_path), "--now", NOW)
+    assert proc.stdout.splitlines()[-1] == "1 exception"
 
 
 def test_sample_quick_start():
@@ -357,7 +433,7 @@ def test_exceptions_validate_list_and_expire(tmp_path: Path):
     write(tmp_path, ".compliance/exceptions.yaml", text)
     proc = cli("exceptions", "validate", "--repo", str(tmp_path), "--now", NOW)
     assert proc.returncode == 0, proc.stderr
-    assert "2 exception(s), all valid" in proc.stdout
+    assert "2 exceptions, all valid" in proc.stdout
     proc = cli("exceptions", "list", "--repo", str(tmp_path), "--now", NOW, "--format", "json")
     assert [(r["id"], r["state"]) for r in json.loads(proc.stdout)] == [
         ("EXC-1", "active"),
@@ -372,6 +448,26 @@ def test_exceptions_validate_list_and_expire(tmp_path: Path):
     assert proc.returncode == 0
     after = (tmp_path / ".compliance/exceptions.yaml").read_text()
     assert after == HEADER + "  # keep this comment\n" + entry()
+
+
+def test_a_date_deadline_is_shown_as_written_everywhere(tmp_path: Path):
+    # `expires: 2026-12-31` holds until 2027-01-01T00:00Z; nowhere may it read as the 1st
+    write(tmp_path, ".compliance/exceptions.yaml", HEADER + entry(expires="2026-12-31"))
+    write(tmp_path, "deploy/web.yaml", PRIVILEGED_POD)
+    scan = ("scan", str(tmp_path / "deploy"), "--repo", str(tmp_path), "--now", NOW)
+    outputs = [
+        cli(*scan).stdout,
+        cli(*scan, "--format", "markdown").stdout,
+        cli("exceptions", "list", "--repo", str(tmp_path), "--now", NOW).stdout,
+    ]
+    out = json.loads(cli(*scan, "--format", "json").stdout)
+    [excepted] = [f for f in out["findings"] if f["exception"]]
+    assert excepted["exception"]["expires"] == out["exceptions"]["applied"][0]["expires"]
+    listed = cli("exceptions", "list", "--repo", str(tmp_path), "--now", NOW, "--format", "json")
+    assert json.loads(listed.stdout)[0]["expires"] == excepted["exception"]["expires"]
+    assert excepted["exception"]["expires"] == "2026-12-31"
+    for text in outputs:
+        assert "2026-12-31" in text and "2027-01-01" not in text, text
 
 
 def test_parallel_scan_finds_exactly_what_a_single_process_finds(tmp_path: Path):

@@ -171,7 +171,7 @@ def test_wrong_result_type_is_an_error():
         ({"target": "cobol"}, 7, "target: 'cobol' is not one of"),
         ({"id": "Bad Id"}, 1, "id: 'Bad Id' does not match"),
         ({"extra": "match: {pattern: x}\n"}, 15, "not known to target 'kubernetes'"),
-        ({"extra": "colour: red\n"}, 1, "Additional properties are not allowed"),
+        ({"extra": "colour: red\n"}, 1, "(top level): unknown field 'colour'"),
         ({"extra": "id: again\n"}, 15, "duplicate key 'id'"),
     ],
 )

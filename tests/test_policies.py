@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.engine.evaluate import Engine
 from bot.engine.fixtures import run_fixtures
 from bot.engine.loader import load_bundled
+from bot.engine.model import SourceFile
 
 POLICIES = load_bundled()
 
@@ -38,3 +40,22 @@ def test_bundled_file_validates_against_the_policy_schema(policy):
     path = Path(bundled_dir()) / policy.source.removeprefix("policies/")
     doc = safeyaml.load(path.read_text("utf-8"))
     assert schema_errors("policy.schema.json", doc, policy.source) == []
+
+
+def test_cri_socket_finding_is_on_the_volume_not_on_the_volumes_line():
+    pod = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers: [{name: c, image: "nginx:1.27"}]
+  volumes:
+    - name: data
+      emptyDir: {}
+    - name: sock
+      hostPath:
+        path: /var/run/docker.sock
+"""
+    policies = [p for p in load_bundled(["kubernetes"]) if p.id == "k8s.cri-socket"]
+    [finding] = Engine(policies).evaluate([SourceFile("pod.yaml", pod)]).findings
+    assert finding.line == 11  # hostPath.path of the volume `sock`

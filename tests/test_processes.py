@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,7 +61,7 @@ def test_retention_settings():
 # -- at start: one line, exit 2 -----------------------------------------------------------------
 
 
-def run(process: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(process: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -69,7 +70,7 @@ def run(process: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]
     if process in ("web", "worker"):  # they refuse to start without an App, before anything
         clean.update(APP)
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", process],
+        [sys.executable, "-m", "bot.cli", process, *args],
         cwd=cwd,
         env={**clean, **env},
         capture_output=True,
@@ -103,6 +104,29 @@ def test_unreachable_database_is_one_line_naming_database_url(tmp_path, process)
 def test_unreachable_redis_is_one_line_naming_redis_url(tmp_path, process):
     proc = run(process, tmp_path, REDIS_URL=f"redis://:hunter2@{CLOSED}/0")
     assert_refused(proc, "REDIS_URL")
+
+
+def test_github_app_id_must_be_a_number(tmp_path):
+    with pytest.raises(ConfigError, match="GITHUB_APP_ID: 'abc' is not a whole number"):
+        Settings.from_env({**APP, "GITHUB_APP_ID": "abc"}, dotenv=None)
+    assert_refused(run("serve", tmp_path, GITHUB_APP_ID="abc"), "GITHUB_APP_ID")
+
+
+@pytest.mark.parametrize("command", [("ledger", "rebuild", "--repo", "o/r"), ("expire", "--once")])
+def test_app_commands_name_the_variables_they_miss(tmp_path, command):
+    proc = run(*command[:1], tmp_path, *command[1:], COMPLIANCE_BOT_DATA_DIR=str(tmp_path))
+    assert_refused(proc, "GITHUB_APP_ID")
+    assert "GITHUB_PRIVATE_KEY" in proc.stderr and "GITHUB_WEBHOOK_SECRET" in proc.stderr
+
+
+def test_port_in_use_is_one_line_naming_it_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = run("serve", tmp_path, "--port", port, LOG_LEVEL="WARNING")
+    assert_refused(proc, f"127.0.0.1:{port}")
+    assert "PORT" in proc.stderr and "already in use" in proc.stderr
 
 
 def test_unusable_data_dir_is_one_line_naming_it(tmp_path):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from bot.commands.registry import COMMANDS
 from bot.commands.replies import readme_section
+from bot.engine.evaluate import Engine
+from bot.engine.loader import load_bundled
+from bot.engine.model import SourceFile
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START = (
@@ -19,3 +24,23 @@ def test_comment_commands_section_is_the_generated_help():
     assert START in text and END in text
     section = text.split(START, 1)[1].split(END, 1)[0]
     assert section == readme_section().rstrip("\n")
+
+
+def test_every_policy_id_in_the_readme_and_the_help_exists():
+    known = {p.id for p in load_bundled()}
+    examples = " ".join(e for c in COMMANDS for e in c.SPEC.examples)
+    text = README.read_text("utf-8") + examples
+    # a glob such as `k8s.run-as-*` (in the repository config example) is not an id
+    named = set(re.findall(r"\b(?:k8s|secrets)\.[a-z][a-z0-9.-]*[a-z0-9](?![\w.*-])", text))
+    assert named and named <= known, sorted(named - known)
+
+
+def test_the_secrets_placeholders_the_readme_promises_do_pass():
+    text = README.read_text("utf-8")
+    table = text.split("passes on purpose |", 1)[1].split("\n\n", 1)[0]
+    secrets = load_bundled(["secrets"])
+    assert {p.id for p in secrets} == set(re.findall(r"`(secrets\.[a-z-]+)`", table))
+    samples = ["AKIAIOSFODNN7EXAMPLE", "AKIAXXXXXXXXXXXXXXXX", "AIza" + "X" * 35, "ghp_" + "X" * 36]
+    assert all(sample in table or sample[:4] in table for sample in samples)
+    files = [SourceFile(f"docs/{n}.md", f"value: {s}\n") for n, s in enumerate(samples)]
+    assert Engine(secrets).evaluate(files).findings == []

@@ -163,6 +163,35 @@ def test_setup_page_when_no_app(tmp_path: Path):
     assert client.get("/setup/callback?code=x&state=forged").status_code == 400
 
 
+def test_setup_page_warns_of_a_local_webhook_url_and_names_the_owner(tmp_path: Path):
+    services = Services(Settings(data_dir=tmp_path))  # no public URL: the request's host
+    services.migrate()
+    client = build_app(services).test_client()
+    page = client.get("/", base_url="http://127.0.0.1:8000").get_data(as_text=True)
+    assert "GitHub can't reach this address" in page and "COMPLIANCE_BOT_PUBLIC_URL" in page
+    assert "your personal GitHub account" in page
+    page = client.get("/?org=acme", base_url="https://bot.example.com").get_data(as_text=True)
+    assert "can't reach" not in page
+    assert "the organization <code>acme</code>" in page
+    assert "https://github.com/organizations/acme/settings/apps/new?state=" in page
+
+
+def test_running_page_with_no_installation_says_what_to_do_next(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "0 installations" in page and "<strong>Next:</strong> install the App" in page
+
+
+def test_unknown_pages_and_methods_get_the_bots_own_pages(client):
+    response = client.get("/nope")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "There is nothing at <code>/nope</code>" in page and "/webhooks/github" in page
+    response = client.get("/webhooks/github")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert "does not answer <code>GET</code>" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [

@@ -169,7 +169,7 @@ class Exempt(Command):
             "/compliance exempt k8s.privileged --paths 'deploy/node-exporter/**'"
             ' --reason "node-exporter reads host metrics through hostPID" --expires 30d'
             " --ticket SEC-12",
-            "/compliance exempt k8s.host-network --resources DaemonSet/monitoring/node-exporter"
+            "/compliance exempt k8s.host-namespaces --resources DaemonSet/monitoring/node-exporter"
             ' --reason "scrapes every node\'s network metrics" --expires 2026-12-31',
         ),
     )

@@ -56,7 +56,15 @@ def compile_expression(source: str) -> cel.Program:
     try:
         return cel.compile(source)
     except (ValueError, RuntimeError) as exc:
-        raise CELCompileError(str(exc).replace("<input>", "condition")) from None
+        raise CELCompileError(_readable(str(exc))) from None
+
+
+def _readable(message: str) -> str:
+    """The parser's errors on one line, without the echoed expression and the caret drawings
+    (their line breaks would show as ``\\x0a`` in reports, which escape control characters)."""
+    message = message.replace("<input>", "condition")
+    errors = re.findall(r"ERROR: (.*?)(?=\n\| |\nERROR: |\Z)", message, re.S)
+    return "; ".join(" ".join(e.split()) for e in errors or [message])
 
 
 # CEL's string, list and math extensions (join, flatten, split, ...) as the library provides

@@ -41,13 +41,14 @@ def compile_policy(policy: Policy, targets: dict[str, Target] = TARGETS) -> Comp
     """Raises CELCompileError / MatchError / KeyError; the loader turns these into load errors."""
     target = targets[policy.target]
     files = policy.files or target.default_files
+    exclude = policy.exclude if policy.files else target.default_exclude + policy.exclude
     return CompiledPolicy(
         policy=policy,
         target=target,
         program=celx.compile_expression(policy.condition),
         match=target.compile_match(policy.match),
         files=GlobSet(files),
-        exclude=GlobSet(policy.exclude) if policy.exclude else None,
+        exclude=GlobSet(exclude) if exclude else None,
         reads=_reads(policy.condition, target),
     )
 

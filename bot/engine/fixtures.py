@@ -52,10 +52,10 @@ def run_fixtures(policy: Policy) -> list[FixtureResult]:
             )
         elif fixture.findings is not None:
             ok = n == fixture.findings
-            detail = f"{n} finding(s)" + ("" if ok else f", expected {fixture.findings}")
+            detail = _findings(n) + ("" if ok else f", expected {fixture.findings}")
         else:
             ok = n > 0
-            detail = f"{n} finding(s)" if ok else "expected a finding, got none"
+            detail = _findings(n) if ok else "expected a finding, got none"
         if ok and fixture.expect == "fail" and fixture.content:
             ok, detail = _lines_in_range(evaluation.findings, fixture.content, detail)
         results.append(FixtureResult(policy, fixture, ok, detail))
@@ -68,3 +68,7 @@ def _lines_in_range(findings: list, content: str, detail: str) -> tuple[bool, st
     if bad:
         return False, f"finding line {bad[0].line} outside the fixture (1..{last})"
     return True, detail
+
+
+def _findings(n: int) -> str:
+    return f"{n} finding" if n == 1 else f"{n} findings"

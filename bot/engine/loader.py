@@ -32,10 +32,21 @@ class PolicyLoadError(Exception):
     source: str
     line: int | None
     message: str
+    further: tuple[tuple[int | None, str], ...] = ()  # more (line, message) of the same file
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source
         return f"{where}: {self.message}"
+
+    def problems(self) -> list[tuple[int | None, str]]:
+        """Every (line, message) found in the file, the first one included."""
+        return [(self.line, self.message), *self.further]
+
+    def lines(self) -> list[str]:
+        """Every problem as ``file:line: message``."""
+        return [
+            str(PolicyLoadError(self.source, line, message)) for line, message in self.problems()
+        ]
 
 
 @functools.cache
@@ -52,8 +63,38 @@ def schema_errors(name: str, doc: safeyaml.Document, source: str) -> list[tuple[
     for err in sorted(_schema_validator(name).iter_errors(doc.value), key=lambda e: list(e.path)):
         path = list(err.absolute_path)
         where = ".".join(str(p) for p in path) or "(top level)"
-        out.append((doc.line_of(path) or doc.line, f"{where}: {err.message}"))
+        out.append((doc.line_of(path) or doc.line, f"{where}: {_schema_message(err)}"))
     return out
+
+
+_TYPES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    """jsonschema's message in the words of a YAML file, without Python reprs of lists."""
+    value, expected = err.instance, err.validator_value
+    if err.validator == "enum":
+        return f"{value!r} is not one of {', '.join(str(v) for v in expected)}"
+    if err.validator == "required":  # one error per missing field: "'x' is a required property"
+        return "missing required field " + err.message.removesuffix(" is a required property")
+    if err.validator == "additionalProperties" and isinstance(value, dict):
+        allowed = set((err.schema.get("properties") or {}).keys())
+        unknown = [str(k) for k in value if k not in allowed] if allowed else []
+        if unknown:
+            return "unknown field " + ", ".join(f"'{k}'" for k in unknown)
+    if err.validator == "type":
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPES.get(n, n) for n in names)
+        return f"{value!r} is not {wanted}"
+    return err.message
 
 
 def bundled_dir() -> Path:
@@ -99,15 +140,20 @@ def load_policy_file(path: Path, pack: str = "local") -> Policy:
     return load_policy_text(text, str(path), pack)
 
 
-def load_policy_paths(paths: Iterable[Path], pack: str = "local") -> list[Policy]:
-    """Files, or directories of ``*.yaml`` policy files."""
-    out: list[Policy] = []
+def policy_files(paths: Iterable[Path]) -> list[Path]:
+    """The files named, and the ``*.yaml`` and ``*.yml`` files in and below the folders named."""
+    out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(load_policy_file(p, pack) for p in sorted(path.glob("*.yaml")))
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
         else:
-            out.append(load_policy_file(path, pack))
+            out.append(path)
     return out
+
+
+def load_policy_paths(paths: Iterable[Path], pack: str = "local") -> list[Policy]:
+    """Files, or folders of ``*.yaml`` policy files (searched through their subfolders)."""
+    return [load_policy_file(p, pack) for p in policy_files(paths)]
 
 
 def check_unique(policies: Iterable[Policy]) -> None:
@@ -132,9 +178,8 @@ def load_policy_text(
         raise PolicyLoadError(source, doc.line, "a policy file must be a mapping")
     problems = [] if trusted else schema_errors("policy.schema.json", doc, source)
     if problems:
-        line, message = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PolicyLoadError(source, line, message + more)
+        (line, message), *further = problems
+        raise PolicyLoadError(source, line, message, tuple(further))
     data: dict[str, Any] = doc.value
     if data["target"] not in TARGETS:
         raise PolicyLoadError(

@@ -6,7 +6,9 @@ serialise them to the JSON contract. Nothing here parses, evaluates or does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -176,3 +178,22 @@ class PullRequestFacts:
             "head_ref": self.head_ref,
             "draft": self.draft,
         }
+
+
+def closest_policy(name: str, policies: Iterable[Policy]) -> str | None:
+    """The id of the policy a mistyped or guessed ``name`` most likely means, or None.
+
+    A guessed id often names the field a policy checks (``k8s.host-network`` for
+    ``spec.hostNetwork``, which ``k8s.host-namespaces`` covers), which spelling distance alone
+    gets wrong (it says ``k8s.host-ports``): so a policy whose condition reads that field wins.
+    """
+    policies = list(policies)
+    words = re.split(r"[-_]", name.rsplit(".", 1)[-1])
+    field_name = words[0] + "".join(w.capitalize() for w in words[1:])
+    if len(words) > 1:
+        pattern = re.compile(rf"\b{re.escape(field_name)}\b", re.IGNORECASE)
+        readers = [p.id for p in policies if pattern.search(p.condition)]
+        if len(readers) == 1:
+            return readers[0]
+    close = difflib.get_close_matches(name, sorted(p.id for p in policies), n=1)
+    return close[0] if close else None

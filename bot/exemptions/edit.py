@@ -130,7 +130,8 @@ def change_entry(text: str, entry_id: str, changes: Mapping[str, Any]) -> str:
 def remove_entries(text: str, ids: Iterable[str]) -> str:
     """``text`` without the entries whose id is in ``ids`` (all of them, if an id is repeated).
 
-    When the list becomes empty it is written ``exceptions: []``. Comments between entries stay.
+    When the list becomes empty it is written ``exceptions: []``. The comment lines right above a
+    removed entry (no blank line between, indented like it) go with it; other comments stay.
     """
     wanted = list(dict.fromkeys(ids))
     doc = _Doc(text)
@@ -144,13 +145,16 @@ def remove_entries(text: str, ids: Iterable[str]) -> str:
         raise EditError(_FLOW_LIST)
     gone = [i for i, item in enumerate(doc.items) if _entry_id(item) in wanted]
     entries = [doc.layout.entries[i] for i in gone]
+    content = {n for e in doc.layout.entries for n in range(e.start, e.end + 1)}
     drop: set[int] = set()
+    tops: dict[int, int] = {}
     for e in entries:
-        drop.update(range(e.start, e.end + 1))
+        tops[e.start] = top = _leading_comment(doc.text, e.start, content)
+        drop.update(range(top, e.end + 1))
     last = doc.layout.entries[-1]
     for e in entries:  # one blank separator each: above if there is one, else below (not after
         # the list's last entry: a blank line there separates the list from what follows it)
-        for line in (e.start - 1, e.end + 1 if e is not last else 0):
+        for line in (tops[e.start] - 1, e.end + 1 if e is not last else 0):
             if 1 <= line <= len(doc.text.lines) and line not in drop and doc.text.blank(line):
                 drop.add(line)
                 break
@@ -165,6 +169,20 @@ def remove_entries(text: str, ids: Iterable[str]) -> str:
         doc.text.set(key.line, line[: colon + 1] + " []" + comment)
     doc.text.delete(drop)
     return doc.finish(doc.value_with(remaining))
+
+
+def _leading_comment(text: _Lines, start: int, content: set[int]) -> int:
+    """The first line of the comment block right above the entry starting at ``start`` (the
+    entry's own line when there is none): comment lines at least as indented as its ``-``."""
+    dash = text.get(start)
+    indent = len(dash) - len(dash.lstrip())
+    top = start
+    while top > 1 and top - 1 not in content:
+        line = text.get(top - 1)
+        if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) < indent:
+            break
+        top -= 1
+    return top
 
 
 # -- the text, as lines --------------------------------------------------------------------------

@@ -162,6 +162,14 @@ class ExemptionEntry:
             return self.line_of(name.split("[", 1)[0])
         return self.line
 
+    @property
+    def deadline(self) -> str:
+        """The deadline as people read it: the date as written (``2026-12-31``, through the end
+        of that day), or the timestamp in UTC. Never the next midnight that ``expires`` holds."""
+        if is_date_only(self.expires_text):
+            return self.expires_text
+        return format_timestamp(self.expires)
+
     def is_expired(self, now: datetime) -> bool:
         """True from the deadline on: for a date, from the following midnight UTC."""
         return require_aware(now) >= self.expires
@@ -193,10 +201,6 @@ class ExemptionEntry:
         is written in UTC. Any change a reviewer should see (scope, deadline, policy, ticket,
         words of the reason, order of paths) does change it.
         """
-        if is_date_only(self.expires_text):
-            expires = self.expires_text
-        else:
-            expires = format_timestamp(self.expires)
         return {
             "id": self.id,
             "policy": self.policy,
@@ -205,7 +209,7 @@ class ExemptionEntry:
             "reason": " ".join(self.reason.split()),
             "ticket": self.ticket,
             "requested_by": self.requested_by,
-            "expires": expires,
+            "expires": self.deadline,
         }
 
     def content_hash(self) -> str:
@@ -225,6 +229,9 @@ class ExemptionsFile:
     source: str = DEFAULT_SOURCE
     dropped: tuple[str, ...] = ()
     # entries left out for schema problems or duplicate ids: their id, or "entry N (line L)"
+    broken: tuple[tuple[ExemptionEntry, frozenset[str]], ...] = field(default=(), compare=False)
+    # entries left out for schema problems that still read as an entry, with the fields the
+    # schema flagged: never applied, only validated, so that one run reports every problem
 
     def by_id(self, entry_id: str) -> ExemptionEntry | None:
         return next((e for e in self.entries if e.id == entry_id), None)

@@ -91,13 +91,14 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
 
     errors = list(_validator().iter_errors(doc.value))
     file_errors = [_file_problem(e, doc, source) for e in errors if not _in_entry(e)]
-    if file_errors:
-        return None, sorted(set(file_errors), key=_order)
-
+    # a file-level error makes the file unusable, but its entries are still checked so that one
+    # run reports every problem
     items: list[Any] = doc.value.get("exceptions") or []
+    if not isinstance(items, list):
+        items = []
     positions = _positions(text, len(items))
     entry_errors: dict[int, list[Problem]] = {}
-    for err in errors:
+    for err in filter(_in_entry, errors):
         index = err.absolute_path[1]
         start = _item_line(doc, index, positions)
         entry_errors.setdefault(index, []).extend(
@@ -131,18 +132,44 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
     problems, duplicates = _duplicate_ids(doc, items, positions, source)
     entries: list[ExemptionEntry] = []
     dropped: list[str] = []
+    broken: list[tuple[ExemptionEntry, frozenset[str]]] = []
     for index, item in enumerate(items):
         start = _item_line(doc, index, positions)
+        end = positions[index][1] if positions else start
         if index in entry_errors or index in duplicates:
             problems.extend(entry_errors.get(index, ()))
             dropped.append(_str_id(item) or f"entry {index + 1} (line {start})")
+            if index not in duplicates and _reads_as_entry(item):
+                refused = frozenset(p.field or "" for p in entry_errors[index])
+                lines = _field_lines(doc, index, item)
+                entry = ExemptionEntry.from_mapping(
+                    item, line=start, end_line=end, field_lines=lines
+                )
+                broken.append((entry, refused))
             continue
-        end = positions[index][1] if positions else start
         lines = _field_lines(doc, index, item)
         entries.append(
             ExemptionEntry.from_mapping(item, line=start, end_line=end, field_lines=lines)
         )
-    return ExemptionsFile(1, tuple(entries), source, tuple(dropped)), sorted(problems, key=_order)
+    if file_errors:
+        return None, sorted(set(file_errors) | set(problems), key=_order)
+    file = ExemptionsFile(1, tuple(entries), source, tuple(dropped), tuple(broken))
+    return file, sorted(problems, key=_order)
+
+
+def _reads_as_entry(item: Any) -> bool:
+    """Whether an entry the schema refused still has the shape the semantic rules read."""
+    if not isinstance(item, dict):
+        return False
+    texts = [item.get(k) for k in ("id", "policy", "reason", "expires")]
+    paths, resources = item.get("paths"), item.get("resources") or []
+    return (
+        all(isinstance(t, str) for t in texts)
+        and parse_expires(item["expires"]) is not None
+        and isinstance(paths, list)
+        and isinstance(resources, list)
+        and all(isinstance(p, str) for p in [*paths, *resources])
+    )
 
 
 def _duplicate_ids(

@@ -14,14 +14,13 @@ Every problem names the line to fix. This module is pure: ``now`` is a parameter
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from bot.engine.model import Policy
+from bot.engine.model import Policy, closest_policy
 from bot.exemptions.model import (
     ExemptionEntry,
     ExemptionsFile,
@@ -51,6 +50,11 @@ def validate(
             entry, policies, now, require_ticket=require_ticket, source=file.source
         )
         problems.extend(found)
+    for entry, flagged in file.broken:  # already refused: report what else is wrong with it
+        found = entry_problems(
+            entry, policies, now, require_ticket=require_ticket, source=file.source
+        )
+        problems.extend(p for p in found if p.field not in flagged)
     return sorted(problems, key=lambda p: (p.line, p.message))
 
 
@@ -74,8 +78,8 @@ def entry_problems(
 
     policy = policies.get(entry.policy)
     if policy is None:
-        close = difflib.get_close_matches(entry.policy, list(policies), n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = closest_policy(entry.policy, policies.values())
+        hint = f" (did you mean '{close}'?)" if close else ""
         add("policy", "unknown-policy", f"unknown policy '{entry.policy}'{hint}")
     elif not policy.exceptions.allowed:
         add("policy", "not-allowed", f"policy {policy.id} does not allow exceptions")

@@ -34,6 +34,7 @@ from bot.commands import parse_comment
 from bot.commands.model import Command, Ignored, Reply
 from bot.commands.registry import Exempt, Explain, Extend, Help, ListExceptions, Recheck, Revoke
 from bot.commands.replies import help_markdown, refusal
+from bot.engine.model import closest_policy
 from bot.events import CommentEvent, PullRequest, Repo
 from bot.exemptions import add_entry, change_entry, parse, remove_entries, validate
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
@@ -42,6 +43,7 @@ from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers.context import Context
 from bot.report.markdown import code, md
+from bot.report.text import count
 from bot.store.db import rows_changed
 from bot.store.tables import CommandRun, Delivery, ExceptionId
 
@@ -226,8 +228,8 @@ def _exempt(
 ) -> tuple[str, dict[str, Any]]:
     policy = policies.get(command.policy)
     if policy is None:
-        close = difflib.get_close_matches(command.policy, sorted(policies), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        close = closest_policy(command.policy, policies.values())
+        hint = f" (did you mean {close}?)" if close else ""
         raise CommandRefused(f"there is no policy {command.policy}{hint}")
     if not policy.exceptions.allowed:
         raise CommandRefused(
@@ -498,8 +500,8 @@ def _pr_body(
 def _explain(command: Explain, policies: dict[str, Any]) -> str:
     policy = policies.get(command.policy)
     if policy is None:
-        close = difflib.get_close_matches(command.policy, sorted(policies), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        close = closest_policy(command.policy, policies.values())
+        hint = f" (did you mean {close}?)" if close else ""
         raise CommandRefused(f"there is no policy {command.policy}{hint}")
     limits = (
         f"Exceptions allowed, for at most {policy.exceptions.max_days} days."
@@ -549,7 +551,7 @@ def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
     for state, use in sorted(uses, key=lambda item: (item[1].line or 0, item[1].id)):
         shown = "expiring soon" if state == "active" and use.id in soon else state
         scope = ", ".join(code(p) for p in use.paths) or "–"
-        here = f"yes, {use.findings} finding(s)" if use.id in applied else "no"
+        here = f"yes, {count(use.findings, 'finding')}" if use.id in applied else "no"
         rows.append(
             f"| {code(use.id)} | {code(use.policy)} | {scope} | "
             f"{md(use.requested_by or '–')} | {md((use.expires or '')[:10])} | {shown} | {here} |"

@@ -20,6 +20,7 @@ from codeowners import CodeOwners
 
 from bot import ledger, locks
 from bot.checking import Rules, Verifier, check, load_rules
+from bot.engine import render
 from bot.engine.model import EvalError, PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
@@ -31,6 +32,7 @@ from bot.notify import outbox
 from bot.repoconfig import CONFIG_PATH
 from bot.report.markdown import render_markdown
 from bot.report.model import Report
+from bot.report.text import count
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +220,25 @@ def evaluate(
         head_ref=pr.head_ref if pr else target.head_fetch_ref,
         draft=pr.draft if pr else False,
     )
-    report = check(rules, files, now=now, facts=facts, verify=verify, pool=pool, jobs=jobs)
+    # Charts and kustomizations the change touches are checked as rendered (bot.engine.render).
+    expansion = render.expand(
+        files,
+        facts.changed_paths,
+        render.GitTree(mirror, head_sha),
+        render.settings_for(rules.config),
+    )
+    report = check(
+        rules,
+        expansion.files,
+        now=now,
+        facts=facts,
+        verify=verify,
+        pool=pool,
+        jobs=jobs,
+        place=expansion.place,
+    )
+    report.notes.extend(expansion.notes)
+    report.errors.extend(expansion.errors)
     report.base, report.head = base_sha, head_sha
     return report
 
@@ -245,9 +265,9 @@ def _rules_cached(path: str, sha: str) -> Rules:
 def check_output(report: Report, target: Target, details_url: str | None) -> CheckOutput:
     blocking = len(report.blocking)
     if report.errors:
-        title = f"{len(report.errors)} error(s): could not check everything"
+        title = f"{count(len(report.errors), 'error')}: could not check everything"
     elif blocking:
-        title = f"{blocking} blocking finding(s)"
+        title = count(blocking, "blocking finding")
     else:
         title = "No blocking findings"
     annotations = []

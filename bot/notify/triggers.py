@@ -199,7 +199,8 @@ def cleanup_opened(kind: str, e: AuditRecord, site: Site) -> list[Notification]:
             e,
             site,
             title=f"Cleanup PR #{e.pull_request} opened",
-            text=f"It removes {len(ids)} expired exception(s) from the exceptions file:"
+            text=f"It removes {len(ids)} expired exception{'' if len(ids) == 1 else 's'} from the"
+            " exceptions file:"
             f" {', '.join(ids)}. A code owner's review merges it.",
             branch=d.get("branch"),
             sha=None,

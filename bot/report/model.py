@@ -22,7 +22,7 @@ class ExceptionUse:
     policy: str
     state: ExceptionState
     line: int | None = None
-    expires: str | None = None  # ISO 8601, UTC
+    expires: str | None = None  # as written: a date (through that day, UTC), or RFC 3339 in UTC
     reason: str = ""
     requested_by: str | None = None
     ticket: str | None = None

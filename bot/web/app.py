@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
+import html
+from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from bot.config import Settings
 from bot.services import Services
@@ -22,12 +25,36 @@ def build_app(services: Services) -> Flask:
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(audit.blueprint)
+    app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(MethodNotAllowed, _method_not_allowed)
     # What start-up built (modules, policies, the routing table) lives as long as the process:
     # moved out of the collector's reach, a full collection no longer walks it, which otherwise
     # stalled a webhook answer for ~100 ms now and then (benchmarks/forge.py --only edge).
     gc.collect()
     gc.freeze()
     return app
+
+
+ROUTES = (
+    "<p>This is compliance-bot. It answers <code>GET /</code> (status or setup), "
+    "<code>GET /healthz</code>, <code>GET /metrics</code> and <code>POST /webhooks/github</code>."
+    "</p>"
+)
+
+
+def _not_found(_error: NotFound) -> Any:
+    path = html.escape(request.path)
+    return setup.page("Not found", f"<p>There is nothing at <code>{path}</code>.</p>" + ROUTES, 404)
+
+
+def _method_not_allowed(error: MethodNotAllowed) -> Any:
+    allowed = ", ".join(sorted(error.valid_methods or ()))
+    body = (
+        f"<p><code>{html.escape(request.path)}</code> does not answer "
+        f"<code>{html.escape(request.method)}</code>; it answers <code>{allowed}</code>.</p>"
+    )
+    text, status, headers = setup.page("Method not allowed", body + ROUTES, 405)
+    return text, status, {**headers, "Allow": allowed}
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:

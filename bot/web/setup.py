@@ -9,9 +9,11 @@ directory, readable by the owner only. As Probot's first-run page does.
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import secrets
 import urllib.error
+import urllib.parse
 import urllib.request
 from importlib import resources
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 import yaml
 from flask import Blueprint, current_app, redirect, request
 
-from bot.services import Services, store_credentials
+from bot.services import CREDENTIALS_FILE, Services, store_credentials
 from bot.store.tables import Installation
 
 blueprint = Blueprint("setup", __name__)
@@ -48,7 +50,7 @@ def _services() -> Services:
     return current_app.extensions["compliance-bot"]
 
 
-def _page(title: str, body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
+def page(title: str, body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
     return (
         f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;"
@@ -71,30 +73,76 @@ def index() -> Any:
     if settings.github_configured:
         with services.store.session() as session:
             count = session.query(Installation).count()
-        return _page(
+        installations = "1 installation" if count == 1 else f"{count} installations"
+        return page(
             "compliance-bot is running",
             f"<p>GitHub App <code>{html.escape(str(settings.github_app_id))}</code>, "
-            f"{count} installation(s). Webhooks: <code>/webhooks/github</code>.</p>",
+            f"{installations}. Webhooks: <code>/webhooks/github</code>.</p>"
+            + ("" if count else _install_next(services)),
         )
     public = settings.public_url or request.host_url.rstrip("/")
     state = secrets.token_urlsafe(24)
     _STATES.add(state)
     org = request.args.get("org", "").strip()
     target = f"{settings.github_web_url}/settings/apps/new"
+    owner = "your personal GitHub account (for an organization, open this page with "
+    owner += "<code>?org=NAME</code>)"
     if org:
-        target = f"{settings.github_web_url}/organizations/{org}/settings/apps/new"
+        quoted = urllib.parse.quote(org, safe="")
+        target = f"{settings.github_web_url}/organizations/{quoted}/settings/apps/new"
+        owner = f"the organization <code>{html.escape(org)}</code>"
     data = html.escape(json.dumps(manifest(public)))
-    return _page(
+    return page(
         "Set up compliance-bot",
-        "<p>No GitHub App is configured yet. Register one from this server's "
+        _unreachable_warning(public)
+        + "<p>No GitHub App is configured yet. Register one from this server's "
         "<code>app.yml</code>: GitHub will ask you to confirm the name and then send you back "
         "here, and the App's credentials are stored in the data directory.</p>"
+        f"<p>The App will belong to {owner}.</p>"
         f'<form method=post action="{html.escape(target)}?state={state}">'
         f'<input type=hidden name=manifest value="{data}">'
         "<button type=submit>Register the GitHub App</button></form>"
-        "<p>For an organization, open this page with <code>?org=NAME</code>. To configure by "
-        "hand instead, set <code>GITHUB_APP_ID</code>, <code>GITHUB_PRIVATE_KEY</code> and "
-        "<code>GITHUB_WEBHOOK_SECRET</code>.</p>",
+        "<p>To configure by hand instead, set <code>GITHUB_APP_ID</code>, "
+        "<code>GITHUB_PRIVATE_KEY</code> and <code>GITHUB_WEBHOOK_SECRET</code>.</p>",
+    )
+
+
+def _unreachable_warning(public: str) -> str:
+    """A warning when the webhook URL GitHub would be given points at this machine itself."""
+    host = urllib.parse.urlsplit(public).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+        local = address.is_loopback or address.is_unspecified
+    except ValueError:
+        local = host == "localhost" or host.endswith(".localhost")
+    if not local:
+        return ""
+    return (
+        "<p><strong>GitHub can't reach this address.</strong> The App's webhook URL would be "
+        f"<code>{html.escape(public)}/webhooks/github</code>, which is this machine itself, so "
+        "GitHub's deliveries would never arrive. Make the bot reachable, through a tunnel "
+        "(<code>ngrok http 8000</code>, <code>cloudflared tunnel</code>) or a reverse proxy, "
+        "and set <code>COMPLIANCE_BOT_PUBLIC_URL</code> to that public address before "
+        "registering.</p>"
+    )
+
+
+def _install_next(services: Services) -> str:
+    """What to do when the App is installed nowhere yet: install it, then open a pull request."""
+    stored = services.settings.data_dir / CREDENTIALS_FILE
+    app_url = ""
+    if stored.is_file():
+        try:
+            app_url = str(json.loads(stored.read_text("utf-8")).get("html_url") or "")
+        except (OSError, ValueError):
+            app_url = ""
+    where = "the App's page on GitHub (<em>Install App</em>)"
+    if app_url:
+        where = f'<a href="{html.escape(app_url)}/installations/new">its installation page</a>'
+    return (
+        f"<p><strong>Next:</strong> install the App on the repositories to check, from {where}. "
+        "Then open a pull request in one of them: a <code>compliance</code> check appears on "
+        "it.</p>"
     )
 
 
@@ -106,7 +154,7 @@ def callback() -> Any:
     code = request.args.get("code", "")
     state = request.args.get("state", "")
     if not code or state not in _STATES:
-        return _page("Setup failed", "<p>Unknown or expired setup request. Start again.</p>", 400)
+        return page("Setup failed", "<p>Unknown or expired setup request. Start again.</p>", 400)
     _STATES.discard(state)
     url = f"{services.settings.github_api_url}/app-manifests/{code}/conversions"
     req = urllib.request.Request(
@@ -116,13 +164,11 @@ def callback() -> Any:
         with urllib.request.urlopen(req, timeout=20) as resp:  # the configured API URL
             conversion = json.loads(resp.read())
     except (urllib.error.URLError, ValueError) as exc:
-        return _page(
-            "Setup failed", f"<p>GitHub refused the code: {html.escape(str(exc))}</p>", 502
-        )
+        return page("Setup failed", f"<p>GitHub refused the code: {html.escape(str(exc))}</p>", 502)
     store_credentials(services.settings, conversion)
     services.reload_credentials()
     install = f"{conversion.get('html_url', '')}/installations/new"
-    return _page(
+    return page(
         "GitHub App registered",
         f"<p>App <code>{html.escape(str(conversion.get('slug', conversion.get('id'))))}</code> "
         "is registered and its credentials are stored. Next, "

@@ -62,7 +62,7 @@ def test_exempt_opens_an_exception_pr_that_unblocks_the_pr_once_merged(world, go
     world.fake.comment(world.repo, number, "/compliance list", user="bob")
     world.bot.wait_idle()
     listing = bot_replies(world, number)[-1].body
-    assert "`EXC-1`" in listing and "yes, 1 finding(s)" in listing and "dev" in listing
+    assert "`EXC-1`" in listing and "yes, 1 finding" in listing and "dev" in listing
 
 
 def test_redelivered_comment_opens_no_second_pr_and_no_second_reply(world):

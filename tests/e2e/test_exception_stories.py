@@ -219,7 +219,7 @@ def test_direct_push_is_ignored_and_rebuild_restores_only_approved(world, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     try:
-        assert "1 entr(ies) recorded" in proc.stdout, proc.stdout
+        assert "1 entry recorded" in proc.stdout, proc.stdout
         assert [r.exception_id for r in ledger_rows(world)] == ["EXC-1"]
         # the approved exception is honoured again; the direct push still is not
         world.fake.commit(world.repo, "feature", {"deploy/other.yaml": PRIVILEGED}, "more")

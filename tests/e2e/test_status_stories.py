@@ -165,7 +165,7 @@ def test_status_payloads_parse_tolerantly():
 
 def test_the_notice_keeps_a_full_summary_within_github_limit():
     rows = "".join(f"| `deploy/{i}.yaml` | finding {i} |\n" for i in range(4000))
-    output = CheckOutput("compliance", "2 blocking finding(s)", f"{MARKER}\n{rows}", "failure")
+    output = CheckOutput("compliance", "2 blocking findings", f"{MARKER}\n{rows}", "failure")
     forged = [Forgery(i, "compliance", f"user{i}", "success") for i in range(12)]
     out = overridden(output, forged)
     assert len(out.summary.encode("utf-8")) <= MAX_SUMMARY

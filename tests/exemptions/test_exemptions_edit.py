@@ -304,10 +304,14 @@ def test_remove_everything_leaves_an_empty_list():
     assert _ids(out) == []
 
 
-def test_remove_keeps_comments_between_entries():
+def test_remove_takes_its_leading_comment_and_keeps_other_comments():
     text = FOUR_SPACES.replace("\n\n    - id: EXC-2", "\n    # about EXC-2\n    - id: EXC-2")
     out = remove_entries(text, ["EXC-2"])
-    assert out.endswith("end of year\n    # about EXC-2\n")
+    assert out.endswith("end of year\n")  # the comment right above EXC-2 went with it
+    assert "about EXC-2" not in out
+    apart = FOUR_SPACES.replace("\n\n    - id: EXC-2", "\n    # a note\n\n    - id: EXC-2")
+    out = remove_entries(apart, ["EXC-2"])
+    assert out.endswith("end of year\n    # a note\n")  # not touching the entry: it stays
 
 
 def test_remove_keeps_a_missing_final_newline():

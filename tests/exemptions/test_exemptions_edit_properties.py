@@ -355,7 +355,18 @@ def test_remove_entries(data):
     result = remove_entries(gen.text, gone)
 
     drop: set[int] = set()
-    removed = [(first, last) for first, last, raw in gen.entries if raw["id"] in gone]
+    content = {n for first, last, _ in gen.entries for n in range(first, last + 1)}
+
+    def with_comment(first: int) -> int:  # the comment lines right above an entry go with it
+        indent = len(gen.lines[first]) - len(gen.lines[first].lstrip())
+        while first - 1 >= 0 and first - 1 not in content:
+            above = gen.lines[first - 1]
+            if not above.lstrip().startswith("#") or len(above) - len(above.lstrip()) < indent:
+                break
+            first -= 1
+        return first
+
+    removed = [(with_comment(first), last) for first, last, raw in gen.entries if raw["id"] in gone]
     for first, last in removed:
         drop.update(range(first, last + 1))
     final = gen.entries[-1][1]

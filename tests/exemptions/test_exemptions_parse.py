@@ -205,6 +205,24 @@ def test_several_problems_in_one_entry_are_all_reported(exceptions_file):
     assert [p.line for p in problems] == [6, 7, 9]
 
 
+def test_file_level_problems_do_not_hide_the_entries_problems():
+    text = """version: 2
+extra: 1
+exceptions:
+  - id: EXC-1
+    policy: k8s.privileged
+    paths: ["deploy/**"]
+    reason: short
+    expires: 2026-12-31
+  - 5
+  - id: EXC-1
+"""
+    parsed, problems = parse(text)
+    assert parsed is None  # still unusable: nothing in it applies
+    assert [p.line for p in problems] == [1, 2, 4, 7, 9, 10, 10, 10, 10, 10]
+    assert "reason must be at least 20 characters" in problems[3].message
+
+
 # -- duplicate ids -------------------------------------------------------------------------------
 
 DUPLICATES = """version: 1

@@ -94,6 +94,17 @@ def test_unknown_policy_still_checks_everything_else(exceptions_file, policies, 
     assert codes == [(4, "unknown-policy"), (5, "scope"), (7, "expired")]
 
 
+def test_an_entry_the_schema_refused_is_still_checked_for_everything_else(
+    exceptions_file, policies, now
+):
+    text = exceptions_file(policy="nope", paths='["../x"]', reason="short", expires="2020-01-01")
+    parsed, schema = parse(text)
+    assert parsed is not None and parsed.entries == ()  # refused: it never applies
+    assert [(p.line, p.code) for p in schema] == [(6, "schema")]  # the reason
+    codes = [(p.line, p.code) for p in validate(parsed, policies, now)]
+    assert codes == [(4, "unknown-policy"), (5, "scope"), (7, "expired")]  # no second reason
+
+
 # -- ticket --------------------------------------------------------------------------------------
 
 

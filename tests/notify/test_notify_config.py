@@ -157,10 +157,10 @@ def test_an_unknown_destination_is_a_config_error_on_its_line():
             4,
             "unknown kind 'exception.approvd'",
         ),
-        (CONFIG.replace("[siem, audit-sink]", "siem"), 7, "is not of type 'array'"),
+        (CONFIG.replace("[siem, audit-sink]", "siem"), 7, "to: 'siem' is not a list"),
         (CONFIG.replace("to: [security-slack]", "to: []"), 5, "should be non-empty"),
         (CONFIG.replace('["*"]', '["Bypass!"]'), 6, "does not match"),
-        ("notifications:\n  route: []\n", 1, "Additional properties"),
+        ("notifications:\n  route: []\n", 1, "unknown field 'route'"),
     ],
 )
 def test_bad_routes_are_config_errors_naming_the_line(text, line, message):

@@ -31,6 +31,7 @@ class Target:
 
     name: ClassVar[str]
     default_files: ClassVar[tuple[str, ...]] = ()
+    default_exclude: ClassVar[tuple[str, ...]] = ()  # left out unless a policy names its files
     match_keys: ClassVar[frozenset[str]] = frozenset()
     variables: ClassVar[Mapping[str, str]] = {}  # CEL variable -> what it holds (for docs)
 

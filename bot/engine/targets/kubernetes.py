@@ -49,6 +49,8 @@ def _dig(value: Any, parts: Iterable[str]) -> Any:
 class KubernetesTarget(FileTarget):
     name = "kubernetes"
     default_files = ("**/*.yaml", "**/*.yml")
+    # the bot's own files (exceptions, config, repository policies) are YAML but not manifests
+    default_exclude = (".compliance/**",)
     match_keys = frozenset({"kinds"})
     variables: ClassVar[dict[str, str]] = {
         "object": "the resource as written",
