@@ -28,6 +28,7 @@ from bot.repoconfig import (
     RepoConfig,
     apply_config,
     parse_config,
+    unknown_enforced,
 )
 from bot.report.model import ExceptionUse, Report, ReportedFinding
 
@@ -87,6 +88,7 @@ def load_rules(read: Reader, list_dir: Lister, *, bundled: Sequence[Policy] | No
         errors.append(EvalError(exc.message, path=exc.source, line=exc.line))
         seen: set[str] = set()
         policies = [p for p in policies if not (p.id in seen or seen.add(p.id))]  # type: ignore[func-returns-value]
+    errors.extend(unknown_enforced(policies, config))
     return Rules(apply_config(policies, config), config, read(EXCEPTIONS_PATH), errors)
 
 

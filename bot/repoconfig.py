@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bot import safeyaml
 from bot.engine.loader import schema_errors
-from bot.engine.model import EvalError, Policy
+from bot.engine.model import EvalError, Policy, closest_policy
 from bot.notify.routes import Route, parse_routes
 
 CONFIG_PATH = ".compliance/config.yaml"
@@ -25,6 +25,7 @@ POLICIES_DIR = ".compliance/policies"
 class RepoConfig:
     packs: tuple[str, ...] | None = None  # None: every bundled pack
     enforce: tuple[str, ...] = ()
+    enforce_lines: tuple[int | None, ...] = ()  # the line of each ``enforce`` entry
     require_ticket: bool = False
     required_approvals: int = 1
     max_renewals: int = 3
@@ -58,6 +59,9 @@ def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
     return RepoConfig(
         packs=tuple(data["packs"]) if "packs" in data else None,
         enforce=tuple(data.get("enforce", ())),
+        enforce_lines=tuple(
+            doc.line_of(["enforce", i]) for i in range(len(data.get("enforce", ())))
+        ),
         require_ticket=exc_cfg.get("require_ticket", False),
         required_approvals=exc_cfg.get("required_approvals", 1),
         max_renewals=exc_cfg.get("max_renewals", 3),
@@ -70,6 +74,24 @@ def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
             (d.strip("/"), tuple(v)) for d, v in data.get("charts", {}).get("values", {}).items()
         ),
     )
+
+
+def unknown_enforced(
+    policies: Iterable[Policy], config: RepoConfig, source: str = CONFIG_PATH
+) -> list[EvalError]:
+    """``enforce`` entries that match no policy: a typo would silently enforce nothing."""
+    policies = list(policies)
+    errors = []
+    for i, pattern in enumerate(config.enforce):
+        if any(fnmatch.fnmatchcase(p.id, pattern) for p in policies):
+            continue
+        guess = closest_policy(pattern, policies)
+        hint = f" (did you mean {guess}?)" if guess else ""
+        line = config.enforce_lines[i] if i < len(config.enforce_lines) else None
+        errors.append(
+            EvalError(f"enforce: {pattern} matches no policy{hint}", path=source, line=line)
+        )
+    return errors
 
 
 def apply_config(policies: Iterable[Policy], config: RepoConfig) -> list[Policy]:
