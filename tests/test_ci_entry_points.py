@@ -18,25 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from e2e.test_check_stories import PRIVILEGED
 from jsonschema.validators import validator_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "ci" / "compliance-check.sh"
 SARIF_SCHEMA = ROOT / "tests" / "vendor" / "sarif" / "sarif-schema-2.1.0.json"
 
-PRIVILEGED = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: shop
-spec:
-  containers:
-    - name: web
-      image: nginx:1.27
-      securityContext:
-        privileged: true
-"""
 UNPRIVILEGED = PRIVILEGED.replace("privileged: true", "privileged: false")
 
 GIT_ENV = {
