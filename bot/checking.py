@@ -10,6 +10,7 @@ report, and an error fails the check. An exceptions file that can't be read gran
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -60,12 +61,17 @@ class Rules:
     config: RepoConfig
     exemptions_text: str | None
     errors: list[EvalError] = field(default_factory=list)
+    # of the repository's own rules (config and policies): a verdict that rests on other rules
+    # than the base has now is judged again (``bot.handlers.rejudge``)
+    digest: str = ""
 
 
 def load_rules(read: Reader, list_dir: Lister, *, bundled: Sequence[Policy] | None = None) -> Rules:
     """Policies, config and exceptions as the base commit has them."""
     errors: list[EvalError] = []
-    config = parse_config(read(CONFIG_PATH))
+    config_text = read(CONFIG_PATH)
+    config = parse_config(config_text)
+    digest = hashlib.sha256(f"{CONFIG_PATH}\0{config_text}\0".encode("utf-8", "replace"))
     errors.extend(config.errors)
     try:
         policies = list(bundled) if bundled is not None else load_bundled(config.packs)
@@ -78,6 +84,7 @@ def load_rules(read: Reader, list_dir: Lister, *, bundled: Sequence[Policy] | No
         text = read(path)
         if text is None:
             continue
+        digest.update(f"{path}\0{text}\0".encode("utf-8", "replace"))
         try:
             policies.append(load_policy_text(text, path, pack="repository"))
         except PolicyLoadError as exc:
@@ -89,7 +96,13 @@ def load_rules(read: Reader, list_dir: Lister, *, bundled: Sequence[Policy] | No
         seen: set[str] = set()
         policies = [p for p in policies if not (p.id in seen or seen.add(p.id))]  # type: ignore[func-returns-value]
     errors.extend(unknown_enforced(policies, config))
-    return Rules(apply_config(policies, config), config, read(EXCEPTIONS_PATH), errors)
+    return Rules(
+        apply_config(policies, config),
+        config,
+        read(EXCEPTIONS_PATH),
+        errors,
+        digest=digest.hexdigest(),
+    )
 
 
 def check(
@@ -106,6 +119,9 @@ def check(
 ) -> Report:
     """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified.
 
+    Files the config's ``exclude:`` globs match are not evaluated; the report lists them by glob
+    (``report.excluded``) and, always, the globs in force (``report.exclude``).
+
     ``place`` moves findings before exceptions are matched (rendered charts and kustomizations:
     to the file and line that set the field, see ``bot.engine.render``).
 
@@ -117,9 +133,22 @@ def check(
         wanted = set(policy_ids)
         policies = [p for p in policies if p.id in wanted]
     report = Report(policies={p.id: p for p in rules.policies}, errors=list(rules.errors))
-    evaluation = _evaluate(policies, list(files), facts, jobs, pool)
+    config = rules.config
+    report.exclude = config.exclude
+    kept = []
+    for file in files:
+        glob = config.excluding(file.path) if config.exclude else None
+        if glob is None:
+            kept.append(file)
+        else:
+            report.excluded.setdefault(glob, []).append(file.path)
+    evaluation = _evaluate(policies, kept, facts, jobs, pool)
     if place is not None:
         evaluation.findings = place(evaluation.findings)
+    if config.exclude:  # placed on an excluded file (a rendered base, say): excluded too
+        evaluation.findings = [
+            f for f in evaluation.findings if not f.path or config.excluding(f.path) is None
+        ]
     report.files_checked = evaluation.files
     report.errors.extend(evaluation.errors)
 

@@ -10,27 +10,35 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 from bot import __version__, exemptions
 from bot.checking import Rules, check, load_rules
 from bot.engine import render as rendering
 from bot.engine.fixtures import run_fixtures
 from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, policy_files
-from bot.engine.model import PullRequestFacts, SourceFile, closest_policy
+from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_policy
 from bot.forge.git import GitError, GitRepo
 from bot.repoconfig import EXCEPTIONS_PATH
-from bot.report import render
-from bot.report.text import count, when
+from bot.report import Report, render_json, render_markdown, render_sarif, render_text
+from bot.report.text import View, count, when
 
 EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
 FORMATS = ("text", "json", "sarif", "markdown")
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"}
+PROGRESS_MIN_FILES = 300  # smaller scans end before a progress line would tell anything
+PROGRESS_STEPS = 100  # at most this many updates of the line (chunks of work)
+PROGRESS_CHUNK = 50  # files per chunk, below that bound
+
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -70,6 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--format", choices=FORMATS, default="text", help="output (default: text)")
         p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
         p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+        shown = p.add_argument_group(
+            "what is listed",
+            "These only narrow the findings listed, in every format; the output says how many "
+            "were left out. The verdict and the exit code still count every finding: a hidden "
+            "blocking finding still fails the check (exit 1).",
+        )
+        shown.add_argument(
+            "--min-severity",
+            choices=SEVERITIES,
+            metavar="LEVEL",
+            help=f"list only findings of this severity or above ({', '.join(SEVERITIES)})",
+        )
+        shown.add_argument(
+            "--blocking-only",
+            action="store_true",
+            help="list only blocking findings (no advisory or excepted ones)",
+        )
 
     for name, help_text in (
         ("serve", "run everything in one process: web, worker and scheduler (embedded default)"),
@@ -109,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--policy", action="append", metavar="ID", help="only this policy (repeatable)")
     p.add_argument(
-        "--repo", type=Path, default=Path("."), help="where .compliance/ is read (default: .)"
+        "--repo",
+        type=Path,
+        default=None,
+        help="the repository root: .compliance/ is read there, and paths in findings are "
+        "relative to it (default: the nearest folder at or above the current one holding "
+        ".compliance/ or .git, else the current folder)",
     )
     p.add_argument(
         "--jobs",
@@ -185,10 +215,18 @@ def use_color(choice: str) -> bool:
     return sys.stdout.isatty()
 
 
-def emit(report, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    sys.stdout.write(
-        render(report, args.format, color=use_color(args.color), tool_version=__version__)
-    )
+def emit(report: Report, args: argparse.Namespace) -> int:
+    """Print the report as asked; the exit code is the report's, whatever the view hides."""
+    view = View(min_severity=args.min_severity, blocking_only=args.blocking_only)
+    if args.format == "text":
+        text = render_text(report, color=use_color(args.color), view=view)
+    elif args.format == "json":
+        text = render_json(report, view)
+    elif args.format == "sarif":
+        text = render_sarif(report, __version__, view)
+    else:
+        text = render_markdown(report, view=view)
+    sys.stdout.write(text)
     for error in report.errors if args.format != "text" else ():
         print(f"compliance-bot: error: {error}", file=sys.stderr)
     return report.exit_code
@@ -316,16 +354,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     repo = GitRepo(args.repo)
     if not repo.is_repository():
         raise UsageError(f"--repo: {args.repo} is not a git repository")
-    base = repo.resolve(args.base)
-    head = repo.resolve(args.head)
-    merge_base = repo.merge_base(base, head)
+    base, head, merge_base = history(repo, args.base, args.head)
 
     def read(path: str) -> str | None:
         data = repo.read_files(base, [path]).get(path)
         return None if data is None else decode(data, path)
 
     rules = load_rules(read, lambda d: repo.list_files(base, d))
-    changes = [c for c in repo.changed_files(merge_base, head) if c.status != "D"]
+    all_changes = repo.changed_files(merge_base, head)
+    # As the App does: paths the base config's ``exclude:`` names are neither read nor rendered.
+    evaluated, excluded = rules.config.split_excluded(c.path for c in all_changes)
+    kept = set(evaluated)
+    changes = [c for c in all_changes if c.status != "D" and c.path in kept]
     contents = repo.read_files(head, [c.path for c in changes])
     files = []
     for change in changes:
@@ -339,18 +379,59 @@ def cmd_check(args: argparse.Namespace) -> int:
         body=args.body if args.body is not None else body,
         labels=tuple(args.label),
         author=author,
-        changed_paths=tuple(c.path for c in repo.changed_files(merge_base, head)),
+        changed_paths=tuple(c.path for c in all_changes),
         base_ref=args.base,
         head_ref=args.head,
     )
     tree = rendering.GitTree(repo, head)
     settings = rendering.settings_for(rules.config)
-    expansion = rendering.expand(files, facts.changed_paths, tree, settings)
+    expansion = rendering.expand(files, evaluated, tree, settings)
     report = check(rules, expansion.files, now=now, facts=facts, place=expansion.place)
     report.notes.extend(expansion.notes)
     report.errors.extend(expansion.errors)
+    for glob, paths in excluded.items():
+        report.excluded.setdefault(glob, []).extend(paths)
     report.base, report.head = base, head
     return emit(report, args)
+
+
+def history(repo: GitRepo, base_ref: str, head_ref: str) -> tuple[str, str, str]:
+    """The base, head and merge-base commits. When a shallow clone lacks them, the error says
+    what to fetch rather than what git could not find (``ci/compliance-check.sh`` fetches it
+    itself; a hand-written CI job or a local shallow clone needs telling)."""
+    commits = []
+    for option, ref in (("--base", base_ref), ("--head", head_ref)):
+        try:
+            commits.append(repo.resolve(ref))
+        except GitError:
+            if not repo.is_shallow():
+                raise
+            raise UsageError(
+                f"{option}: {ref!r} is not in this shallow clone; fetch it "
+                f"(`{fetch_command(ref)}`) or the whole history (`git fetch --unshallow origin`;"
+                " with actions/checkout, `fetch-depth: 0`)"
+            ) from None
+    base, head = commits
+    try:
+        return base, head, repo.merge_base(base, head)
+    except GitError:
+        if not repo.is_shallow():
+            raise  # unrelated histories: git's words are the right ones
+        raise UsageError(
+            f"--base {base_ref!r} and --head {head_ref!r} have no common ancestor in this shallow"
+            " clone: fetch more history, e.g. `git fetch --deepen=200 origin` (repeat until"
+            " `check` finds one) or all of it with `git fetch --unshallow origin`; with"
+            " actions/checkout, set `fetch-depth: 0`"
+        ) from None
+
+
+def fetch_command(ref: str) -> str:
+    """The git command that brings ``ref`` into a clone: a remote-tracking branch
+    (``origin/main``) is fetched into itself, anything else (a branch, a SHA) from origin."""
+    remote, _, branch = ref.removeprefix("refs/remotes/").partition("/")
+    if ref.startswith("refs/remotes/") or (branch and remote == "origin"):
+        return f"git fetch {remote} {branch}:refs/remotes/{remote}/{branch}"
+    return f"git fetch origin {ref.removeprefix('refs/heads/')}"
 
 
 def collect_files(paths: Sequence[Path], root: Path) -> list[SourceFile]:
@@ -386,9 +467,31 @@ def collect_files(paths: Sequence[Path], root: Path) -> list[SourceFile]:
     return found
 
 
+def repository_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that holds ``.compliance/`` or ``.git`` (a
+    folder, or a file in a worktree or submodule); ``start`` itself when none does."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".compliance").is_dir() or (folder / ".git").exists():
+            return folder
+    return start
+
+
+def scan_root(repo: Path | None) -> Path:
+    """Where ``scan`` reads the rules: ``--repo`` as given, or the repository around us."""
+    if repo is None:
+        return repository_root(Path.cwd())
+    if not repo.exists():
+        raise UsageError(f"--repo: {repo}: no such directory")
+    if not repo.is_dir():
+        raise UsageError(f"--repo: {repo}: not a directory")
+    return repo
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
-    rules = working_tree_rules(args.repo)
+    root = scan_root(args.repo)
+    rules = working_tree_rules(root)
     if args.policy:
         known = {p.id for p in rules.policies}
         for policy_id in args.policy:
@@ -396,10 +499,93 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 hint = closest_policy(policy_id, rules.policies)
                 suggestion = f" (did you mean {hint!r}?)" if hint else ""
                 raise UsageError(f"--policy: no policy {policy_id!r}{suggestion}")
-    files = collect_files(args.paths, args.repo)
+    files = collect_files(args.paths, root)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    report = check(rules, files, now=now, policy_ids=args.policy, jobs=jobs)
+    if shows_progress(len(files), sys.stderr):
+        report = check_showing_progress(rules, files, now, args.policy, jobs, sys.stderr)
+    else:
+        report = check(rules, files, now=now, policy_ids=args.policy, jobs=jobs)
     return emit(report, args)
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def shows_progress(files: int, stream: TextIO) -> bool:
+    """A progress line only for a scan long enough to need one, and only for a person: never
+    in a pipe, a log or a file, where the carriage returns would be noise."""
+    return files > PROGRESS_MIN_FILES and stream.isatty()
+
+
+def progress_text(done: int, total: int) -> str:
+    return f"scanning {total:,} files… {done:,}/{total:,}"
+
+
+class ProgressLine:
+    """One line on a terminal, rewritten in place and erased at the end."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+
+    def show(self, done: int) -> None:
+        self.stream.write(f"\r{progress_text(min(done, self.total), self.total)}\x1b[K")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+
+def check_showing_progress(
+    rules: Rules,
+    files: list[SourceFile],
+    now: datetime,
+    policy_ids: Sequence[str] | None,
+    jobs: int,
+    stream: TextIO,
+) -> Report:
+    """``check`` with a progress line on ``stream``: the files go in more chunks than there are
+    processes, so that the line moves as each chunk comes back. Same findings as without."""
+    line = ProgressLine(len(files), stream)
+    chunks = max(jobs, min(PROGRESS_STEPS, -(-len(files) // PROGRESS_CHUNK)))
+    fork = multiprocessing.get_context("fork")  # as ``check`` does: the CLI runs no threads
+    workers = ProcessPoolExecutor(jobs, mp_context=fork) if jobs > 1 else None
+    pool = ChunkProgress(workers, line, chunks)
+    try:
+        line.show(0)
+        # With a pool, ``check`` splits the files into ``jobs`` chunks for it to run.
+        return check(rules, files, now=now, policy_ids=policy_ids, jobs=chunks, pool=lambda: pool)
+    finally:
+        line.close()  # before the report is printed, and on ^C too
+        if workers is not None:
+            workers.shutdown(cancel_futures=True)
+
+
+class ChunkProgress(Executor):
+    """What ``check`` spreads its chunks of files over: ``inner``'s processes (or this one),
+    moving the progress line on as each chunk comes back. Chunks are of equal size (give or
+    take a file), so ``k`` of ``chunks`` done is ``k/chunks`` of the files."""
+
+    def __init__(self, inner: Executor | None, line: ProgressLine, chunks: int) -> None:
+        self.inner = inner
+        self.line = line
+        self.chunks = chunks
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+    ) -> Iterator[T]:
+        if self.inner is not None:
+            results = self.inner.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+        else:
+            results = map(fn, *iterables)
+        for done, result in enumerate(results, 1):
+            self.line.show(self.line.total * done // self.chunks)
+            yield result
 
 
 # -- policies ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from bot.checking import Approval
 from bot.exemptions.model import ID_PATTERN, ExemptionEntry, is_date_only, require_aware
-from bot.repoconfig import EXCEPTIONS_PATH
+from bot.repoconfig import CONFIG_PATH, EXCEPTIONS_PATH
 from bot.report.markdown import code, md
 from bot.report.text import count
 
@@ -545,8 +545,12 @@ def dashboard_body(
     max_chars: int = MAX_BODY,
     branch: str | None = None,
     others: Mapping[str, tuple[Plan, int | None]] | None = None,
+    exclude: Sequence[str] = (),
 ) -> str:
     """Body of the dashboard issue: every exception by state, then when it was last updated.
+
+    ``exclude`` is the default branch's ``exclude:`` (paths never evaluated): an opt-out too,
+    listed in its own section, kept ahead of active and unused exceptions when space runs out.
 
     ``plan`` is the default branch's (``branch``); ``others`` holds the plan and cleanup PR of
     every other base branch with exceptions. With other branches, every table gains a Branch
@@ -589,7 +593,7 @@ def dashboard_body(
         f"{len(unused)} unused",
     ]
     head = "\n\n".join([DASHBOARD_MARKER, intro, "**" + " · ".join(counts) + "**"])
-    if all(p.empty for _, p, _ in plans):
+    if all(p.empty for _, p, _ in plans) and not exclude:
         head += (
             "\n\nNo exceptions: every policy applies in full. Exceptions are requested with "
             "`/compliance exempt` on a pull request."
@@ -693,5 +697,18 @@ def dashboard_body(
             [row(n, code(entry_id), md(problem, 500)) for n, (entry_id, problem) in invalid],
         ),
     ]
+    config = code(CONFIG_PATH)
+    candidates.append(
+        _Section(
+            f"Excluded paths ({len(exclude)})",
+            3,
+            [
+                f"Never evaluated, by `exclude:` in {config} on the default branch. Adding an"
+                " exclusion needs the code owners' approval, like an exception."
+            ],
+            _table("Glob"),
+            [_row(code(glob)) for glob in exclude],
+        )
+    )
     sections = [s for s in candidates if s.rows]
     return _fit(head, sections, tail, max_chars, "dashboard")

@@ -5,7 +5,8 @@ request) comes from people who may be hostile. This module turns YAML text into 
 Python values (dict, list, str, int, float, bool, None) while
 
 - remembering the line of every mapping key and sequence item, so findings and errors can name it;
-- refusing duplicate mapping keys (YAML says they are an error; PyYAML silently keeps the last);
+- refusing duplicate mapping keys (YAML says they are an error; PyYAML silently keeps the last),
+  or, for a validator that must report every problem in one run, recording each with its lines;
 - refusing custom tags (``!foo``, ``!!python/object``) and, in strict mode, anchors and aliases;
 - bounding input size, nesting depth and the number of values an alias may expand to, so the
   "billion laughs" and deep-nesting attacks fail fast instead of eating memory or the stack.
@@ -73,6 +74,21 @@ class YAMLError(ValueError):
         self.line = line
 
 
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A key written again in the same mapping, recorded instead of refused (``record_duplicates``).
+
+    The mapping keeps the first value; the repeated one is only kept here, so that a validator
+    can still look into it.
+    """
+
+    key: Any
+    line: int  # 1-based line of the repeated key
+    first_line: int  # line where the mapping first has the key
+    mapping: dict[Any, Any] = field(compare=False, repr=False)  # the mapping that repeats it
+    value: Any = field(compare=False, repr=False)  # the repeated key's value, left out of it
+
+
 @dataclass
 class Document:
     """One loaded YAML document: its value and where each part of it came from."""
@@ -82,6 +98,9 @@ class Document:
     end_line: int
     lines: dict[int, dict[Any, int]] = field(default_factory=dict, repr=False)
     # id(container) -> {key or index: 1-based line}; containers are kept alive by ``value``
+    # (or, for a repeated key's value, by ``duplicates``)
+    duplicates: list[DuplicateKey] = field(default_factory=list)
+    # in the order their values ended; always empty unless loaded with ``record_duplicates``
 
     def line_of(self, path: str | list[Any] | tuple[Any, ...] | None) -> int | None:
         """The line of a field given as ``a.b[0].c`` (or as a list of keys); ``None`` if absent."""
@@ -115,14 +134,22 @@ def split_path(path: str) -> list[Any]:
     return parts
 
 
-def load_all(text: str | bytes, limits: Limits = STRICT) -> list[Document]:
-    """Load every document of a YAML stream. Raises :class:`YAMLError` naming the line."""
-    return list(iter_documents(text, limits))
+def load_all(
+    text: str | bytes, limits: Limits = STRICT, *, record_duplicates: bool = False
+) -> list[Document]:
+    """Load every document of a YAML stream. Raises :class:`YAMLError` naming the line.
+
+    A duplicate mapping key is an error, unless ``record_duplicates``: then each is listed in
+    its document's ``duplicates`` (the mapping keeping the first value) and loading goes on.
+    """
+    return list(iter_documents(text, limits, record_duplicates=record_duplicates))
 
 
-def load(text: str | bytes, limits: Limits = STRICT) -> Document:
+def load(
+    text: str | bytes, limits: Limits = STRICT, *, record_duplicates: bool = False
+) -> Document:
     """Load a stream that must hold exactly one document (an empty stream is ``None``)."""
-    docs = load_all(text, limits)
+    docs = load_all(text, limits, record_duplicates=record_duplicates)
     if len(docs) > 1:
         raise YAMLError("expected one YAML document, found several", docs[1].line)
     if not docs:
@@ -130,7 +157,9 @@ def load(text: str | bytes, limits: Limits = STRICT) -> Document:
     return docs[0]
 
 
-def iter_documents(text: str | bytes, limits: Limits = STRICT) -> Iterator[Document]:
+def iter_documents(
+    text: str | bytes, limits: Limits = STRICT, *, record_duplicates: bool = False
+) -> Iterator[Document]:
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > limits.max_bytes:
         raise YAMLError(f"document is {size:,} bytes, more than the {limits.max_bytes:,} allowed")
@@ -139,7 +168,7 @@ def iter_documents(text: str | bytes, limits: Limits = STRICT) -> Iterator[Docum
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise YAMLError(f"not UTF-8 text (byte {exc.start})") from None
-    builder = _Builder(limits)
+    builder = _Builder(limits, record_duplicates)
     parser = None
     try:
         # yaml.parse's loop without its generator: one call into libyaml per event, not two
@@ -181,8 +210,10 @@ _NO_KEY = object()
 class _Builder:
     """Turns parser events into values; one instance per stream."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, record_duplicates: bool = False) -> None:
         self.limits = limits
+        self.record_duplicates = record_duplicates
+        self.duplicates: list[DuplicateKey] = []
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, int]] = {}  # name -> (value, value count)
         self.lines: dict[int, dict[Any, int]] = {}
@@ -218,11 +249,12 @@ class _Builder:
         elif kind is ev.DocumentStartEvent:
             self.anchors.clear()
             self.lines = {}
+            self.duplicates = []
             self.root = None
             self.doc_line = line
         elif kind is ev.DocumentEndEvent:
             end = event.end_mark.line + 1 if event.end_mark is not None else line
-            return Document(self.root, self.doc_line, end, self.lines)
+            return Document(self.root, self.doc_line, end, self.lines, self.duplicates)
         elif kind is ev.AliasEvent:
             if not self.limits.allow_aliases:
                 raise YAMLError(f"aliases (*{event.anchor}) are not allowed in this file", line)
@@ -297,6 +329,10 @@ class _Builder:
             self._merge(frame, value, line)
             return
         if key in frame.table and key not in frame.merged:
+            if self.record_duplicates:
+                first = frame.table[key]
+                self.duplicates.append(DuplicateKey(key, frame.key_line, first, container, value))
+                return
             raise YAMLError(
                 f"duplicate key {key!r} (first defined on line {frame.table[key]})", frame.key_line
             )

@@ -302,7 +302,7 @@ def test_policies_validate_nested_folders_every_schema_error_and_readable_cel(tm
 
 def test_scanning_the_repository_root_does_not_read_its_rules_as_manifests(tmp_path: Path):
     write(tmp_path, "deploy/web.yaml", FIXED_POD)
-    text = HEADER + entry() + "    expires: 2026-12-30\n"  # a duplicate key: reported once
+    text = HEADER + entry() + "version: 1\n"  # a duplicate top-level key: the file is unusable
     write(tmp_path, ".compliance/exceptions.yaml", text)
     proc = cli("scan", ".", "--format", "json", "--now", NOW, cwd=tmp_path)
     out = json.loads(proc.stdout)

@@ -170,8 +170,20 @@ def test_wrong_result_type_is_an_error():
         ({"severity": "urgent"}, 5, "severity: 'urgent' is not one of"),
         ({"target": "cobol"}, 7, "target: 'cobol' is not one of"),
         ({"id": "Bad Id"}, 1, "id: 'Bad Id' does not match"),
-        ({"extra": "match: {pattern: x}\n"}, 15, "not known to target 'kubernetes'"),
+        (
+            {"extra": "match: {pattern: x}\n"},
+            15,
+            "1 match key not known to target 'kubernetes': pattern",
+        ),
+        (
+            {"extra": "match: {a: 1, b: 2}\n"},
+            15,
+            "2 match keys not known to target 'kubernetes': a, b",
+        ),
+        ({"title": "[a, b]"}, 2, "title: a list is not text"),
+        ({"severity": "{high: 1}"}, 5, "severity: a mapping is not one of low, medium"),
         ({"extra": "colour: red\n"}, 1, "(top level): unknown field 'colour'"),
+        ({"extra": "colour: red\nshape: round\n"}, 1, "unknown fields 'colour', 'shape'"),
         ({"extra": "id: again\n"}, 15, "duplicate key 'id'"),
     ],
 )

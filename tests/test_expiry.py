@@ -463,3 +463,11 @@ def test_any_text_stays_under_the_limit_and_inert(reasons: list[str], limit: int
         assert len(body.encode("utf-8")) < limit
         assert body.count("<!--") == 1
         assert mentions(body) <= {"alice"}
+
+
+def test_dashboard_lists_the_exclusions_an_empty_repository_has_too():
+    body = dashboard_body(run(), {}, now=NOW, exclude=("tests/fixtures/**", "vendor/*_x/**"))
+    assert "## Excluded paths (2)" in body
+    assert "| `tests/fixtures/**` |" in body and "| `vendor/*_x/**` |" in body
+    assert "No exceptions: every policy applies in full" not in body  # something is opted out
+    assert "Excluded paths" not in dashboard_body(run(), {}, now=NOW)

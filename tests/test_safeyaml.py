@@ -64,6 +64,20 @@ def test_refusals_name_the_line(text, line, fragment):
     assert fragment in str(err.value)
 
 
+def test_duplicate_keys_can_be_recorded_instead_of_refused():
+    text = "a: 1\nb:\n  c: 2\n  c: [3]\na: 4\n"
+    doc = safeyaml.load(text, safeyaml.STRICT, record_duplicates=True)
+    assert doc.value == {"a": 1, "b": {"c": 2}}, "the first value is kept"
+    assert [(d.key, d.line, d.first_line) for d in doc.duplicates] == [("c", 4, 3), ("a", 5, 1)]
+    inner, outer = doc.duplicates
+    assert inner.mapping is doc.value["b"] and inner.value == [3]
+    assert outer.mapping is doc.value and outer.value == 4
+    assert doc.lines[id(inner.value)] == {0: 4}, "a repeated value keeps its lines"
+    assert safeyaml.load("a: 1\n", record_duplicates=True).duplicates == []
+    with pytest.raises(safeyaml.YAMLError, match="duplicate key 'c'"):
+        safeyaml.load(text)  # the default is unchanged
+
+
 def test_billion_laughs_refused_before_expanding():
     text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     for i in range(1, 10):

@@ -309,6 +309,13 @@ _DESCRIBERS = {
     "exception.merged_unapproved": lambda d: (
         f"merged WITHOUT approval: {_ids(d.get('entries'))} ({'; '.join(d.get('reasons') or [])})"
     ),
+    "config.loosened": lambda d: (
+        f"config loosened ({'; '.join(d.get('loosenings') or [])}),"
+        f" approved by {', '.join(d.get('approvers') or [])}"
+    ),
+    "config.merged_unapproved": lambda d: (
+        f"config loosened WITHOUT approval: {'; '.join(d.get('loosenings') or [])}"
+    ),
     "exception.ignored": lambda d: f"{d.get('exception')} not applied: {d.get('reason')}",
     "exception.reminded": lambda d: (
         f"reminded: {d.get('exception')} expires {d.get('expires')} (in {d.get('days')} days)"

@@ -82,19 +82,32 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     """jsonschema's message in the words of a YAML file, without Python reprs of lists."""
     value, expected = err.instance, err.validator_value
     if err.validator == "enum":
-        return f"{value!r} is not one of {', '.join(str(v) for v in expected)}"
+        return f"{_shown(value)} is not one of {', '.join(str(v) for v in expected)}"
     if err.validator == "required":  # one error per missing field: "'x' is a required property"
         return "missing required field " + err.message.removesuffix(" is a required property")
     if err.validator == "additionalProperties" and isinstance(value, dict):
         allowed = set((err.schema.get("properties") or {}).keys())
         unknown = [str(k) for k in value if k not in allowed] if allowed else []
         if unknown:
-            return "unknown field " + ", ".join(f"'{k}'" for k in unknown)
+            noun = "unknown field " if len(unknown) == 1 else "unknown fields "
+            return noun + ", ".join(f"'{k}'" for k in unknown)
     if err.validator == "type":
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPES.get(n, n) for n in names)
-        return f"{value!r} is not {wanted}"
+        return f"{_shown(value)} is not {wanted}"
     return err.message
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: text quoted, numbers and booleans as YAML writes them,
+    a list or a mapping by its kind (never a Python repr of one)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str | int | float):
+        return repr(value)
+    return "a list" if isinstance(value, list) else "a mapping"
 
 
 def bundled_dir() -> Path:

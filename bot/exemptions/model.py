@@ -230,8 +230,9 @@ class ExemptionsFile:
     dropped: tuple[str, ...] = ()
     # entries left out for schema problems or duplicate ids: their id, or "entry N (line L)"
     broken: tuple[tuple[ExemptionEntry, frozenset[str]], ...] = field(default=(), compare=False)
-    # entries left out for schema problems that still read as an entry, with the fields the
-    # schema flagged: never applied, only validated, so that one run reports every problem
+    # entries left out (but for a shared id) that have an id, with the fields refused or
+    # unreadable, which stand in as empty (a deadline as never): never applied, only validated
+    # for their other fields, so that one run reports every problem
 
     def by_id(self, entry_id: str) -> ExemptionEntry | None:
         return next((e for e in self.entries if e.id == entry_id), None)
@@ -242,9 +243,9 @@ class Problem:
     """Something wrong in the exceptions file, with the line to fix.
 
     ``code`` lets callers sort problems: ``"yaml"`` and ``"file"`` make the whole file unusable;
-    ``"schema"``, ``"expires-malformed"`` and ``"duplicate-id"`` drop an entry at parse time; the
-    rest come from ``validate`` (``"unknown-policy"``, ``"not-allowed"``, ``"expired"``,
-    ``"too-long"``, ``"reason"``, ``"ticket"``, ``"scope"``, ``"broad-scope"``). Only
+    ``"schema"``, ``"expires-malformed"``, ``"duplicate-key"`` and ``"duplicate-id"`` drop an
+    entry at parse time; the rest come from ``validate`` (``"unknown-policy"``, ``"not-allowed"``,
+    ``"expired"``, ``"too-long"``, ``"reason"``, ``"ticket"``, ``"scope"``, ``"broad-scope"``). Only
     ``"expired"`` is a state rather than a defect: see ``validate.valid_entries``.
     """
 

@@ -2,11 +2,15 @@
 
 The file comes from a repository and may be hostile or broken. Parsing fails closed at two levels:
 
-- the file as a whole is unusable (invalid YAML, duplicate keys, anchors or aliases, custom tags,
-  too big or too deep, not ``version: 1`` with an ``exceptions`` list): ``parse`` returns ``None``
-  and the problems; no exception in it applies;
-- one entry breaks the schema or shares its id with another: that entry (both, for a shared id)
-  is reported and left out, and the rest of the file stays usable.
+- the file as a whole is unusable (invalid YAML, a top-level key written twice, anchors or aliases,
+  custom tags, too big or too deep, not ``version: 1`` with an ``exceptions`` list): ``parse``
+  returns ``None`` and the problems; no exception in it applies;
+- one entry breaks the schema, writes a key twice, or shares its id with another: that entry
+  (both, for a shared id) is reported and left out, and the rest of the file stays usable.
+
+Either way the whole file is still read, so that one run reports every problem: a repeated key is
+recorded rather than fatal, and an entry that is left out is still handed to ``validate`` (as
+``ExemptionsFile.broken``) for the problems of its other fields.
 
 Rules that need the policies or the clock (unknown policy, deadlines, scope tricks) belong to
 ``validate``. This module does no I/O and never looks at the time.
@@ -14,11 +18,13 @@ Rules that need the policies or the clock (unknown policy, deadlines, scope tric
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +79,7 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
         message = "not valid UTF-8 text (a lone surrogate)"
         return None, [Problem(line, message, code="yaml", source=source)]
     try:
-        doc = safeyaml.load(text, limits)
+        doc = safeyaml.load(text, limits, record_duplicates=True)
     except safeyaml.YAMLError as exc:
         line, message = exc.line, exc.reason
         found = _READER_POSITION.search(message)
@@ -87,8 +93,11 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
     if doc.value is None:
         return ExemptionsFile(1, (), source), []
     if not isinstance(doc.value, dict):
-        return None, [Problem(doc.line, FILE_SHAPE, code="file", source=source)]
+        shape = Problem(doc.line, FILE_SHAPE, code="file", source=source)
+        repeated = [_repeated_key(d, source) for d in doc.duplicates]
+        return None, sorted([shape, *repeated], key=_order)
 
+    _join_exception_lists(doc)
     errors = list(_validator().iter_errors(doc.value))
     file_errors = [_file_problem(e, doc, source) for e in errors if not _in_entry(e)]
     # a file-level error makes the file unusable, but its entries are still checked so that one
@@ -104,6 +113,16 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
         entry_errors.setdefault(index, []).extend(
             _entry_problem(err, doc, index, start, source, _label(items, index))
         )
+    owners = _owners(doc, items)
+    for dup in doc.duplicates:
+        owner = owners.get(id(dup.mapping))
+        if owner is None:  # at the top level, or outside the entries: the file is unusable
+            file_errors.append(_repeated_key(dup, source))
+            continue
+        index, name = owner
+        entry_errors.setdefault(index, []).append(
+            _repeated_key(dup, source, _label(items, index), _str_id(items[index]), name)
+        )
     for index, item in enumerate(items):
         entry_id = item.get("id") if isinstance(item, dict) else None
         flagged = any(p.field == "id" for p in entry_errors.get(index, ()))
@@ -116,7 +135,9 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
             )
 
     for index, item in enumerate(items):
-        if index in entry_errors or not isinstance(item, dict):
+        if not isinstance(item, dict) or any(
+            p.field == "expires" for p in entry_errors.get(index, ())
+        ):
             continue
         expires = item.get("expires")
         if isinstance(expires, str) and parse_expires(expires) is None:
@@ -125,9 +146,9 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
                 f"{_label(items, index)}: expires {expires!r} is not a real date or time"
                 " (YYYY-MM-DD, or an RFC 3339 timestamp such as 2026-12-31T18:00:00Z)"
             )
-            entry_errors[index] = [
+            entry_errors.setdefault(index, []).append(
                 Problem(line, message, _str_id(item), "expires", "expires-malformed", source)
-            ]
+            )
 
     problems, duplicates = _duplicate_ids(doc, items, positions, source)
     entries: list[ExemptionEntry] = []
@@ -139,13 +160,12 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
         if index in entry_errors or index in duplicates:
             problems.extend(entry_errors.get(index, ()))
             dropped.append(_str_id(item) or f"entry {index + 1} (line {start})")
-            if index not in duplicates and _reads_as_entry(item):
+            if index not in duplicates and isinstance(item, dict):
                 refused = frozenset(p.field or "" for p in entry_errors[index])
                 lines = _field_lines(doc, index, item)
-                entry = ExemptionEntry.from_mapping(
-                    item, line=start, end_line=end, field_lines=lines
-                )
-                broken.append((entry, refused))
+                readable = _broken_entry(item, line=start, end_line=end, field_lines=lines)
+                if readable is not None:
+                    broken.append((readable[0], refused | readable[1]))
             continue
         lines = _field_lines(doc, index, item)
         entries.append(
@@ -157,19 +177,119 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
     return file, sorted(problems, key=_order)
 
 
-def _reads_as_entry(item: Any) -> bool:
-    """Whether an entry the schema refused still has the shape the semantic rules read."""
-    if not isinstance(item, dict):
-        return False
-    texts = [item.get(k) for k in ("id", "policy", "reason", "expires")]
-    paths, resources = item.get("paths"), item.get("resources") or []
-    return (
-        all(isinstance(t, str) for t in texts)
-        and parse_expires(item["expires"]) is not None
-        and isinstance(paths, list)
-        and isinstance(resources, list)
-        and all(isinstance(p, str) for p in [*paths, *resources])
-    )
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _broken_entry(
+    item: Any, *, line: int, end_line: int, field_lines: tuple[tuple[str, int], ...]
+) -> tuple[ExemptionEntry, frozenset[str]] | None:
+    """An entry that was left out, as far as it reads, and the fields that had to stand in.
+
+    Only ``validate`` sees it, for the problems of the fields that do read. A field that is
+    missing or of the wrong type stands in as empty, an unreadable deadline as never; the rules
+    of those fields are not run. ``None`` for an entry without an id to name its problems by.
+    """
+    if not isinstance(item, dict) or _str_id(item) is None:
+        return None
+    data = dict(item)
+    stand_ins: set[str] = set()
+    for name in ("policy", "reason"):
+        if not isinstance(data.get(name), str):
+            data[name] = ""
+            stand_ins.add(name)
+    for name in ("paths", "resources"):
+        value = data.get(name)
+        if value is None and name == "resources":  # optional
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            data[name] = []
+            stand_ins.add(name)
+    for name in ("ticket", "requested_by"):
+        if not isinstance(data.get(name), str | None):
+            data[name] = None
+            stand_ins.add(name)
+    expires = data.get("expires")
+    if isinstance(expires, str) and parse_expires(expires) is not None:
+        entry = ExemptionEntry.from_mapping(
+            data, line=line, end_line=end_line, field_lines=field_lines
+        )
+        return entry, frozenset(stand_ins)
+    data["expires"] = "2000-01-01"  # replaced just below: from_mapping needs a real deadline
+    entry = ExemptionEntry.from_mapping(data, line=line, end_line=end_line, field_lines=field_lines)
+    text = expires if isinstance(expires, str) else ""
+    entry = dataclasses.replace(entry, expires=_NEVER, expires_text=text)
+    return entry, frozenset({*stand_ins, "expires"})
+
+
+def _join_exception_lists(doc: safeyaml.Document) -> None:
+    """Read ``exceptions`` written twice (two lists, say after a merge) as one list.
+
+    The repeated key makes the file unusable either way; joining the lists only lets every
+    entry, in both, be checked in the same run.
+    """
+    repeats = [d for d in doc.duplicates if d.mapping is doc.value and d.key == "exceptions"]
+    parts = [doc.value.get("exceptions"), *(d.value for d in repeats)]
+    if not repeats or not all(part is None or isinstance(part, list) for part in parts):
+        return
+    joined: list[Any] = []
+    table: dict[Any, int] = {}
+    for part in parts:
+        lines = doc.lines.get(id(part), {}) if part is not None else {}
+        for i, item in enumerate(part or ()):
+            if i in lines:
+                table[len(joined)] = lines[i]
+            joined.append(item)
+    doc.value["exceptions"] = joined
+    doc.lines[id(joined)] = table
+
+
+def _owners(doc: safeyaml.Document, items: list[Any]) -> dict[int, tuple[int, str | None]]:
+    """For each mapping a repeated key was written in, when it lies in an entry: ``id(mapping)``
+    -> (the entry's index, the entry's field that holds it, or ``None`` for the entry itself)."""
+    if not doc.duplicates:
+        return {}
+    owners: dict[int, tuple[int, str | None]] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            owners[id(item)] = (index, None)
+            for key, value in item.items():
+                owners.update((id(m), (index, str(key))) for m in _mappings(value))
+    # a repeated key's value is not in the document, so the keys repeated inside it belong to
+    # whatever holds the repeated key; they were recorded before it, hence the reverse order
+    for dup in reversed(doc.duplicates):
+        owner = owners.get(id(dup.mapping))
+        if owner is not None:
+            index, name = owner
+            held = (index, name or str(dup.key))
+            owners.update((id(m), held) for m in _mappings(dup.value))
+    return owners
+
+
+def _mappings(value: Any) -> Iterator[dict[Any, Any]]:
+    """Every mapping in ``value``, itself included (depth is bounded by ``LIMITS``)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _repeated_key(
+    dup: safeyaml.DuplicateKey,
+    source: str,
+    label: str | None = None,
+    entry_id: str | None = None,
+    name: str | None = None,
+) -> Problem:
+    """A key written twice: in an entry (``label``) the entry is left out, else the file is."""
+    message = f"duplicate key {dup.key!r} (first defined on line {dup.first_line})"
+    if label is None:
+        return Problem(dup.line, message, code="yaml", source=source)
+    message = f"{label}: {message}; it does not apply until each key is written once"
+    return Problem(dup.line, message, entry_id, name or str(dup.key), "duplicate-key", source)
 
 
 def _duplicate_ids(
@@ -228,7 +348,7 @@ def _positions(text: str, count: int) -> list[tuple[int, int]]:
         found = layout_mod.layout(text)
     except yaml.YAMLError:  # pragma: no cover - safeyaml already loaded the same text
         return []
-    if len(found.entries) != count:  # pragma: no cover - same sequence, same length
+    if len(found.entries) != count:  # ``exceptions`` written twice: see _join_exception_lists
         return []
     return [(e.start, e.end) for e in found.entries]
 
@@ -306,6 +426,19 @@ def _kind_of(value: Any) -> str:
     return "a mapping"
 
 
+def _scalar(value: Any) -> bool:
+    """Text or a number: what a message may quote as written (not a list's Python repr)."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: text quoted, a number or boolean as written (in YAML's
+    words), anything else by its kind."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if _scalar(value) else _kind_of(value)
+
+
 def _expected(types: str | Iterable[str]) -> str:
     names = [types] if isinstance(types, str) else list(types)
     return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
@@ -356,12 +489,11 @@ def _entry_problem(
         name = _missing(err)
         return [problem(f"missing required field '{name}'", line, name)]
     if field == "expires" and v in ("anyOf", "pattern", "type"):
-        return [
-            problem(
-                f"expires {inst!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp"
-                " with an offset (2026-12-31T18:00:00Z)"
-            )
-        ]
+        wanted = "a date (YYYY-MM-DD) or an RFC 3339 timestamp with an offset"
+        example = " (2026-12-31T18:00:00Z)"
+        if _scalar(inst):
+            return [problem(f"expires {inst!r} is not {wanted}{example}")]
+        return [problem(f"expires must be {wanted}{example}, not {_kind_of(inst)}")]
     if v == "type":
         if not rel:
             return [problem(f"each exception must be a mapping of fields, not {_kind_of(inst)}")]
@@ -380,8 +512,10 @@ def _entry_problem(
         return [problem(f"{where}, when given, needs at least one item (or leave it out)")]
     if v == "minLength":
         return [problem(f"{where} must not be empty")]
-    if v in ("maxLength", "maxItems"):
-        return [problem(f"{where} is too long ({err.message})")]
+    if v in ("maxLength", "maxItems"):  # the schema's limits are all well above one
+        unit = "characters" if v == "maxLength" else "items"
+        limit = err.validator_value
+        return [problem(f"{where} is too long: at most {limit} {unit} (got {len(inst)})")]
     return [problem(f"{where or 'entry'}: {err.message}")]
 
 
@@ -397,7 +531,7 @@ def _file_problem(err: jsonschema.ValidationError, doc: safeyaml.Document, sourc
         names = ", ".join(f"'{k}'" for k in extra)
         message = f"unknown top-level field {names}; {FILE_SHAPE}"
     elif path == ["version"]:
-        message = f"version must be 1 (got {inst!r}); this bot reads version 1 files"
+        message = f"version must be 1 (got {_shown(inst)}); this bot reads version 1 files"
     elif path == ["exceptions"]:
         message = f"exceptions must be a list, not {_kind_of(inst)}"
     else:

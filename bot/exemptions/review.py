@@ -1,4 +1,5 @@
-"""The ``compliance/exception-review`` verdict for a PR that changes the exceptions file (pure).
+"""The ``compliance/exception-review`` verdict for a PR that changes the exceptions file, or that
+loosens the repository config (``review_config``), both pure.
 
 Everything it needs comes in as neutral facts gathered by the handler (from the base commit and
 the forge); nothing here calls a forge or reads a clock. DESIGN §5 items 3, 4, 5, 7, 14 and 22
@@ -37,9 +38,9 @@ from typing import Literal
 
 from codeowners import CodeOwners, path_to_regex
 
-from bot.engine.model import Policy
+from bot.engine.model import EvalError, Policy
 from bot.exemptions import ExemptionsFile, Problem, parse, validate
-from bot.repoconfig import RepoConfig
+from bot.repoconfig import CONFIG_PATH, Loosening, RepoConfig
 from bot.report.markdown import MAX_SUMMARY, code, md
 from bot.report.text import count, plain
 
@@ -153,6 +154,7 @@ class ReviewVerdict:
     changes: tuple[EntryChange, ...] = ()
     annotations: tuple[ReviewAnnotation, ...] = field(default_factory=tuple)
     capped: tuple[str, ...] = ()  # exceptions this PR would renew past ``max_renewals``
+    loosenings: tuple[str, ...] = ()  # a config review: how the PR relaxes the config
 
 
 # -- reviews -------------------------------------------------------------------------------------
@@ -313,7 +315,8 @@ def code_owners_rule(
             " default branch, e.g. '/.compliance/ @your-org/your-team'"
         )
         return None, problems
-    owners, line, pattern, _ = winner
+    owners, _, pattern, _ = winner
+    line = winner_line
     rule = CodeownersRule(
         source=where,
         line=winner_line,
@@ -453,6 +456,7 @@ class _Standing:
 @dataclass
 class _Approval:
     needed: bool
+    path: str = EXCEPTIONS_PATH  # the governed file whose code owners must approve
     rule: CodeownersRule | None = None
     rule_problems: list[str] = field(default_factory=list)
     standings: list[_Standing] = field(default_factory=list)
@@ -553,16 +557,7 @@ def review(
 
     removal_only = head is not None and bool(changes) and all(c.kind == "removed" for c in changes)
     approval = _approval(facts, config, team_members, profiles, needed=not removal_only)
-    blocking = bool(reasons)
-    approval_reasons = _approval_reasons(approval)
-    reasons.extend(approval_reasons)
-
-    if blocking or (approval_reasons and not approval.could_be_satisfied):
-        conclusion: Conclusion = "failure"
-    elif approval.satisfied:
-        conclusion = "success"
-    else:
-        conclusion = "pending"
+    conclusion = _conclude(reasons, approval)
     annotations.sort(key=lambda a: (a.line, a.level != "failure", a.message))
     verdict = ReviewVerdict(
         conclusion=conclusion,
@@ -596,13 +591,14 @@ def _approval(
     profiles: Profiles,
     *,
     needed: bool,
+    path: str = EXCEPTIONS_PATH,
 ) -> _Approval:
     """Who counts as an approving code owner of the head commit, and what stands in the way."""
-    approval = _Approval(needed=needed, required=max(1, config.required_approvals))
+    approval = _Approval(needed=needed, path=path, required=max(1, config.required_approvals))
     if not needed:
         return approval
     rule, rule_problems = code_owners_rule(
-        facts.codeowners_text, facts.codeowners_path, facts.codeowners_errors
+        facts.codeowners_text, facts.codeowners_path, facts.codeowners_errors, path
     )
     approval.rule, approval.rule_problems = rule, rule_problems
     owners = {u.lower() for u in rule.users} if rule else set()
@@ -678,7 +674,7 @@ def _approval(
         else:
             via, unresolved_member = membership(key)
             if via is None and not unresolved_member:
-                why = f"{name} is not a code owner of {EXCEPTIONS_PATH}"
+                why = f"{name} is not a code owner of {path}"
                 if rule.emails:
                     why += " (owners given as email addresses can't be matched to logins)"
             elif not record.commit_id or record.commit_id.lower() != facts.head_sha.lower():
@@ -708,6 +704,17 @@ def _owners_phrase(rule: CodeownersRule) -> str:
     parts = [f"a member of @{org}/{slug}" for org, slug in rule.teams]
     parts += [f"@{user}" for user in rule.users]
     return " or ".join(parts)
+
+
+def _conclude(reasons: list[str], approval: _Approval) -> Conclusion:
+    """The verdict from what is wrong (``reasons``, extended here with what the approval lacks):
+    anything wrong fails; only an unresolvable team between the PR and success leaves it pending."""
+    blocking = bool(reasons)
+    approval_reasons = _approval_reasons(approval)
+    reasons.extend(approval_reasons)
+    if blocking or (approval_reasons and not approval.could_be_satisfied):
+        return "failure"
+    return "success" if approval.satisfied else "pending"
 
 
 def _approval_reasons(approval: _Approval) -> list[str]:
@@ -816,7 +823,8 @@ def _summary(
         )
     elif verdict.conclusion == "success":
         who = ", ".join(_person(a) for a in approval.approvers)
-        line = f": the head commit {short} is approved by code owner(s) {who}."
+        owners = "code owner" if len(approval.approvers) == 1 else "code owners"
+        line = f": the head commit {short} is approved by {owners} {who}."
     elif verdict.conclusion == "pending":
         line = ": waiting until the members of a code-owner team can be resolved (see below)."
     else:
@@ -858,6 +866,10 @@ def _summary(
     steps = _next_steps(verdict, facts, approval, others, problems, capped)
     if steps:
         sections.append("### What to do next\n\n" + "\n".join(f"- {s}" for s in steps))
+    return _joined(sections)
+
+
+def _joined(sections: list[str]) -> str:
     text = "\n\n".join(sections) + "\n"
     if len(text.encode("utf-8")) > MAX_SUMMARY:  # GitHub's cap: keep the head, say it's cut
         cut = text.encode("utf-8")[: MAX_SUMMARY - 200].decode("utf-8", "ignore")
@@ -901,7 +913,7 @@ def _approvals_section(approval: _Approval, facts: ReviewFacts) -> str:
         owners += list(rule.emails)
         named = ", ".join(_person(o[1:]) if o.startswith("@") else md(o, 100) for o in owners)
         parts.append(
-            f"Code owners of {code(EXCEPTIONS_PATH)}: {named or 'none'} (the rule"
+            f"Code owners of {code(approval.path)}: {named or 'none'} (the rule"
             f" {code(rule.pattern)} on line {rule.line} of {code(rule.source)})."
         )
     parts.append(
@@ -956,15 +968,22 @@ def _next_steps(
             f"{ids} reached the renewal limit and can't be extended again: fix the findings"
             " it covers, or undo the change to its `expires`."
         )
+    steps.extend(_approval_steps(verdict, facts, approval))
+    return steps
+
+
+def _approval_steps(verdict: ReviewVerdict, facts: ReviewFacts, approval: _Approval) -> list[str]:
+    governed = code(approval.path)
+    steps = []
     if approval.rule_problems:
         steps.append(
             "Fix the CODEOWNERS file on the default branch so that one rule with owners"
-            f" covers {exceptions} (for example `/.compliance/ @your-org/your-team`); the"
+            f" covers {governed} (for example `/.compliance/ @your-org/your-team`); the"
             " bot reads CODEOWNERS from the base branch, never from this pull request."
         )
     elif approval.needed and not approval.satisfied and verdict.conclusion != "pending":
         steps.append(
-            f"Ask a code owner of {exceptions} who did not author or commit to this pull"
+            f"Ask a code owner of {governed} who did not author or commit to this pull"
             f" request to approve the head commit {code(facts.head_sha[:SHORT_SHA])}; an"
             " approval of an earlier commit does not count after a push."
         )
@@ -974,3 +993,142 @@ def _next_steps(
             " pending, make sure the App may read team membership (organization members: read)."
         )
     return steps
+
+
+# -- a pull request that loosens the config ------------------------------------------------------
+
+_CONFIG_VERDICTS = {
+    "success": "✅ **Config review passed**",
+    "failure": "❌ **Config review failed**",
+    "pending": "⏳ **Config review pending**",
+}
+
+
+def review_config(
+    facts: ReviewFacts,
+    loosened: Sequence[Loosening],
+    head_errors: Sequence[EvalError],
+    config: RepoConfig,
+    team_members: TeamMembers,
+    *,
+    profiles: Profiles,
+) -> ReviewVerdict:
+    """The review check for a PR that loosens ``.compliance/config.yaml`` (attack 21).
+
+    An exclusion, a dropped pack or ``enforce`` entry, a lowered limit is an opt-out like an
+    exception, so the same rules hold: the PR changes nothing but the config, the new config is
+    valid, and ``required_approvals`` code owners of the config file (per the base's CODEOWNERS
+    and ``config``, the base's: a PR can't lower the bar it is judged by) approve the head.
+    A config with errors fails too: merged, it would fail every check on the branch.
+    """
+    reasons: list[str] = []
+    annotations: list[ReviewAnnotation] = []
+    others = sorted(p for p in set(facts.changed_paths) if p != CONFIG_PATH)
+    if others:
+        shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if others[10:] else "")
+        reasons.append(
+            f"the pull request loosens {CONFIG_PATH} and changes other files too: {shown};"
+            " a pull request that loosens the config may change nothing else"
+        )
+    for error in head_errors:
+        reasons.append(f"{CONFIG_PATH} line {error.line or 1}: {error.message}")
+        annotations.append(ReviewAnnotation(CONFIG_PATH, error.line or 1, "failure", error.message))
+    for item in loosened:
+        annotations.append(
+            ReviewAnnotation(
+                CONFIG_PATH,
+                item.line or 1,
+                "warning",
+                f"this {item.message}: it needs a code owner's approval, like an exception",
+            )
+        )
+    approval = _approval(
+        facts, config, team_members, profiles, needed=bool(loosened), path=CONFIG_PATH
+    )
+    conclusion = _conclude(reasons, approval)
+    short = facts.head_sha[:SHORT_SHA]
+    if conclusion == "success":
+        title = (
+            f"Passed: config loosening approved by"
+            f" {count(len(approval.approvers), 'code owner')} on {short}"
+        )
+    elif conclusion == "pending":
+        title = "Pending: a code-owner team's members could not be resolved"
+    else:
+        parts = []
+        if others:
+            parts.append(f"{count(len(others), 'other file')} changed")
+        if head_errors:
+            parts.append(count(len(head_errors), "problem") + " in the config")
+        if approval.rule_problems:
+            parts.append("code owners of the config unknown")
+        elif approval.needed and not approval.satisfied:
+            missing = approval.required - len(approval.approvers)
+            parts.append(f"loosens the config; needs {count(missing, 'code-owner approval')}")
+        title = "Failed: " + "; ".join(parts)
+    annotations.sort(key=lambda a: (a.line, a.level != "failure", a.message))
+    verdict = ReviewVerdict(
+        conclusion=conclusion,
+        title=title,
+        summary="",
+        reasons=tuple(reasons),
+        approvers=tuple(approval.approvers) if approval.needed else (),
+        annotations=tuple(annotations),
+        loosenings=tuple(item.message for item in loosened),
+    )
+    return dataclasses.replace(
+        verdict, summary=_config_summary(verdict, facts, approval, loosened, others)
+    )
+
+
+def _config_summary(
+    verdict: ReviewVerdict,
+    facts: ReviewFacts,
+    approval: _Approval,
+    loosened: Sequence[Loosening],
+    others: list[str],
+) -> str:
+    config = code(CONFIG_PATH)
+    if verdict.conclusion == "success":
+        who = ", ".join(_person(a) for a in approval.approvers)
+        line = (
+            f": the head commit {code(facts.head_sha[:SHORT_SHA])} is approved by"
+            f" {count(len(approval.approvers), 'code owner')} ({who})."
+        )
+    elif verdict.conclusion == "pending":
+        line = ": waiting until the members of a code-owner team can be resolved (see below)."
+    else:
+        line = f": {count(len(verdict.reasons), 'thing')} to fix (see below)."
+    sections = [f"{MARKER}\n{_CONFIG_VERDICTS[verdict.conclusion]}{line}"]
+    sections.append(
+        f"This pull request changes {config} in ways that relax the rules. An exclusion, a"
+        " dropped pack or enforced policy, a lowered limit is an opt-out like an exception, so"
+        " it needs the approval an exception would."
+    )
+    if verdict.reasons:
+        items = [f"- {md(r, 1000)}" for r in verdict.reasons]
+        sections.append("### What is missing\n\n" + "\n".join(_capped(items, 40, "reasons")))
+    if loosened:
+        rows = [
+            _row(code(f"{CONFIG_PATH}:{item.line}") if item.line else config, md(item.message, 300))
+            for item in loosened
+        ]
+        sections.append(
+            f"### What it loosens ({len(loosened)})\n\n"
+            + "\n".join(_capped([*_table("Where", "Change"), *rows], 52, "changes"))
+        )
+    sections.append(_approvals_section(approval, facts))
+    steps = []
+    if verdict.conclusion != "success":
+        if others:
+            steps.append(
+                f"Move the changes to other files into a separate pull request: this one may"
+                f" change only {config}. (The config is read from the base branch, so files"
+                " that rely on a new exclusion pass once this one has merged.)"
+            )
+        if any(r.startswith(f"{CONFIG_PATH} line") for r in verdict.reasons):
+            steps.append(f"Fix {config} at the lines shown (also as annotations).")
+        steps.extend(_approval_steps(verdict, facts, approval))
+    if steps:
+        sections.append("### What to do next\n\n" + "\n".join(f"- {s}" for s in steps))
+    return _joined(sections)

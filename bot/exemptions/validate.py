@@ -1,7 +1,9 @@
 """Semantic rules for exception entries: the checks that need the policies and the clock.
 
 ``parse`` has already checked the shape, and that ``expires`` is a real date or time (an entry
-without one cannot be represented, so it is dropped there with code ``expires-malformed``).
+without one is dropped there with code ``expires-malformed``). An entry ``parse`` dropped is still
+checked here, for every rule but those of the fields it refused (``ExemptionsFile.broken``), so
+that one run reports all of an entry's problems.
 Here an entry is refused when its policy is unknown or forbids exceptions, its deadline has
 passed or is further away than the policy allows, its reason is too thin, a required ticket is
 missing, or its scope plays tricks (DESIGN §5 items 8 and 16): ``..`` and ``.`` segments,
@@ -52,9 +54,9 @@ def validate(
         problems.extend(found)
     for entry, flagged in file.broken:  # already refused: report what else is wrong with it
         found = entry_problems(
-            entry, policies, now, require_ticket=require_ticket, source=file.source
+            entry, policies, now, require_ticket=require_ticket, source=file.source, skip=flagged
         )
-        problems.extend(p for p in found if p.field not in flagged)
+        problems.extend(found)
     return sorted(problems, key=lambda p: (p.line, p.message))
 
 
@@ -65,8 +67,12 @@ def entry_problems(
     *,
     require_ticket: bool = False,
     source: str | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Problem]:
-    """The semantic problems of one entry (see the module docstring)."""
+    """The semantic problems of one entry (see the module docstring).
+
+    ``skip`` names fields already refused (or unreadable) whose rules are not run.
+    """
     now = require_aware(now)
     src = source or ".compliance/exceptions.yaml"
     label = f"exception {entry.id}"
@@ -76,15 +82,20 @@ def entry_problems(
         line = entry.line_of(at or field)
         out.append(Problem(line, f"{label}: {message}", entry.id, field, code, src))
 
-    policy = policies.get(entry.policy)
-    if policy is None:
+    # a refused policy (say, written twice) must not decide the rules of the other fields
+    policy = None if "policy" in skip else policies.get(entry.policy)
+    if "policy" in skip:
+        pass
+    elif policy is None:
         close = closest_policy(entry.policy, policies.values())
         hint = f" (did you mean '{close}'?)" if close else ""
         add("policy", "unknown-policy", f"unknown policy '{entry.policy}'{hint}")
     elif not policy.exceptions.allowed:
         add("policy", "not-allowed", f"policy {policy.id} does not allow exceptions")
 
-    if entry.is_expired(now):
+    if "expires" in skip:  # a refused deadline may be a stand-in: nothing to count from
+        pass
+    elif entry.is_expired(now):
         add("expires", "expired", f"expired on {_deadline(entry)}")
     elif policy is not None and policy.exceptions.allowed:
         too_far = _beyond_max_days(entry, policy.exceptions.max_days, now)
@@ -119,7 +130,7 @@ def entry_problems(
         at = f"resources[{i}]"
         for message in scope_tricks(resource, resource=True):
             add("resources", "scope", f"{at} {resource!r} {message}", at)
-    return out
+    return [p for p in out if p.field not in skip]
 
 
 def valid_entries(

@@ -125,6 +125,14 @@ class GitRepo:
         subject, body, author = [*out.split("\0"), "", "", ""][:3]
         return subject, body.strip(), author.strip()
 
+    def is_shallow(self) -> bool:
+        """Whether history is cut at a depth (a shallow clone): refs and merge bases beyond the
+        cut are missing, and fetching more history is what brings them back."""
+        try:
+            return self._run("rev-parse", "--is-shallow-repository").decode().strip() == "true"
+        except GitError:
+            return False
+
 
 class MirrorCache:
     """Bare mirrors of forge repositories under one directory, bounded in size.

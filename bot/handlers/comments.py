@@ -159,7 +159,7 @@ def _dispatch(
         text = (
             f"Checked {code(pr.head_sha[:7])} again with the rules of {code(pr.base_ref)} as they"
             f" are now: `compliance` {verdict} ({len(report.blocking)} blocking,"
-            f" {len(report.excepted)} excepted, {len(report.errors)} error(s))."
+            f" {len(report.excepted)} excepted, {count(len(report.errors), 'error')})."
         )
         return text, {"head": pr.head_sha, "conclusion": report.conclusion}
     mirror = ctx.forge.fetch(

@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from bot import ledger, locks
+from bot.engine.loader import bundled_packs
 from bot.events import PullRequest, PullRequestEvent, Repo
 from bot.exemptions import parse
 from bot.exemptions.review import (
@@ -25,12 +26,14 @@ from bot.exemptions.review import (
     ReviewFacts,
     ReviewVerdict,
     review,
+    review_config,
 )
 from bot.forge.base import Annotation, CheckOutput
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers import rejudge, status
 from bot.handlers.context import Context
+from bot.repoconfig import CONFIG_PATH, Loosening, loosenings, parse_config
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +126,20 @@ def _verdict(
 ) -> ReviewVerdict | None:
     merge_base = mirror.merge_base(base_sha, head_sha)
     changed = [c.path for c in mirror.changed_files(merge_base, head_sha)]
-    if EXCEPTIONS_PATH not in changed:
-        return None
     rules = compliance.rules_at(mirror, base_sha)
+    loosened: list[Loosening] = []
+    head_config = None
+    if EXCEPTIONS_PATH not in changed:
+        if CONFIG_PATH not in changed:
+            return None
+        head_config = parse_config(
+            _text(mirror.read_files(head_sha, [CONFIG_PATH]).get(CONFIG_PATH))
+        )
+        loosened = loosenings(
+            rules.config, head_config, [p.id for p in rules.policies], bundled_packs()
+        )
+        if not loosened and not head_config.errors:
+            return None  # it only tightens the rules (or changes nothing they depend on)
     texts = mirror.read_files(base_sha, [EXCEPTIONS_PATH, *CODEOWNERS_LOCATIONS])
     codeowners_path = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
     head_text = mirror.read_files(head_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)
@@ -146,6 +160,10 @@ def _verdict(
     )
     team_members = functools.cache(ctx.forge.team_members)
     profiles = functools.cache(ctx.forge.profile)  # one GET per approving reviewer at most
+    if head_config is not None:  # a config change that loosens the rules (or breaks the file)
+        return review_config(
+            facts, loosened, head_config.errors, rules.config, team_members, profiles=profiles
+        )
     return review(
         facts,
         {p.id: p for p in rules.policies},
@@ -183,7 +201,29 @@ def record_verdict(
     now: datetime,
     source: str = "merge",
 ) -> int:
-    """Ledger rows for an approved merge; an audit event (and no row) for an unapproved one."""
+    """Ledger rows for an approved merge; an audit event (and no row) for an unapproved one.
+
+    A merged config loosening is audited either way: ``config.loosened`` with its approvers, or
+    ``config.merged_unapproved`` (a bypass signal) when it merged without a passing review.
+    """
+    if verdict.loosenings:
+        if source == "merge":
+            passed = verdict.conclusion == "success"
+            ctx.actions.record(
+                "config.loosened" if passed else "config.merged_unapproved",
+                actor=actor or "unknown",
+                repository=repo.full_name,
+                pull_request=pr.number,
+                sha=pr.merge_sha,
+                details={
+                    "loosenings": list(verdict.loosenings),
+                    "approvers": list(verdict.approvers) if passed else [],
+                    "reasons": [] if passed else list(verdict.reasons),
+                    "base_ref": pr.base_ref,
+                },
+                at=now,
+            )
+        return 0
     touched = [c for c in verdict.changes if c.kind in ("added", "changed")]
     if verdict.conclusion != "success":
         ctx.actions.record(

@@ -30,7 +30,7 @@ from bot.handlers import pull_request as compliance
 from bot.handlers import rejudge
 from bot.handlers.context import Context
 from bot.notify import outbox
-from bot.repoconfig import CONFIG_PATH
+from bot.repoconfig import CONFIG_PATH, RepoConfig
 from bot.store.tables import CheckRecord, ReminderSent
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime) -> dict[str, Any]:
     sent = _reminders_sent(ctx, repo)
     swept: dict[str, tuple[expiry.Plan, int | None]] = {}
     dashboard = False
+    exclude: tuple[str, ...] = ()
     changed = False
     for branch in branches:
         on_branch = ledger.approvals(
@@ -71,11 +72,11 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime) -> dict[str, Any]:
         result = _sweep_branch(ctx, repo, branch, now, on_branch, sent, open_pulls, summary)
         if result is None:
             continue
-        plan, cleanup, touched, config_dashboard = result
+        plan, cleanup, touched, config = result
         swept[branch] = (plan, cleanup)
         changed |= touched
         if branch == repo.default_branch:
-            dashboard = config_dashboard
+            dashboard, exclude = config.dashboard, config.exclude
     if not ctx.actions.dry_run:  # a dry run may be planned for another time
         standing.record(
             ctx.store, ctx.forge.name, repo.full_name, [p for p, _ in swept.values()], now
@@ -98,6 +99,7 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime) -> dict[str, Any]:
             cleanup_pr=cleanup,
             branch=repo.default_branch,
             others={b: item for b, item in others.items() if not item[0].empty},
+            exclude=exclude,
         )
         _dashboard(ctx, repo, body, summary)
     return summary
@@ -122,9 +124,9 @@ def _sweep_branch(
     sent: set[tuple[str, str, int]],
     open_pulls: list[PullRequest],
     summary: dict[str, Any],
-) -> tuple[expiry.Plan, int | None, bool, bool] | None:
+) -> tuple[expiry.Plan, int | None, bool, RepoConfig] | None:
     """Cleanup PR and reminders for one base branch: (plan, cleanup PR, whether a PR was opened
-    or closed, whether the branch's config wants the dashboard); None without exceptions."""
+    or closed, the branch's config); None when its exceptions file can't be read."""
     mirror = ctx.forge.fetch(repo, [f"refs/heads/{branch}"])
     base_sha = mirror.resolve(f"refs/heads/{branch}")
     rules = compliance.rules_at(mirror, base_sha)
@@ -141,7 +143,7 @@ def _sweep_branch(
         )
     text = _text(mirror.read_files(base_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH))
     if text is None:
-        return (expiry.Plan(), None, False, rules.config.dashboard)
+        return (expiry.Plan(), None, False, rules.config)
     parsed, problems = parse(text)
     if parsed is None:
         summary.setdefault("errors", {})[branch] = "; ".join(str(p) for p in problems)
@@ -175,7 +177,7 @@ def _sweep_branch(
     )
     _remind(ctx, repo, plan, approvals, now, summary)
     touched = cleanup is not None or existing is not None
-    return plan, cleanup, touched, rules.config.dashboard
+    return plan, cleanup, touched, rules.config
 
 
 def _cleanup_pull(repo: Repo, base: str, open_pulls: list[PullRequest]) -> int | None:

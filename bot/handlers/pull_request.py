@@ -147,6 +147,8 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
             "exceptions_applied": [u.id for u in report.applied],
             "exceptions_ignored": [u.id for u in report.unapproved + report.invalid],
             "forged_statuses": [f.to_json() for f in forged],
+            "exclude": list(report.exclude),
+            "excluded_files": sum(len(p) for p in report.excluded.values()),
         },
         base_ref=target.base_ref if target.pull else None,
         relied_on=relied_on(mirror, report),
@@ -170,10 +172,12 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
 
 
 def relied_on(mirror: GitRepo, report: Report) -> dict[str, object]:
-    """What a verdict rests on: the exceptions file it read, and the exceptions it applied."""
-    text = rules_at(mirror, report.base).exemptions_text if report.base else None
+    """What a verdict rests on: the exceptions file it read, the exceptions it applied, and the
+    repository's own rules (config and policies) it was judged by."""
+    rules = rules_at(mirror, report.base) if report.base else None
     return {
-        "file": file_digest(text),
+        "file": file_digest(rules.exemptions_text if rules else None),
+        "rules": rules.digest if rules else None,
         "applied": [
             {"id": u.id, "hash": u.content_hash, "expires": u.expires} for u in report.applied
         ],
@@ -198,7 +202,10 @@ def evaluate(
     merge_base = mirror.merge_base(base_sha, head_sha)
     rules = rules_at(mirror, base_sha)
     all_changes = mirror.changed_files(merge_base, head_sha)
-    changes = [c for c in all_changes if c.status != "D"]
+    # excluded paths (the base config's ``exclude:``) are neither read nor rendered
+    evaluated, excluded = rules.config.split_excluded(c.path for c in all_changes)
+    kept = set(evaluated)
+    changes = [c for c in all_changes if c.status != "D" and c.path in kept]
     contents = mirror.read_files(head_sha, [c.path for c in changes])
     files = []
     for change in changes:
@@ -223,7 +230,7 @@ def evaluate(
     # Charts and kustomizations the change touches are checked as rendered (bot.engine.render).
     expansion = render.expand(
         files,
-        facts.changed_paths,
+        evaluated,
         render.GitTree(mirror, head_sha),
         render.settings_for(rules.config),
     )
@@ -239,6 +246,8 @@ def evaluate(
     )
     report.notes.extend(expansion.notes)
     report.errors.extend(expansion.errors)
+    for glob, paths in excluded.items():
+        report.excluded.setdefault(glob, []).extend(paths)
     report.base, report.head = base_sha, head_sha
     return report
 

@@ -1,10 +1,11 @@
 """Pushes and membership changes: what changes who may approve, or which rules apply.
 
-A push to any branch that changes its exceptions file (a merge, a revert, a direct or admin
-push) re-judges the open PRs into that branch whose results no longer stand
-(``bot.handlers.rejudge``). A push to the default branch that changes a CODEOWNERS file, and a
-change of team membership, change who may approve exceptions: every open exception PR is judged
-again. Rules are cached by commit SHA, which never changes meaning.
+A push to any branch that changes its exceptions file, config or policies (a merge, a revert, a
+direct or admin push) re-judges the open PRs into that branch whose results no longer stand
+(``bot.handlers.rejudge``). A push to the default branch that changes a CODEOWNERS file or the
+config, and a change of team membership, change who may approve exceptions (or how many must):
+every open exception PR is judged again. Rules are cached by commit SHA, which never changes
+meaning.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
 from bot.forge.git import GitError, GitRepo
 from bot.handlers import exception_review, rejudge
 from bot.handlers.context import Context
+from bot.repoconfig import CONFIG_PATH, POLICIES_DIR
 from bot.store.tables import Installation
 
 
@@ -27,10 +29,14 @@ def on_push(event: PushEvent, ctx: Context) -> None:
     # a push that lists no paths (a force-push to an older commit, a huge push) may have
     # changed anything
     unknown = not event.paths and event.before != event.after
+    rules_changed = any(p == CONFIG_PATH or p.startswith(POLICIES_DIR + "/") for p in event.paths)
     if unknown or EXCEPTIONS_PATH in event.paths:
         retire_removed(ctx, repo, branch, event)
+    if unknown or EXCEPTIONS_PATH in event.paths or rules_changed:
         rejudge.recheck_dependents(ctx, repo, branch)
-    if branch == repo.default_branch and any(p in CODEOWNERS_LOCATIONS for p in event.paths):
+    if branch == repo.default_branch and any(
+        p in CODEOWNERS_LOCATIONS or p == CONFIG_PATH for p in event.paths
+    ):  # who approves, or how many must: every open review is judged again
         exception_review.recheck_exception_prs(ctx, repo)
 
 

@@ -6,6 +6,8 @@ when
 
 - an exception it applied changed or disappeared (revoked, narrowed, shortened, renewed) or is
   no longer live (its deadline passed, it lost its approval): a green PR must turn red;
+- the repository's own rules it was judged by (``.compliance/config.yaml`` and
+  ``.compliance/policies/``) changed: an ``enforce`` added, an exclusion approved;
 - it failed on a policy for which an exception is live now that it didn't see (the exceptions
   file changed since, or ``policies`` names the policies of an exception PR that just merged and
   was recorded in the ledger): a red PR may turn green.
@@ -74,7 +76,15 @@ def stale_heads(
             if isinstance(a, dict) and a.get("hash") not in live_hashes
         ]
         if gone:
-            stale[record.head_sha] = f"exception(s) {', '.join(sorted(gone))} no longer apply"
+            ids = ", ".join(sorted(gone))
+            stale[record.head_sha] = (
+                f"exception {ids} no longer applies"
+                if len(gone) == 1
+                else f"exceptions {ids} no longer apply"
+            )
+            continue
+        if basis.get("rules") not in (None, rules.digest):  # results from before: not known
+            stale[record.head_sha] = "the repository's config or policies changed"
             continue
         if record.conclusion != "failure":
             continue

@@ -55,13 +55,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     from bot.notify import outbox
+    from bot.report.text import count
 
     services = _services()
     names = {d.name for d in services.settings.notify_destinations}
     if args.destination and args.destination not in names:
         return _usage(f"--destination: no destination {args.destination!r} is configured")
     try:
-        count = outbox.retry_failed(
+        queued = outbox.retry_failed(
             services.store,
             services.jobs.send_notification,
             datetime.now(UTC),
@@ -69,7 +70,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         )
     finally:
         services.store.dispose()
-    print(f"{count} failed notification(s) queued again")
+    print(f"{count(queued, 'failed notification')} queued again")
     return EXIT_OK
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.config import ConfigError
+from bot.report.text import count
 
 DESTINATIONS_VAR = "COMPLIANCE_BOT_NOTIFY_DESTINATIONS"
 DEFAULT_ROUTE_VAR = "COMPLIANCE_BOT_NOTIFY_DEFAULT_ROUTE"
@@ -75,7 +76,7 @@ def parse(data: Any, where: str) -> tuple[Destination, ...]:
             raise ConfigError(f"{at}: expected an object with type and url")
         unknown = sorted(set(spec) - {"type", "url", "secret", "timeout"})
         if unknown:
-            raise ConfigError(f"{at}: unknown field(s) {', '.join(unknown)}")
+            raise ConfigError(f"{at}: {count(len(unknown), 'unknown field')}: {', '.join(unknown)}")
         kind = spec.get("type")
         if kind not in TYPES:
             raise ConfigError(f"{at}.type: expected one of {', '.join(TYPES)}")

@@ -44,6 +44,7 @@ from bot.notify.destinations import Destination, by_name
 from bot.notify.model import AuditRecord, Notification, Outgoing
 from bot.notify.routes import Route, destinations_for, unknown_destinations
 from bot.notify.triggers import Site, notifications_for
+from bot.report.text import count
 from bot.store import Store
 from bot.store.tables import AuditEvent, NotificationRecord, NotifyCursor, NotifyRoutes
 
@@ -449,10 +450,10 @@ def _fail(store: Store, row_id: int, me: str, now: datetime, error: str, attempt
         row = session.get(NotificationRecord, row_id)
         assert row is not None
         log.warning(
-            "notify: %s to %s failed after %d attempt(s): %s",
+            "notify: %s to %s failed after %s: %s",
             row_id,
             row.destination,
-            attempts,
+            count(attempts, "attempt"),
             error,
         )
         audit.record(

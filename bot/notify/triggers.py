@@ -252,6 +252,35 @@ def merged_unapproved(kind: str, e: AuditRecord, site: Site) -> list[Notificatio
     ]
 
 
+def config_loosened(kind: str, e: AuditRecord, site: Site) -> list[Notification]:
+    d = e.details
+    approved = kind == "config.loosened"
+    what = "; ".join(str(c) for c in d.get("loosenings", ())) or "the rules"
+    approvers = ", ".join(str(a) for a in d.get("approvers", ()))
+    return [
+        _note(
+            kind,
+            e,
+            site,
+            title=(
+                f"Config loosened by PR #{e.pull_request}"
+                if approved
+                else f"Config loosened WITHOUT approval by PR #{e.pull_request}"
+            ),
+            text=(
+                f"The merged change {what}; approved by {approvers or 'code owners'}."
+                if approved
+                else f"{e.actor} merged a change that {what}, without a passing review by the"
+                " config's code owners. It applies: revert it, or approve it in a new PR."
+            ),
+            who=f"merged by {e.actor}",
+            branch=d.get("base_ref"),
+            why="; ".join(str(r) for r in d.get("reasons", ())) or None,
+            severity="info" if approved else "alert",
+        )
+    ]
+
+
 def forged_status(kind: str, e: AuditRecord, site: Site) -> list[Notification]:
     d = e.details
     context, state = d.get("context", "?"), d.get("state", "?")
@@ -319,11 +348,13 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("exception.reminded", "exception.expiring", expiring),
     Trigger("cleanup.updated", "exception.expired", expired),
     Trigger("cleanup.updated", "cleanup.opened", cleanup_opened),
+    Trigger("config.loosened", "config.loosened", config_loosened),
     # bypass signals
     Trigger("exception.ignored", "bypass.unapproved_exception", unapproved_ignored),
     Trigger("exception.merged_unapproved", "bypass.merged_without_approval", merged_unapproved),
     Trigger("status.forged", "bypass.forged_status", forged_status),
     Trigger("exception.renewal_capped", "bypass.renewal_cap_reached", renewal_capped),
+    Trigger("config.merged_unapproved", "bypass.config_merged_without_approval", config_loosened),
 )
 
 KINDS: tuple[str, ...] = tuple(dict.fromkeys(t.kind for t in TRIGGERS))

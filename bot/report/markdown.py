@@ -2,8 +2,11 @@
 
 The same text is printed by ``--format markdown``, so what a developer sees locally is what the
 pull request shows. Sections, each only when it has something to say: the verdict; blocking
-findings; errors; advisory findings; applied, expiring, expired, unapproved, invalid and unused
-exceptions; how to request an exception (when something blocks); notes.
+findings; errors; advisory findings; excepted findings; applied, expiring, expired, unapproved,
+invalid and unused exceptions; the ``exclude:`` globs of the repository config (whenever there
+are any, even if they matched nothing: an exclusion is an opt-out, always in view); how to
+request an exception (when something blocks); notes. Several policies flagging the same place
+(path, line and resource) share one row's location: the rows below it leave it blank.
 
 Two constraints shape the code:
 
@@ -27,8 +30,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.engine.model import ExceptionPolicy, Finding
+from bot.repoconfig import CONFIG_PATH
 from bot.report.model import ExceptionUse, Report, ReportedFinding
-from bot.report.text import count, ordered, plain, when
+from bot.report.text import (
+    ALL,
+    EXCLUDED_SHOWN,
+    View,
+    count,
+    excluded_summary,
+    hidden_note,
+    ordered,
+    places,
+    plain,
+    when,
+)
 
 MARKER = "<!-- compliance-bot:check -->"
 MAX_SUMMARY = 65535  # GitHub's limit for a check run's output.summary
@@ -84,8 +99,9 @@ class _Section:
     priority: int  # rows of lower numbers are kept longest
     intro: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # table header lines; empty for a list
-    rows: list[str] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)  # a row may be several lines (one place)
     outro: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # findings per row, when not one each
 
     def render(self, shown: int, more: Callable[[int], str]) -> str:
         parts = [f"### {self.title}"]
@@ -93,9 +109,13 @@ class _Section:
         if self.rows and shown:
             parts.append("\n".join([*self.header, *self.rows[:shown]]))
         if shown < len(self.rows):
-            parts.append(more(len(self.rows) - shown))
+            parts.append(more(self.weight(shown)))
         parts.extend(self.outro)
         return "\n\n".join(parts)
+
+    def weight(self, start: int = 0) -> int:
+        """What the rows from ``start`` on stand for: findings, or rows of other tables."""
+        return sum(self.sizes[start:]) if self.sizes else len(self.rows) - start
 
 
 def _table(*columns: str) -> list[str]:
@@ -107,8 +127,13 @@ def _row(*cells: str) -> str:
 
 
 def render_markdown(
-    report: Report, *, details_url: str | None = None, max_chars: int = MAX_SUMMARY
+    report: Report,
+    *,
+    details_url: str | None = None,
+    max_chars: int = MAX_SUMMARY,
+    view: View = ALL,
 ) -> str:
+    """The summary; ``view`` narrows the findings listed (the verdict still counts them all)."""
     see = "annotations / run `compliance-bot check` locally"
     if details_url and _SAFE_URL.fullmatch(details_url):
         see = f"[details]({details_url}), {see}"
@@ -117,7 +142,10 @@ def render_markdown(
         return f"… and {n} more (see {see})"
 
     head = f"{MARKER}\n{_verdict(report)}"
-    sections = [s for s in _sections(report) if s.rows or not s.header]
+    hidden = hidden_note(report, view)
+    if hidden:
+        head += f"\n\n_{md(hidden, None)}_"
+    sections = [s for s in _sections(report, view) if s.rows or not s.header]
     full = _join(head, [s.render(len(s.rows), more) for s in sections])
     if _size(full) <= max_chars:
         return full
@@ -137,7 +165,7 @@ def render_markdown(
             shown[i] += 1
     out = _join(head, [s.render(n, more) for s, n in zip(sections, shown, strict=True)])
     if _size(out) > max_chars:  # only if even the fixed text does not fit
-        out = _join(head, [more(sum(len(s.rows) for s in sections))])
+        out = _join(head, [more(sum(s.weight() for s in sections))])
     return out
 
 
@@ -167,34 +195,49 @@ def _where(path: str | None, line: int | None) -> str:
     return code(f"{path}:{line}" if line else path)
 
 
-def _finding_rows(findings: list[ReportedFinding]) -> list[str]:
+def _finding_rows(findings: list[ReportedFinding]) -> tuple[list[str], list[int]]:
+    """Table rows, most severe place first, and how many findings each row holds: the findings
+    of one place are one row of several lines, its location and resource on the first only (so
+    that shortening a table never separates them)."""
     rows = []
-    for rf in ordered(findings):
-        f = rf.finding
-        rows.append(
-            _row(
-                _where(f.path, f.line),
+    grouped = places(ordered(findings))
+    for place in grouped:
+        lines = []
+        for i, rf in enumerate(place):
+            f = rf.finding
+            cells = [
+                _where(f.path, f.line) if i == 0 else "",
                 f"{code(f.policy)} ({f.severity})",
-                code(f.resource) if f.resource else "",
+                (code(f.resource) if f.resource else "") if i == 0 else "",
                 md(f.message),
-            )
-        )
-    return rows
+            ]
+            if rf.exception is not None:
+                cells.append(f"{code(rf.exception.id)}, until {when(rf.exception.expires)}")
+            lines.append(_row(*cells))
+        rows.append("\n".join(lines))
+    return rows, [len(place) for place in grouped]
 
 
 def _policy_cell(use: ExceptionUse) -> str:
     return code(use.policy) if use.policy else "?"
 
 
-def _sections(report: Report) -> list[_Section]:
+def _findings(
+    title: str, priority: int, intro: str, findings: list[ReportedFinding], *columns: str
+) -> _Section:
+    rows, sizes = _finding_rows(findings)
+    header = _table("File", "Policy", "Resource", "Message", *columns)
+    return _Section(f"{title} ({len(findings)})", priority, [intro], header, rows, sizes=sizes)
+
+
+def _sections(report: Report, view: View) -> list[_Section]:
     exceptions_file = code(report.exceptions_file)
     sections = [
-        _Section(
-            f"Blocking findings ({len(report.blocking)})",
+        _findings(
+            "Blocking findings",
             1,
-            ["These fail the check. Fix them, or request an exception (see below)."],
-            _table("File", "Policy", "Resource", "Message"),
-            _finding_rows(report.blocking),
+            "These fail the check. Fix them, or request an exception (see below).",
+            view.shown(report.blocking),
         ),
         _Section(
             f"Errors ({len(report.errors)})",
@@ -213,12 +256,18 @@ def _sections(report: Report) -> list[_Section]:
                 for e in report.errors
             ],
         ),
-        _Section(
-            f"Advisory findings ({len(report.advisory)})",
+        _findings(
+            "Advisory findings",
             8,
-            ["Reported for information; they do not fail the check."],
-            _table("File", "Policy", "Resource", "Message"),
-            _finding_rows(report.advisory),
+            "Reported for information; they do not fail the check.",
+            view.shown(report.advisory),
+        ),
+        _findings(
+            "Excepted findings",
+            8,
+            "Covered by the exceptions below; they do not fail the check.",
+            view.shown(report.excepted),
+            "Exception",
         ),
         _Section(
             f"Applied exceptions ({len(report.applied)})",
@@ -301,11 +350,32 @@ def _sections(report: Report) -> list[_Section]:
             [_row(code(u.id), _policy_cell(u), when(u.expires)) for u in report.unused],
         ),
     ]
+    if report.exclude:
+        sections.append(_exclusions(report))
     if report.blocking:
         sections.append(_how_to_request(report))
     if report.notes:
         sections.append(_Section("Notes", 2, rows=[f"- {md(n, 1000)}" for n in report.notes]))
     return sections
+
+
+def _exclusions(report: Report) -> _Section:
+    """The ``exclude:`` globs in force and the files of this change each kept out."""
+    rows = []
+    for glob in report.exclude:
+        paths = report.excluded.get(glob, [])
+        listed = [code(path) for path in paths[:EXCLUDED_SHOWN]]
+        if len(paths) > EXCLUDED_SHOWN:
+            listed.append(f"… and {len(paths) - EXCLUDED_SHOWN} more")
+        what = excluded_summary(report, glob) + (": " + ", ".join(listed) if listed else "")
+        rows.append(_row(code(glob), what))
+    return _Section(
+        f"Excluded by {code(CONFIG_PATH)} ({len(report.exclude)})",
+        2,
+        ["Files these globs match are not checked by any policy."],
+        _table("Glob", "Files"),
+        rows,
+    )
 
 
 def _how_to_request(report: Report) -> _Section:
@@ -355,4 +425,4 @@ def _first_exemptible(
     preferring one in a file (an exception is scoped by paths)."""
     allowed = [rf.finding for rf in ordered(blocking) if rules[rf.finding.policy].allowed]
     in_files = [f for f in allowed if f.path]
-    return (in_files or allowed or [None])[0]
+    return next(iter(in_files or allowed), None)

@@ -96,6 +96,10 @@ class Report:
     policies: dict[str, Policy] = field(default_factory=dict)  # id -> policy, for titles/help
     exceptions_file: str = ".compliance/exceptions.yaml"
     files_checked: int = 0
+    # ``exclude:`` of the repository config (read from the base) and, per glob, the paths of
+    # this change or scan it kept out of evaluation. An exclusion is an opt-out: always shown.
+    exclude: tuple[str, ...] = ()
+    excluded: dict[str, list[str]] = field(default_factory=dict)
     base: str | None = None
     head: str | None = None
 
@@ -145,6 +149,10 @@ class Report:
                 "errors": len(self.errors),
             },
             "notes": list(self.notes),
+            "exclusions": {
+                "globs": list(self.exclude),
+                "excluded": {glob: list(paths) for glob, paths in self.excluded.items()},
+            },
             "base": self.base,
             "head": self.head,
         }

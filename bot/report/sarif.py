@@ -16,6 +16,12 @@ Two decisions that a reader of the output should know:
 - Errors (something could not be judged) are notifications of level ``error`` as well, and they
   set ``executionSuccessful`` to false: the check fails closed, and the log says so.
 
+What SARIF has no place for rides in the run's ``properties`` bag, the format's one extension
+point: the counts and verdict, the ``exclude:`` globs of the repository config with the files
+each kept out (``exclusions``, present whenever there are globs; excluded files were never
+analysed, so they are not results or artifacts), and what a narrowed ``View`` left out
+(``hidden``; its findings are neither results nor notifications).
+
 This module builds data; it does no I/O.
 """
 
@@ -29,6 +35,7 @@ from urllib.parse import quote
 
 from bot.engine.model import EvalError, Finding, Policy
 from bot.report.model import Report, ReportedFinding
+from bot.report.text import ALL, View
 
 # The ``$id`` of the OASIS schema (tests/vendor/sarif holds the copy the tests validate against).
 SCHEMA_URI = (
@@ -178,10 +185,11 @@ def _notification(
     return note
 
 
-def sarif_log(report: Report, tool_version: str) -> dict[str, Any]:
+def sarif_log(report: Report, tool_version: str, view: View = ALL) -> dict[str, Any]:
     """The SARIF log as data (``render_sarif`` serialises it)."""
+    findings = view.shown(report.findings)
     samples: dict[str, Finding] = {}
-    for rf in report.findings:
+    for rf in findings:
         samples.setdefault(rf.finding.policy, rf.finding)
     # Errors name a rule only when the policy is known; otherwise the id rides in properties.
     wanted = set(samples) | {e.policy for e in report.errors if e.policy in report.policies}
@@ -192,7 +200,7 @@ def sarif_log(report: Report, tool_version: str) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for rf in sorted(report.findings, key=lambda x: x.finding.sort_key()):
+    for rf in sorted(findings, key=lambda x: x.finding.sort_key()):
         f = rf.finding
         if not f.path:
             text = f"pull request: {_message(f)}"
@@ -234,6 +242,18 @@ def sarif_log(report: Report, tool_version: str) -> dict[str, Any]:
         run["properties"]["head"] = report.head
     if report.base:
         run["properties"]["base"] = report.base
+    if report.exclude:
+        run["properties"]["exclusions"] = {
+            "globs": list(report.exclude),
+            "excluded": {glob: list(report.excluded.get(glob, [])) for glob in report.exclude},
+        }
+    if view.active:
+        hidden = view.hidden(report.findings)
+        run["properties"]["hidden"] = {
+            "findings": len(hidden),
+            "blocking": sum(1 for rf in hidden if rf.blocking),
+            "filter": view.options(),
+        }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
@@ -243,5 +263,5 @@ def _error_notification(error: EvalError, rule_index: dict[str, int]) -> dict[st
     )
 
 
-def render_sarif(report: Report, tool_version: str) -> str:
-    return json.dumps(sarif_log(report, tool_version), indent=2) + "\n"
+def render_sarif(report: Report, tool_version: str, view: View = ALL) -> str:
+    return json.dumps(sarif_log(report, tool_version, view), indent=2) + "\n"

@@ -1,9 +1,16 @@
 """Plain-text rendering of a ``Report`` for people at a terminal (``--format text``).
 
-Findings are grouped by file, one line each (``path:line  SEVERITY  policy  message  [resource]``),
-then errors, the exceptions summary, notes, and a last line with the verdict and counts, so that
-``| tail -1`` tells the outcome. ANSI colour only when the caller asks for it (the CLI decides from
-``isatty`` and ``NO_COLOR``).
+Findings come in three sections, in the order a reader must act on them: blocking (they fail the
+check), advisory, excepted. Within a section, by file; in a file, one line each
+(``path:line  SEVERITY  policy  message  [resource]  (status)``), except that several policies
+flagging the same place (path, line and resource) are listed under one heading for it. Then
+errors, the exceptions summary, the ``exclude:`` globs of the repository config, notes, and a
+last line with the verdict and counts, so that ``| tail -1`` tells the outcome. ANSI colour only
+when the caller asks for it (the CLI decides from ``isatty`` and ``NO_COLOR``).
+
+A ``View`` (``--min-severity``, ``--blocking-only``) narrows which findings are *listed*; the
+verdict, its counts and the exit code always count every finding, and the output says how many
+the view hid.
 
 Everything shown here that came from a repository (paths, messages, reasons, ids) passes through
 ``plain()``, which makes control and formatting characters visible: a hostile file name must not
@@ -15,13 +22,16 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.engine.model import EvalError
+from bot.engine.model import SEVERITIES, EvalError, Severity
+from bot.repoconfig import CONFIG_PATH
 from bot.report.model import ExceptionUse, Report, ReportedFinding
 
 PULL_REQUEST = "(pull request)"  # where findings of the pull-request target live
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+EXCLUDED_SHOWN = 10  # paths listed per ``exclude`` glob before "and N more"
 
 _RESET = "\x1b[0m"
 _STYLES = {
@@ -91,6 +101,85 @@ def ordered(findings: Iterable[ReportedFinding]) -> list[ReportedFinding]:
     )
 
 
+def places(findings: Iterable[ReportedFinding]) -> list[list[ReportedFinding]]:
+    """Findings grouped by where they are (path, line and resource), in order of first
+    appearance; in a group, most severe first. Several policies flagging one field read as one
+    place with several messages, not as the same location repeated."""
+    groups: dict[tuple[object, ...], list[ReportedFinding]] = {}
+    for rf in findings:
+        f = rf.finding
+        groups.setdefault((f.path, f.line, f.resource), []).append(rf)
+    return [
+        sorted(group, key=lambda rf: (SEVERITY_RANK.get(rf.finding.severity, 9), rf.finding.policy))
+        for group in groups.values()
+    ]
+
+
+@dataclass(frozen=True)
+class View:
+    """Which findings to list: ``--min-severity`` and ``--blocking-only`` of the CLI.
+
+    Only a display filter: the verdict, its counts and the exit code still count every finding,
+    so narrowing the view can never turn a failing check green. Renderers say how many it hid.
+    """
+
+    min_severity: Severity | None = None
+    blocking_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.min_severity is not None and self.min_severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.min_severity!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.min_severity is not None or self.blocking_only
+
+    def shows(self, rf: ReportedFinding) -> bool:
+        if self.blocking_only and not rf.blocking:
+            return False
+        if self.min_severity is None:
+            return True
+        return SEVERITY_RANK.get(rf.finding.severity, 9) <= SEVERITY_RANK[self.min_severity]
+
+    def shown(self, findings: Iterable[ReportedFinding]) -> list[ReportedFinding]:
+        return [rf for rf in findings if self.shows(rf)]
+
+    def hidden(self, findings: Iterable[ReportedFinding]) -> list[ReportedFinding]:
+        return [rf for rf in findings if not self.shows(rf)]
+
+    def options(self) -> str:
+        """The filter as it was asked for: ``--min-severity high --blocking-only``."""
+        parts = [f"--min-severity {self.min_severity}"] if self.min_severity else []
+        if self.blocking_only:
+            parts.append("--blocking-only")
+        return " ".join(parts)
+
+
+ALL = View()
+
+
+def hidden_note(report: Report, view: View) -> str | None:
+    """How many findings ``view`` left out and how many of them block, or None when none."""
+    hidden = view.hidden(report.findings)
+    if not hidden:
+        return None
+    blocking = sum(1 for rf in hidden if rf.blocking)
+    of_them = f", {blocking} of them blocking" if blocking else ""
+    return (
+        f"{count(len(hidden), 'finding')} not shown ({view.options()}){of_them}; "
+        "the verdict counts every finding"
+    )
+
+
+def excluded_summary(report: Report, glob: str) -> str:
+    """What one ``exclude`` glob did to this change or scan, e.g. "kept out 3 files"."""
+    paths = report.excluded.get(glob, [])
+    if not paths:
+        subject = "this change" if report.head else "the scanned files"
+        return f"no file of {subject} matched"
+    return f"kept out {count(len(paths), 'file')}"
+
+
 def verdict_counts(report: Report) -> str:
     parts = [
         count(len(report.blocking), "blocking finding"),
@@ -118,18 +207,23 @@ class _Painter:
         return f"{_STYLES[style]}{text}{_RESET}" if self.color else text
 
 
-def render_text(report: Report, color: bool = False) -> str:
+def render_text(report: Report, color: bool = False, view: View = ALL) -> str:
     paint = _Painter(color)
     lines: list[str] = []
 
-    groups: dict[str, list[ReportedFinding]] = {}
-    for rf in sorted(report.findings, key=lambda f: f.finding.sort_key()):
-        groups.setdefault(rf.finding.path, []).append(rf)
-    # Files in path order; the pull request itself (no path) last.
-    for path in sorted(groups, key=lambda p: (p == "", p)):
-        lines.append(paint(plain(path) if path else PULL_REQUEST, "bold"))
-        lines.extend(f"  {_finding_line(rf, paint)}" for rf in groups[path])
-        lines.append("")
+    shown = view.shown(report.findings)
+    blocking = [rf for rf in shown if rf.blocking]
+    advisory = [rf for rf in shown if rf.exception is None and not rf.blocking]
+    excepted = [rf for rf in shown if rf.exception is not None]
+    fail = "fails" if len(blocking) == 1 else "fail"
+    covered = "an exception" if len(excepted) == 1 else "exceptions"
+    for title, style, findings in (
+        (f"Blocking: {count(len(blocking), 'finding')} {fail} the check", "red-bold", blocking),
+        (f"Advisory: {count(len(advisory), 'finding')}, for information only", "yellow", advisory),
+        (f"Excepted: {count(len(excepted), 'finding')} covered by {covered}", "green", excepted),
+    ):
+        if findings:
+            lines.extend(_finding_section(paint(title, style), findings, paint))
 
     if report.errors:
         lines.append(
@@ -144,9 +238,16 @@ def render_text(report: Report, color: bool = False) -> str:
         lines.extend(f"  {line}" for line in exception_lines)
         lines.append("")
 
-    for note in report.notes:
-        lines.append(paint(f"note: {plain(note)}", "dim"))
-    if report.notes:
+    if report.exclude:
+        lines.append(paint(f"Excluded by {CONFIG_PATH}", "bold"))
+        lines.extend(_exclusion_lines(report))
+        lines.append("")
+
+    hidden = hidden_note(report, view)
+    if hidden:  # not dim: what it hides may be failing the check
+        lines.append(paint(f"note: {hidden}", "yellow"))
+    lines.extend(paint(f"note: {plain(note)}", "dim") for note in report.notes)
+    if hidden or report.notes:
         lines.append("")
 
     if not report.findings and not report.errors:
@@ -158,7 +259,29 @@ def render_text(report: Report, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finding_line(rf: ReportedFinding, paint: _Painter) -> str:
+def _finding_section(title: str, findings: list[ReportedFinding], paint: _Painter) -> list[str]:
+    """A section's title, then its findings by file (files in path order, the pull request
+    last), each place with several findings under one heading."""
+    lines = [title, ""]
+    files: dict[str, list[ReportedFinding]] = {}
+    for rf in sorted(findings, key=lambda f: f.finding.sort_key()):
+        files.setdefault(rf.finding.path, []).append(rf)
+    for path in sorted(files, key=lambda p: (p == "", p)):
+        lines.append(paint(plain(path) if path else PULL_REQUEST, "bold"))
+        for place in places(files[path]):
+            if len(place) == 1:
+                lines.append(f"  {_finding_line(place[0], paint)}")
+                continue
+            f = place[0].finding
+            resource = f"  [{plain(f.resource)}]" if f.resource is not None else ""
+            lines.append(f"  {location(f.path, f.line)}{resource}: {count(len(place), 'finding')}")
+            lines.extend(f"    {_finding_line(rf, paint, at_place=False)}" for rf in place)
+        lines.append("")
+    return lines
+
+
+def _finding_line(rf: ReportedFinding, paint: _Painter, at_place: bool = True) -> str:
+    """One finding; without its location and resource when it sits under a place heading."""
     f = rf.finding
     severity = f.severity.upper().ljust(8)
     if rf.exception is not None:
@@ -167,8 +290,9 @@ def _finding_line(rf: ReportedFinding, paint: _Painter) -> str:
         severity = paint(severity, "yellow")
     else:
         severity = paint(severity, "red-bold")
-    parts = [location(f.path, f.line), severity, plain(f.policy), plain(f.message)]
-    if f.resource is not None:
+    parts = [location(f.path, f.line)] if at_place else []
+    parts += [severity, plain(f.policy), plain(f.message)]
+    if f.resource is not None and at_place:
         parts.append(f"[{plain(f.resource)}]")
     line = "  ".join(parts)
     if rf.exception is not None:
@@ -179,7 +303,18 @@ def _finding_line(rf: ReportedFinding, paint: _Painter) -> str:
         )
     elif f.enforcement == "advisory":
         line += "  " + paint("(advisory)", "yellow")
+    else:
+        line += "  " + paint("(BLOCKING)", "red-bold")
     return line
+
+
+def _exclusion_lines(report: Report) -> Iterable[str]:
+    for glob in report.exclude:
+        yield f"  {plain(glob)}  {excluded_summary(report, glob)}"
+        paths = report.excluded.get(glob, [])
+        yield from (f"    {plain(path)}" for path in paths[:EXCLUDED_SHOWN])
+        if len(paths) > EXCLUDED_SHOWN:
+            yield f"    and {len(paths) - EXCLUDED_SHOWN} more"
 
 
 def _error_line(error: EvalError, paint: _Painter) -> str:

@@ -125,7 +125,10 @@ def test_help_explain_list_recheck_extend_revoke(world):
     world.fake.comment(world.repo, number, "/compliance recheck", user="dev")
     world.bot.wait_idle()
     assert len(world.checks(sha)) == runs_before == 1
-    assert "`compliance` fails (1 blocking" in bot_replies(world, number)[-1].body
+    assert (
+        "`compliance` fails (1 blocking, 0 excepted, 0 errors)."
+        in bot_replies(world, number)[-1].body
+    )
     # extend / revoke an exception that does not exist: refused, with the reason
     world.fake.comment(
         world.repo, number, '/compliance revoke EXC-9 --reason "done now"', user="dev"

@@ -99,18 +99,28 @@ def test_python_tags_never_run(tmp_path: Path):
     assert not marker.exists()
 
 
-def test_duplicate_key_inside_an_entry_makes_the_whole_file_unusable():
-    # A duplicate key is ambiguous (which value did the reviewer read?), so nothing applies.
+def test_duplicate_key_inside_an_entry_makes_that_entry_grant_nothing():
+    # A duplicate key is ambiguous (which value did the reviewer read?), so the entry never
+    # applies, whichever value it is; the rest of the file is still read.
     text = (
         "version: 1\nexceptions:\n"
         "  - id: EXC-1\n    policy: k8s.privileged\n    paths: [a/**]\n"
         "    reason: a reason that is long enough\n    expires: 2026-03-01\n"
         "    paths: ['**']\n"
+        "  - id: EXC-2\n    policy: k8s.privileged\n    paths: [b/**]\n"
+        "    reason: a reason that is long enough\n    expires: 2026-03-01\n"
     )
     parsed, problems = parse(text)
-    assert parsed is None
-    assert [(p.line, p.message) for p in problems] == [
-        (8, "duplicate key 'paths' (first defined on line 5)")
+    assert parsed is not None
+    assert [e.id for e in parsed.entries] == ["EXC-2"] and parsed.dropped == ("EXC-1",)
+    assert [(p.line, p.code, p.field, p.message) for p in problems] == [
+        (
+            8,
+            "duplicate-key",
+            "paths",
+            "exception EXC-1: duplicate key 'paths' (first defined on line 5);"
+            " it does not apply until each key is written once",
+        )
     ]
 
 

@@ -137,6 +137,32 @@ SAMPLES: dict[str, AuditRecord] = {
             "reasons": ["no code owner of the exceptions file approved"],
         },
     ),
+    "config.loosened": event(
+        14,
+        "config.loosened",
+        "alice",
+        pull_request=16,
+        sha=SHA,
+        details={
+            "loosenings": ["adds the exclusion 'tests/fixtures/**'"],
+            "approvers": ["alice"],
+            "reasons": [],
+            "base_ref": "main",
+        },
+    ),
+    "bypass.config_merged_without_approval": event(
+        15,
+        "config.merged_unapproved",
+        "root",
+        pull_request=17,
+        sha=SHA,
+        details={
+            "loosenings": ["stops enforcing k8s.image-tag"],
+            "approvers": [],
+            "reasons": ["needs an approval from a member of @acme/security"],
+            "base_ref": "main",
+        },
+    ),
     "bypass.forged_status": event(
         11,
         "status.forged",

@@ -67,7 +67,7 @@ def test_status_and_retry(env, capsys):
     [row] = json.loads(capsys.readouterr().out)
     assert row["destination"] == "siem" and row["failed"] == 1 and row["attempts"] == 12
     assert main(["notify", "retry", "--destination", "siem"]) == 0
-    assert "1 failed notification(s) queued again" in capsys.readouterr().out
+    assert "1 failed notification queued again" in capsys.readouterr().out
     assert main(["notify", "status", "--format", "json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["pending"] == 1 and row["failed"] == 0

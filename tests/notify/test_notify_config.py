@@ -84,7 +84,11 @@ def test_no_destinations_by_default():
         ({"x": {"type": "slack", "url": SLACK_URL, "secret": SECRET}}, "x.secret: only webhook"),
         (
             {"x": {"type": "slack", "url": SLACK_URL, "token": "XXXXSECRET"}},
-            "x: unknown field(s) token",
+            "x: 1 unknown field: token",
+        ),
+        (
+            {"x": {"type": "slack", "url": SLACK_URL, "token": "XXXXSECRET", "to": "#a"}},
+            "x: 2 unknown fields: to, token",
         ),
         ({"x": {"type": "slack", "url": SLACK_URL, "timeout": 90}}, "x.timeout"),
         ({"Bad Name": {"type": "slack", "url": SLACK_URL}}, "'Bad Name' is not a destination name"),

@@ -28,6 +28,7 @@ SECTION_ORDER = [
     "Blocking findings",
     "Errors",
     "Advisory findings",
+    "Excepted findings",
     "Applied exceptions",
     "Expiring soon",
     "Expired exceptions",

@@ -20,23 +20,32 @@ def test_findings_are_grouped_by_file_with_location_severity_policy_message_reso
     header = lines.index("deploy/a.yaml")
     assert lines[header + 1] == (
         "  deploy/a.yaml:14  HIGH      k8s.privileged  container web runs privileged"
-        "  [Pod/badpod01]"
+        "  [Pod/badpod01]  (BLOCKING)"
     )
-    assert lines[header + 2].startswith("  deploy/a.yaml:20  LOW       k8s.probes")
-    assert lines[header + 2].endswith("[Deployment/prod/web]  (advisory)")
+    advisory = lines.index("deploy/a.yaml", header + 1)
+    assert lines[advisory + 1].startswith("  deploy/a.yaml:20  LOW       k8s.probes")
+    assert lines[advisory + 1].endswith("[Deployment/prod/web]  (advisory)")
 
 
-def test_files_are_in_path_order_and_the_pull_request_comes_last():
+def test_sections_are_blocking_then_advisory_then_excepted_each_in_path_order():
     lines = render_text(full_report(), color=False).splitlines()
-    headers = [line for line in lines if line and not line.startswith(" ") and ":" not in line]
-    files = headers[: headers.index("(pull request)") + 1]
-    assert files == [
+    headers = [line for line in lines if line and not line.startswith(" ")]
+    assert headers[
+        : headers.index("Errors: the check fails because these could not be evaluated")
+    ] == [
+        "Blocking: 3 findings fail the check",
         "config/app.env",
         "deploy/a.yaml",
+        "(pull request)",  # the pull request itself comes last
+        "Advisory: 1 finding, for information only",
+        "deploy/a.yaml",
+        "Excepted: 1 finding covered by an exception",
         "deploy/node-exporter/ds.yaml",
-        "(pull request)",
     ]
-    assert "  (pull request)  MEDIUM    pr.ticket  the title names no ticket (SEC-123)" in lines
+    assert (
+        "  (pull request)  MEDIUM    pr.ticket  the title names no ticket (SEC-123)  (BLOCKING)"
+        in (lines)
+    )
 
 
 def test_excepted_findings_name_the_exception_and_its_expiry():

@@ -40,8 +40,10 @@ class Target:
         unknown = set(match) - self.match_keys
         if unknown:
             allowed = ", ".join(sorted(self.match_keys)) or "none"
+            # (bot.report.text.count is out of reach: the report layer imports the engine)
+            keys = "1 match key" if len(unknown) == 1 else f"{len(unknown)} match keys"
             raise MatchError(
-                f"match key(s) {', '.join(sorted(unknown))} not known to target {self.name!r}"
+                f"{keys} not known to target {self.name!r}: {', '.join(sorted(unknown))}"
                 f" (allowed: {allowed})"
             )
         return dict(match)
