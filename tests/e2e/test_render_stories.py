@@ -50,3 +50,20 @@ def test_a_kustomization_with_a_remote_resource_is_refused_with_a_note(world):
     summary = run.output["summary"].replace("\\", "")
     assert "refused" in summary and "https://example.com/evil.yaml" in summary
     assert "fetches a URL" in summary
+
+
+def test_a_kustomization_that_would_run_a_plugin_is_refused_with_a_note(world):
+    _, sha = world.open_pr(
+        {
+            "deploy/kustomization.yaml": "resources:\n  - patch.yaml\ngenerators:\n  - gen.yaml\n",
+            "deploy/gen.yaml": "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n"
+            "  name: x\n  annotations:\n"
+            "    config.kubernetes.io/function: 'exec: {path: ./evil.sh}'\n",
+            "deploy/patch.yaml": PRIVILEGED_PATCH.replace("true", "false"),
+        }
+    )
+    world.bot.wait_idle()
+    run = world.check(sha)
+    summary = run.output["summary"].replace("\\", "")
+    assert "refused" in summary and "runs a plugin" in summary
+    assert "deploy/kustomization.yaml" in summary
