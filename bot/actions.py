@@ -54,7 +54,7 @@ class Actions:
         if existing is None:
             # Not in our records (first run, or a crash after creating it): ask the forge.
             existing = self.forge.find_check(repo, head_sha, output.name)
-        ref = self.forge.post_check(repo, head_sha, output, existing)
+        ref = self.forge.post_check(repo, head_sha, output, existing, pull_request=pull_request)
         with self.store.session() as session:
             row = session.scalar(self._record_query(repo, head_sha, output.name))
             if row is None:

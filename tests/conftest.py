@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fakes.github.fixtures"]
+pytest_plugins = ["fakes.github.fixtures", "fakes.gitlab.fixtures"]
 
 
 @pytest.fixture

@@ -93,12 +93,25 @@ class Forge(Protocol):
         """Bring ``refs`` of ``repo`` into the local mirror and return it."""
         ...
 
+    def pull_ref(self, number: int) -> str:
+        """The ref that holds a pull request's head on this forge, forks too (GitHub's
+        ``refs/pull/N/head``, GitLab's ``refs/merge-requests/N/head``)."""
+        ...
+
     def find_check(self, repo: Repo, head_sha: str, name: str) -> CheckRef | None: ...
 
     def post_check(
-        self, repo: Repo, head_sha: str, output: CheckOutput, existing: CheckRef | None
+        self,
+        repo: Repo,
+        head_sha: str,
+        output: CheckOutput,
+        existing: CheckRef | None,
+        *,
+        pull_request: int | None = None,
     ) -> CheckRef:
-        """Create the check (or update ``existing`` in place) with every annotation sent."""
+        """Publish the check on ``head_sha`` (or update ``existing`` in place) with every
+        annotation sent: a check run on GitHub; on GitLab a commit status, the pull request's
+        summary note and inline discussions (hence ``pull_request``)."""
         ...
 
     def pull_request(self, repo: Repo, number: int) -> PullRequest: ...

@@ -230,6 +230,9 @@ class GitHubForge:
             return repo.clone_url
         return f"{self.app.settings.github_web_url}/{repo.full_name}.git"
 
+    def pull_ref(self, number: int) -> str:
+        return f"refs/pull/{number}/head"
+
     def fetch(self, repo: Repo, refs: list[str]) -> GitRepo:
         url = self.clone_url(repo)
         host = urlparse(url).netloc.replace(":", "_") or "github"
@@ -258,7 +261,13 @@ class GitHubForge:
         )
 
     def post_check(
-        self, repo: Repo, head_sha: str, output: CheckOutput, existing: CheckRef | None
+        self,
+        repo: Repo,
+        head_sha: str,
+        output: CheckOutput,
+        existing: CheckRef | None,
+        *,
+        pull_request: int | None = None,  # a check run belongs to the commit, not the PR
     ) -> CheckRef:
         sent = set(existing.annotation_keys) if existing else set()
         pending = [a for a in output.annotations if a.key not in sent]

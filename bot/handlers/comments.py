@@ -153,7 +153,7 @@ def _dispatch(
         report = compliance.run_check(
             ctx,
             repo,
-            compliance.Target.of_pull(pr),
+            compliance.Target.of_pull(pr, ctx.forge),
         )
         verdict = "passes" if report.conclusion == "success" else "fails"
         text = (
@@ -167,7 +167,7 @@ def _dispatch(
         [
             f"refs/heads/{repo.default_branch}",
             f"refs/heads/{pr.base_ref}",
-            f"refs/pull/{pr.number}/head",
+            ctx.forge.pull_ref(pr.number),
         ],
     )
     base_sha = mirror.resolve(f"refs/heads/{repo.default_branch}")
@@ -237,7 +237,7 @@ def _exempt(
         )
     report = compliance.evaluate(
         mirror,
-        compliance.Target.of_pull(pr),
+        compliance.Target.of_pull(pr, ctx.forge),
         now=now,
     )
     findings = [f.finding for f in report.findings if f.finding.policy == policy.id]
@@ -530,7 +530,7 @@ def _list(ctx: Context, repo: Repo, pr: PullRequest, mirror: GitRepo) -> str:
 
     report = compliance.evaluate(
         mirror,
-        compliance.Target.of_pull(pr),
+        compliance.Target.of_pull(pr, ctx.forge),
         now=ctx.now(),
         verify=ledger.verifier(
             ctx.store, ctx.forge.name, repo.full_name, pr.base_ref, repo.default_branch

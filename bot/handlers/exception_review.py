@@ -71,7 +71,7 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
     """Post the review check for an open PR that changes the exceptions file (else nothing)."""
     key = f"review:{ctx.forge.name}:{repo.full_name}:{pr.head_sha}"
     with locks.hold(ctx.store, key):
-        mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", f"refs/pull/{pr.number}/head"])
+        mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", ctx.forge.pull_ref(pr.number)])
         base_sha = mirror.resolve(f"refs/heads/{pr.base_ref}")
         verdict = _verdict(ctx, repo, pr, mirror, base_sha, pr.head_sha)
         if verdict is None:
@@ -179,7 +179,7 @@ def on_merged(ctx: Context, repo: Repo, pr: PullRequest, *, actor: str) -> None:
     """Record what an approved exception PR added or changed; audit one merged without approval."""
     if not pr.merge_sha:
         return
-    mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", f"refs/pull/{pr.number}/head"])
+    mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", ctx.forge.pull_ref(pr.number)])
     parent = mirror.resolve(f"{pr.merge_sha}^1")
     verdict = _verdict(ctx, repo, pr, mirror, parent, pr.head_sha)
     if verdict is None:
@@ -327,7 +327,7 @@ def rebuild_ledger(ctx: Context, repo: Repo) -> dict[str, int]:
             touching.append((pr, parent))
     if touching:
         mirror = ctx.forge.fetch(
-            repo, [f"refs/heads/{branch}", *(f"refs/pull/{pr.number}/head" for pr, _ in touching)]
+            repo, [f"refs/heads/{branch}", *(ctx.forge.pull_ref(pr.number) for pr, _ in touching)]
         )
     counts = {"pull_requests": len(touching), "recorded": 0, "unapproved": 0}
     for pr, parent in sorted(touching, key=lambda item: item[0].merged_at or ctx.now()):

@@ -251,8 +251,8 @@ def _cleanup(
 
 def _holds(ctx: Context, repo: Repo, number: int, base_sha: str, text: str) -> bool:
     """Does the open cleanup PR ``number`` already make exactly this change on this base?"""
-    mirror = ctx.forge.fetch(repo, [f"refs/pull/{number}/head"])
-    head = mirror.resolve(f"refs/pull/{number}/head")
+    mirror = ctx.forge.fetch(repo, [ctx.forge.pull_ref(number)])
+    head = mirror.resolve(ctx.forge.pull_ref(number))
     if mirror.resolve(f"{head}^1") != base_sha:
         return False
     return _text(mirror.read_files(head, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)) == text
@@ -281,7 +281,7 @@ def _reconcile(
     for pr in open_pulls:
         if pr.head_sha not in done:
             summary["actions"].append(f"check #{pr.number} (no result for its head)")
-            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr))
+            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr, ctx.forge))
 
 
 def _remind(

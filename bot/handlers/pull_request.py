@@ -24,7 +24,7 @@ from bot.engine import render
 from bot.engine.model import EvalError, PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
 from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
-from bot.forge.base import Annotation, CheckOutput
+from bot.forge.base import Annotation, CheckOutput, Forge
 from bot.forge.git import GitRepo
 from bot.handlers import status
 from bot.handlers.context import Context
@@ -51,9 +51,9 @@ class Target:
     base_sha: str | None = None  # pinned base (merge groups); default: the base branch tip
 
     @classmethod
-    def of_pull(cls, pr: PullRequest) -> Target:
-        """A pull request's head, fetched through GitHub's ``refs/pull/N/head`` (forks too)."""
-        return cls(pr.head_sha, pr.base_ref, f"refs/pull/{pr.number}/head", pr)
+    def of_pull(cls, pr: PullRequest, forge: Forge) -> Target:
+        """A pull request's head, fetched through the forge's ref for it (forks too)."""
+        return cls(pr.head_sha, pr.base_ref, forge.pull_ref(pr.number), pr)
 
 
 def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
@@ -63,7 +63,7 @@ def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
         return
     if pr.state != "open":
         return
-    run_check(ctx, event.repo, Target.of_pull(pr))
+    run_check(ctx, event.repo, Target.of_pull(pr, ctx.forge))
 
 
 def on_check_request(event: CheckRequestEvent, ctx: Context) -> None:
@@ -91,7 +91,7 @@ def on_check_request(event: CheckRequestEvent, ctx: Context) -> None:
     for number in numbers:
         pr = ctx.forge.pull_request(repo, number)
         if pr.state == "open" and pr.head_sha == event.head_sha:
-            run_check(ctx, repo, Target(pr.head_sha, pr.base_ref, f"refs/pull/{number}/head", pr))
+            run_check(ctx, repo, Target.of_pull(pr, ctx.forge))
 
 
 def run_check(ctx: Context, repo: Repo, target: Target) -> Report:

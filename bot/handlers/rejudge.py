@@ -114,5 +114,5 @@ def recheck_dependents(
     for pr in pulls:
         if pr.base_ref == branch and pr.head_sha in stale:
             done.append((pr.number, stale[pr.head_sha]))
-            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr))
+            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr, ctx.forge))
     return done

@@ -57,7 +57,7 @@ def on_status(event: StatusEvent, ctx: Context) -> None:
     # crash between the record and the checks must still leave them failing.
     for pr in ctx.forge.open_pull_requests(repo):
         if pr.head_sha == event.sha:
-            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr))
+            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr, ctx.forge))
             exception_review.evaluate(ctx, repo, pr)
 
 

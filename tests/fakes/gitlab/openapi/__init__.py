@@ -1,0 +1,1 @@
+"""GitLab's OpenAPI description, the vendored subset and the validator (see README.md)."""
