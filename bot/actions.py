@@ -139,9 +139,11 @@ class Actions:
             )
 
     # -- the conversation -----------------------------------------------------------------------
-    def react(self, repo: Repo, comment_id: int, content: str = "eyes") -> None:
+    def react(
+        self, repo: Repo, comment_id: int, content: str = "eyes", *, number: int | None = None
+    ) -> None:
         """Acknowledge a comment (the forge keeps one reaction per user and content)."""
-        self.forge.react(repo, comment_id, content)
+        self.forge.react(repo, comment_id, content, number=number)
 
     def comment(
         self,
@@ -331,7 +333,7 @@ class DryRunActions(Actions):
         )
         return CheckRef(id=0, head_sha=head_sha, name=output.name, conclusion=output.conclusion)
 
-    def react(self, repo, comment_id, content="eyes"):  # type: ignore[no-untyped-def, override]
+    def react(self, repo, comment_id, content="eyes", *, number=None):  # type: ignore[no-untyped-def, override]
         self._plan("react", repo, comment=comment_id, content=content)
 
     def comment(self, repo, number, body, *, marker=None, look_first=True, why=""):  # type: ignore[no-untyped-def, override]

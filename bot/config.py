@@ -41,6 +41,8 @@ class Settings:
     gitlab_url: str | None = None
     gitlab_token: str | None = field(default=None, repr=False)
     gitlab_webhook_secret: str | None = field(default=None, repr=False)
+    # a Standard Webhooks secret (whsec_ and base64): GitLab's hooks are then signed too
+    gitlab_webhook_signing_token: str | None = field(default=None, repr=False)
     public_url: str | None = None  # where GitHub reaches us (setup page, details links)
     mirror_max_bytes: int = 5 * 1024**3
     worker_threads: int = 4
@@ -104,6 +106,10 @@ class Settings:
         return bool(self.github_app_id and self.github_private_key and self.github_webhook_secret)
 
     @property
+    def gitlab_configured(self) -> bool:
+        return bool(self.gitlab_url and self.gitlab_token and self.gitlab_webhook_secret)
+
+    @property
     def github_web_url(self) -> str:
         """github.com, or the GitHub Enterprise Server host behind ``GITHUB_API_URL``."""
         if self.github_api_url.rstrip("/") == DEFAULT_GITHUB_API_URL:
@@ -163,6 +169,7 @@ class Settings:
             gitlab_url=get("GITLAB_URL"),
             gitlab_token=get("GITLAB_TOKEN"),
             gitlab_webhook_secret=get("GITLAB_WEBHOOK_SECRET"),
+            gitlab_webhook_signing_token=get("GITLAB_WEBHOOK_SIGNING_TOKEN"),
             public_url=get("COMPLIANCE_BOT_PUBLIC_URL"),
             mirror_max_bytes=_int(
                 get("COMPLIANCE_BOT_MIRROR_MAX_MB"), "COMPLIANCE_BOT_MIRROR_MAX_MB", 5120, 1, 10**7
@@ -245,6 +252,15 @@ class Settings:
             raise ConfigError(
                 "GITLAB_URL is set: GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET are needed too"
             )
+        if self.gitlab_webhook_signing_token is not None:
+            # the token on the hook says who may send; the signature only adds to it
+            if not self.gitlab_webhook_secret:
+                raise ConfigError(
+                    "GITLAB_WEBHOOK_SIGNING_TOKEN is set: GITLAB_WEBHOOK_SECRET is needed too"
+                )
+            from bot.notify.destinations import _secret as standard_webhooks_key
+
+            standard_webhooks_key(self.gitlab_webhook_signing_token, "GITLAB_WEBHOOK_SIGNING_TOKEN")
 
 
 def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:

@@ -35,7 +35,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from bot import audit, liveness, logs, metrics
-from bot.events import Event, PayloadError, parse_github
+from bot.events import Event, PayloadError, parse_github, parse_gitlab
 from bot.forge.base import ForgeError, TransientForgeError
 from bot.handlers import on_failure, route
 from bot.handlers.context import Context
@@ -72,10 +72,11 @@ class Jobs:
             self._sweep_repository
         )
         self.send_notification = huey.task(name="send_notification")(self._send_notification)
-        self.sweeper: Callable[[int, str], Any] | None = None  # set by Services
+        # set by Services; the first argument is a GitHub installation id, or "gitlab"
+        self.sweeper: Callable[[int | str, str], Any] | None = None
         # one attempt at one notification: seconds until the next, or None (bot.notify.outbox)
         self.notifier: Callable[[int], float | None] | None = None  # set by Services
-        self.lister: Callable[[], list[tuple[int, str]]] | None = None
+        self.lister: Callable[[], list[tuple[int | str, str]]] | None = None
         self._registered: str | None = None
         self.max_attempts = MAX_ATTEMPTS
 
@@ -141,7 +142,7 @@ class Jobs:
         try:
             if payload is None:
                 raise PayloadError("payload pruned by retention before it ran")
-            event = parse_github(name, delivery_id.split(":", 1)[-1], json.loads(payload))
+            event = _parse(delivery_id, name, json.loads(payload))
             logs.bind_event(event)
             handlers = route(event)
             if handlers:
@@ -250,7 +251,7 @@ class Jobs:
                 self.sweep_repository(installation_id, full_name)
             return len(repos)
 
-    def _sweep_repository(self, installation_id: int, full_name: str) -> Any:
+    def _sweep_repository(self, installation_id: int | str, full_name: str) -> Any:
         assert self.sweeper is not None
         job = "sweep_repository"
         with logs.bound(repository=full_name, job=job), metrics.measured_job(job):
@@ -445,3 +446,9 @@ class Runner:
     def stop(self) -> None:
         self.upkeep.stop()
         self.consumer.stop(graceful=True)
+
+
+def _parse(delivery_id: str, name: str, payload: Any) -> Event:
+    """The recorded delivery as an event, read by the parser of the forge it came from."""
+    forge, _, key = delivery_id.partition(":")
+    return (parse_gitlab if forge == "gitlab" else parse_github)(name, key, payload)

@@ -3,10 +3,11 @@
 Two sources, merged at each scrape (``exposition``, served by ``bot.web.metrics``):
 
 - What only a process can see (how long a job took and how it ended, what the forge answered and
-  how much rate limit it reported) is counted with prometheus_client. The long-running processes
-  keep these counts in files under ``<data dir>/metrics/<host>`` (prometheus_client's multiprocess
-  mode, ``configure``), so a scrape of any gunicorn worker sums every worker and every ``serve``,
-  ``web``, ``worker`` and ``clock`` process that shares the data directory.
+  how much rate limit it reported, deliveries the web edge answered without recording them) is
+  counted with prometheus_client. The long-running processes keep these counts in files under
+  ``<data dir>/metrics/<host>`` (prometheus_client's multiprocess mode, ``configure``), so a
+  scrape of any gunicorn worker sums every worker and every ``serve``, ``web``, ``worker`` and
+  ``clock`` process that shares the data directory.
 - Counts of recorded facts (deliveries, checks, exceptions by state, notifications, the audit
   chain, the queue) are read from the store and the queue when scraped (``StoreCollector``):
   right in every process and on every host by construction. Each is one aggregate query over an
@@ -59,6 +60,7 @@ class _Measures:
     job_seconds: Histogram
     forge_requests: Counter
     rate_limit: Gauge
+    deliveries_dropped: Counter
 
 
 PROCESS = CollectorRegistry()  # what this process measured, when it keeps no files
@@ -100,6 +102,13 @@ def _get() -> _Measures:
                         "installation.",
                         ["forge", "installation"],
                         multiprocess_mode="mostrecent",
+                        registry=PROCESS,
+                    ),
+                    deliveries_dropped=Counter(
+                        "compliance_bot_deliveries_dropped",
+                        "Webhook deliveries acknowledged without being recorded (the store was "
+                        "down), by forge; the sweep's reconcile catches up with them.",
+                        ["forge"],
                         registry=PROCESS,
                     ),
                 )
@@ -146,6 +155,11 @@ def forge_response(
     measures.forge_requests.labels(forge, method.upper(), str(status)).inc()
     if remaining is not None:
         measures.rate_limit.labels(forge, str(installation or "app")).set(remaining)
+
+
+def delivery_dropped(forge: str) -> None:
+    """A delivery was answered 2xx but not recorded (a forge that disables failing hooks)."""
+    _get().deliveries_dropped.labels(forge).inc()
 
 
 # -- sharing the measurements between processes ---------------------------------------------

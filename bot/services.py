@@ -16,10 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot import approvals
 from bot.actions import Actions
 from bot.config import Settings
+from bot.forge.base import Forge
 from bot.forge.git import MirrorCache
 from bot.forge.github import GitHubApp, GitHubForge
 from bot.handlers.context import Context
@@ -27,7 +29,11 @@ from bot.jobs import Jobs, Periodic, Runner
 from bot.queue import make_huey
 from bot.store import Store, migrate
 
+if TYPE_CHECKING:
+    from bot.forge.gitlab import GitLabForge
+
 CREDENTIALS_FILE = "github-app.json"
+GITLAB = "gitlab"  # the "installation" of GitLab events: the deployment's one token
 _POOL_LOCK = threading.Lock()
 
 
@@ -78,6 +84,7 @@ class Services:
         self.huey = make_huey(self.settings, immediate=immediate)
         self.mirrors = MirrorCache(self.settings.mirrors_dir, self.settings.mirror_max_bytes)
         self._github_app: GitHubApp | None = None
+        self._gitlab: GitLabForge | None = None
         self._pool: Executor | None = None
         self.jobs = Jobs(self.huey, self.store, self.context_for, clock)
         self.jobs.sweeper = self.sweep
@@ -136,12 +143,37 @@ class Services:
         return self._github_app
 
     def context_for(self, event: Any) -> Context:
+        if event.forge == GITLAB:
+            return self.context_for_installation(GITLAB)
         if event.installation_id is None:
             raise ValueError(f"{event.name} event without an installation")
         return self.context_for_installation(int(event.installation_id))
 
-    def context_for_installation(self, installation_id: int) -> Context:
-        forge = GitHubForge(self.github_app(), installation_id, self.mirrors)
+    def gitlab(self) -> GitLabForge:
+        """The forge for the deployment's GitLab token (``GITLAB_URL``, ``GITLAB_TOKEN``)."""
+        from bot.forge.gitlab import GitLabForge
+
+        if not (self.settings.gitlab_url and self.settings.gitlab_token):
+            raise ValueError("GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN")
+        if self._gitlab is None:
+            self._gitlab = GitLabForge(
+                self.settings.gitlab_url,
+                self.settings.gitlab_token,
+                self.mirrors,
+                approvals_seen=lambda path, number: approvals.seen(
+                    self.store, GITLAB, path, number
+                ),
+            )
+        return self._gitlab
+
+    def context_for_installation(self, installation_id: int | str) -> Context:
+        """A context for a GitHub App installation, or for GitLab (``installation_id`` is then
+        ``"gitlab"``: one token serves the whole deployment)."""
+        forge: Forge
+        if installation_id == GITLAB:
+            forge = self.gitlab()
+        else:
+            forge = GitHubForge(self.github_app(), int(installation_id), self.mirrors)
         return Context(
             settings=self.settings,
             store=self.store,
@@ -182,17 +214,22 @@ class Services:
         installation_id, repo = app.repository(full_name)
         return rebuild(self.context_for_installation(installation_id), repo)
 
-    def installed_repositories(self) -> list[tuple[int, str]]:
-        app = self.github_app()
-        out: list[tuple[int, str]] = []
-        for installation_id in app.installations():
-            forge = GitHubForge(app, installation_id, self.mirrors)
-            out.extend((installation_id, name) for name in forge.installation_repositories())
+    def installed_repositories(self) -> list[tuple[int | str, str]]:
+        """Every repository the bot serves: of each GitHub App installation, and each GitLab
+        project the token reaches (as ``("gitlab", path)``)."""
+        out: list[tuple[int | str, str]] = []
+        if self.settings.github_configured:
+            app = self.github_app()
+            for installation_id in app.installations():
+                forge = GitHubForge(app, installation_id, self.mirrors)
+                out.extend((installation_id, name) for name in forge.installation_repositories())
+        if self.settings.gitlab_url and self.settings.gitlab_token:
+            out.extend((GITLAB, path) for path in self.gitlab().projects())
         return out
 
     def sweep(
         self,
-        installation_id: int,
+        installation_id: int | str,
         full_name: str,
         *,
         now: datetime | None = None,
@@ -210,9 +247,15 @@ class Services:
         ctx = replace(self.context_for_installation(installation_id), now=lambda: at)
         if dry_run:
             ctx = replace(ctx, actions=DryRunActions(ctx.forge, self.store))
-        # the round's listing of the installation's repositories already holds the facts
-        app = self.github_app()
-        repo = app.listed_repository(installation_id, full_name) or app.repository(full_name)[1]
+        if installation_id == GITLAB:
+            repo = self.gitlab().repository(full_name)
+        else:
+            # the round's listing of the installation's repositories already holds the facts
+            app = self.github_app()
+            repo = (
+                app.listed_repository(int(installation_id), full_name)
+                or app.repository(full_name)[1]
+            )
         summary = sweep_repo(ctx, repo, now=at)
         if isinstance(ctx.actions, DryRunActions):
             summary["planned"] = ctx.actions.planned

@@ -39,7 +39,7 @@ from typing import Literal
 from codeowners import CodeOwners, path_to_regex
 
 from bot.engine.model import EvalError, Policy
-from bot.exemptions import ExemptionsFile, Problem, parse, validate
+from bot.exemptions import ExemptionsFile, Problem, gitlab_codeowners, parse, validate
 from bot.repoconfig import CONFIG_PATH, Loosening, RepoConfig
 from bot.report.markdown import MAX_SUMMARY, code, md
 from bot.report.text import count, plain
@@ -105,6 +105,7 @@ class ReviewFacts:
     codeowners_errors: tuple[CodeownersError, ...] = ()
     reviews: tuple[ReviewRecord, ...] = ()
     co_authors: tuple[CoAuthor, ...] = ()  # credited by the messages of the PR's commits
+    codeowners_flavor: Literal["github", "gitlab"] = "github"  # whose CODEOWNERS semantics
 
 
 # Team resolution: (org, team slug) -> the team's active members, or None when it can't be
@@ -256,6 +257,9 @@ class CodeownersRule:
     users: tuple[str, ...] = ()  # logins, without '@'
     teams: tuple[tuple[str, str], ...] = ()  # (org, slug)
     emails: tuple[str, ...] = ()
+    # GitLab: a plain ``@name`` is a username or a top-level group; tried as a group too
+    users_may_be_groups: bool = False
+    section: str | None = None  # GitLab: the section this rule is in ("" unnamed)
 
     @property
     def has_logins(self) -> bool:
@@ -338,6 +342,27 @@ def code_owners_rule(
             " name them as @user or @org/team on the default branch"
         )
     return rule, problems
+
+
+def code_owners_of(
+    text: str, source: str, flavor: Literal["github", "gitlab"], path: str = EXCEPTIONS_PATH
+) -> tuple[list[str], list[str]]:
+    """The people and groups to ask for a review of ``path``: (logins, "org/team" names).
+
+    GitHub: the last matching rule's users and teams. GitLab: the owners of every required
+    section that covers it; a plain ``@name`` may be a user or a group, and is asked as a user.
+    Asking is a courtesy: who may approve is decided by ``review``, not by this list.
+    """
+    if flavor == "gitlab":
+        rules = gitlab_codeowners.rules_for(gitlab_codeowners.parse(text, source), path)
+        names = [n for r in rules if not r.optional for n in r.owners.names]
+        names = list(dict.fromkeys(names))
+        return [n for n in names if "/" not in n], [n for n in names if "/" in n]
+    owners = CodeOwners(text).of(path)
+    return (
+        [o.lstrip("@") for kind, o in owners if kind == "USERNAME"],
+        [o.lstrip("@") for kind, o in owners if kind == "TEAM" and "/" in o],
+    )
 
 
 def _lines(text: str) -> list[str]:
@@ -462,18 +487,28 @@ class _Approval:
     standings: list[_Standing] = field(default_factory=list)
     required: int = 1
     unresolved_teams: list[str] = field(default_factory=list)
+    # GitLab: every section that owns the file must approve; one _Approval per section
+    sections: list[_Approval] = field(default_factory=list)
 
     @property
     def approvers(self) -> list[str]:
+        if self.sections:
+            return list(dict.fromkeys(a for s in self.sections for a in s.approvers))
         return [s.login for s in self.standings if s.counts]
 
     @property
     def satisfied(self) -> bool:
+        if self.sections:
+            return all(s.satisfied for s in self.sections)
         return not self.needed or (not self.rule_problems and len(self.approvers) >= self.required)
 
     @property
     def could_be_satisfied(self) -> bool:
         """Enough approvals once the unresolvable teams' members are known."""
+        if self.sections:
+            return not self.rule_problems and all(
+                s.satisfied or s.could_be_satisfied for s in self.sections
+            )
         maybe = sum(1 for s in self.standings if s.unresolved)
         return not self.rule_problems and maybe > 0 and len(self.approvers) + maybe >= self.required
 
@@ -592,14 +627,26 @@ def _approval(
     *,
     needed: bool,
     path: str = EXCEPTIONS_PATH,
+    given: tuple[CodeownersRule | None, list[str], int] | None = None,
 ) -> _Approval:
-    """Who counts as an approving code owner of the head commit, and what stands in the way."""
-    approval = _Approval(needed=needed, path=path, required=max(1, config.required_approvals))
+    """Who counts as an approving code owner of the head commit, and what stands in the way.
+
+    ``given`` is the rule, its problems and the approvals it needs when the caller found them
+    (a GitLab section); else GitHub's CODEOWNERS decides, with ``required_approvals``."""
+    if facts.codeowners_flavor == "gitlab" and given is None and needed:
+        return _gitlab_approval(facts, config, team_members, profiles, path)
+    required = max(1, config.required_approvals)
+    if given is not None:
+        required = max(required, given[2])
+    approval = _Approval(needed=needed, path=path, required=required)
     if not needed:
         return approval
-    rule, rule_problems = code_owners_rule(
-        facts.codeowners_text, facts.codeowners_path, facts.codeowners_errors, path
-    )
+    if given is not None:
+        rule, rule_problems = given[0], list(given[1])
+    else:
+        rule, rule_problems = code_owners_rule(
+            facts.codeowners_text, facts.codeowners_path, facts.codeowners_errors, path
+        )
     approval.rule, approval.rule_problems = rule, rule_problems
     owners = {u.lower() for u in rule.users} if rule else set()
     author = facts.author.lower()
@@ -613,17 +660,21 @@ def _approval(
         if login in owners:
             return "user", False
         unknown = False
-        for org, slug in rule.teams if rule else ():
+        teams = list(rule.teams) if rule else []
+        if rule is not None and rule.users_may_be_groups:
+            teams += [(name, "") for name in rule.users]
+        for org, slug in teams:
             key = (org.lower(), slug.lower())
+            name = f"@{org}/{slug}" if slug else f"@{org}"
             if key not in members:
                 found = team_members(org, slug)
                 members[key] = None if found is None else frozenset(m.lower() for m in found)
             known = members[key]
             if known is None:
                 unknown = True
-                unresolved.add(f"@{org}/{slug}")
+                unresolved.add(name)
             elif login in known:
-                return f"@{org}/{slug}", False
+                return name, False
         return None, unknown
 
     def co_authorship(login: str) -> str | None:
@@ -700,9 +751,83 @@ def _approval(
     return approval
 
 
+def _gitlab_approval(
+    facts: ReviewFacts,
+    config: RepoConfig,
+    team_members: TeamMembers,
+    profiles: Profiles,
+    path: str,
+) -> _Approval:
+    """GitLab: each section of CODEOWNERS that owns ``path`` (optional ``^[...]`` sections
+    aside) must be approved by its own owners, as many as its ``[N]`` (and at least
+    ``required_approvals``). A problem on a line that may decide the owners fails closed, and
+    role owners (``@@developer``) are not resolved by the bot: such a section can't pass."""
+    where = facts.codeowners_path or "CODEOWNERS"
+    whole = _Approval(needed=True, path=path, required=max(1, config.required_approvals))
+    if facts.codeowners_text is None:
+        whole.rule_problems = [
+            "the target branch has no CODEOWNERS file (looked for "
+            + ", ".join(gitlab_codeowners.LOCATIONS)
+            + f"), so {path} has no code owners to approve this"
+        ]
+        return whole
+    parsed = gitlab_codeowners.parse(facts.codeowners_text, where)
+    problems = [
+        f"line {p.line} of {where}: {p.message}; GitLab may read the owners of {path}"
+        " differently, so fix it on the target branch"
+        if p.line
+        else f"{where}: {p.message}"
+        for p in gitlab_codeowners.problems_for(parsed, path)
+    ]
+    rules = [r for r in gitlab_codeowners.rules_for(parsed, path) if not r.optional]
+    if not rules:
+        whole.rule_problems = [
+            *problems,
+            f"no section of {where} covers {path}, so it has no code owners; add one on the"
+            " target branch, e.g. '[Compliance]' then '/.compliance/ @your-group/security'",
+        ]
+        return whole
+    for found in rules:
+        rule = CodeownersRule(
+            source=where,
+            line=found.line,
+            pattern=found.pattern,
+            users=tuple(n for n in found.owners.names if "/" not in n),
+            teams=tuple(_team("@" + n) for n in found.owners.names if "/" in n),
+            emails=found.owners.emails,
+            users_may_be_groups=True,
+            section=found.section,
+        )
+        mine = list(problems)
+        if found.owners.roles:
+            roles = ", ".join(f"@@{r}" for r in found.owners.roles)
+            mine.append(
+                f"line {found.line} of {where} names role owners ({roles}), which the bot"
+                " can't resolve; name people or groups for this section"
+            )
+        whole.sections.append(
+            _approval(
+                facts,
+                config,
+                team_members,
+                profiles,
+                needed=True,
+                path=path,
+                given=(rule, mine, found.approvals),
+            )
+        )
+    if len(whole.sections) == 1:
+        return whole.sections[0]
+    whole.rule_problems = list(dict.fromkeys(p for s in whole.sections for p in s.rule_problems))
+    whole.unresolved_teams = sorted({t for s in whole.sections for t in s.unresolved_teams})
+    return whole
+
+
 def _owners_phrase(rule: CodeownersRule) -> str:
     parts = [f"a member of @{org}/{slug}" for org, slug in rule.teams]
     parts += [f"@{user}" for user in rule.users]
+    if rule.users_may_be_groups and rule.users:
+        parts[-1] += " (or a member of such a group)"
     return " or ".join(parts)
 
 
@@ -721,6 +846,16 @@ def _approval_reasons(approval: _Approval) -> list[str]:
     """What is missing for the approval requirement, one sentence each; empty when satisfied."""
     if approval.satisfied:
         return []
+    if approval.sections:
+        out = list(approval.rule_problems)
+        for part in approval.sections:
+            name = (part.rule.section if part.rule else None) or "the unnamed section"
+            out.extend(
+                f"section {name}: {r}"
+                for r in _approval_reasons(part)
+                if r not in approval.rule_problems
+            )
+        return list(dict.fromkeys(out))
     out = list(approval.rule_problems)
     rule = approval.rule
     if rule is not None and rule.has_logins:

@@ -88,6 +88,9 @@ class CheckRef:
 
 class Forge(Protocol):
     name: str
+    # where CODEOWNERS may be, in the forge's search order, and whose rules it follows
+    codeowners_locations: tuple[str, ...]
+    codeowners_flavor: Literal["github", "gitlab"]
 
     def fetch(self, repo: Repo, refs: list[str]) -> GitRepo:
         """Bring ``refs`` of ``repo`` into the local mirror and return it."""
@@ -146,7 +149,11 @@ class Forge(Protocol):
         """admin, maintain, write, triage, read or none."""
         ...
 
-    def react(self, repo: Repo, comment_id: int, content: str = "eyes") -> None: ...
+    def react(
+        self, repo: Repo, comment_id: int, content: str = "eyes", *, number: int | None = None
+    ) -> None:
+        """React to a comment (``number``: its pull request, which GitLab needs to find it)."""
+        ...
 
     def comments(self, repo: Repo, number: int) -> list[tuple[int, str, str]]: ...
 

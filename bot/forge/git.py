@@ -202,7 +202,8 @@ class MirrorCache:
 
     def evict(self, keep: Path | None = None) -> list[Path]:
         """Remove least recently used mirrors until the cache fits; returns what was removed."""
-        mirrors = [p.parent for p in self.root.glob("*/*/*.git/compliance-bot-used")]
+        # host/owner/name.git, or deeper for GitLab's subgroups (host/group/sub/name.git)
+        mirrors = [p.parent for p in self.root.rglob("*.git/compliance-bot-used")]
         sizes = {m: _recorded_size(m) for m in mirrors}
         total = sum(sizes.values())
         removed = []

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlparse
 
 from github import Auth, Github, GithubException, GithubIntegration
@@ -25,6 +25,7 @@ from urllib3.util.retry import Retry
 from bot.config import Settings
 from bot.events import PullRequest, Repo, parse_pull_request
 from bot.exemptions.review import (
+    CODEOWNERS_LOCATIONS,
     CoAuthor,
     CodeownersError,
     Profile,
@@ -214,6 +215,8 @@ class GitHubForge:
     """The ``Forge`` port for one installation."""
 
     name = "github"
+    codeowners_locations: tuple[str, ...] = CODEOWNERS_LOCATIONS
+    codeowners_flavor: Literal["github", "gitlab"] = "github"
 
     def __init__(self, app: GitHubApp, installation_id: int, mirrors: MirrorCache) -> None:
         self.app = app
@@ -518,7 +521,9 @@ class GitHubForge:
             raise
         return str(data.get("role_name") or data.get("permission") or "none")
 
-    def react(self, repo: Repo, comment_id: int, content: str = "eyes") -> None:
+    def react(
+        self, repo: Repo, comment_id: int, content: str = "eyes", *, number: int | None = None
+    ) -> None:  # GitHub finds a comment by its id alone
         _call(
             lambda: self._requester.requestJsonAndCheck(
                 "POST",
@@ -678,7 +683,8 @@ class GitHubForge:
             lambda: self._requester.requestJsonAndCheck(
                 "POST",
                 f"/repos/{repo.full_name}/pulls/{number}/requested_reviewers",
-                input={"reviewers": users, "team_reviewers": teams},
+                # GitHub takes a team's slug; the core names teams "org/slug"
+                input={"reviewers": users, "team_reviewers": [t.split("/")[-1] for t in teams]},
             )
         )
 

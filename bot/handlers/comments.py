@@ -25,7 +25,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-from codeowners import CodeOwners
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -37,7 +36,7 @@ from bot.commands.replies import help_markdown, refusal
 from bot.engine.model import closest_policy
 from bot.events import CommentEvent, PullRequest, Repo
 from bot.exemptions import add_entry, change_entry, parse, remove_entries, validate
-from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
+from bot.exemptions.review import EXCEPTIONS_PATH, code_owners_of
 from bot.forge.base import BranchTaken, ForgeError, TransientForgeError
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
@@ -72,7 +71,8 @@ def on_comment(event: CommentEvent, ctx: Context) -> None:
     runnable = [r for r in results if not isinstance(r, Ignored)]
     if not runnable:
         return
-    ctx.actions.react(repo, event.comment_id, "eyes")  # received; GitHub keeps one per user
+    # received; the forge keeps one per user
+    ctx.actions.react(repo, event.comment_id, "eyes", number=event.number)
     pr = ctx.forge.pull_request(repo, event.number)
     for position, result in enumerate(runnable):
         name = result.name if isinstance(result, Command) else (result.command or "reply")
@@ -453,17 +453,16 @@ def _request_key(ctx: Context, repo: Repo, event: CommentEvent, position: int) -
 def _request_code_owners(
     ctx: Context, repo: Repo, mirror: GitRepo, base_sha: str, number: int, requester: str
 ) -> list[str]:
-    texts = mirror.read_files(base_sha, list(CODEOWNERS_LOCATIONS))
-    where = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+    locations = ctx.forge.codeowners_locations
+    texts = mirror.read_files(base_sha, list(locations))
+    where = next((p for p in locations if p in texts), None)
     if where is None:
         return []
-    owners = CodeOwners(_text(texts[where]) or "").of(EXCEPTIONS_PATH)
-    users = [o.lstrip("@") for kind, o in owners if kind == "USERNAME"]
+    users, teams = code_owners_of(_text(texts[where]) or "", where, ctx.forge.codeowners_flavor)
     users = [u for u in users if u.lower() != requester.lower()]
-    teams = [o.split("/", 1)[1] for kind, o in owners if kind == "TEAM" and "/" in o]
     if not ctx.actions.request_reviewers(repo, number, users, teams):
         return []  # a courtesy, refused (and recorded); the review check enforces approval
-    return [f"@{u}" for u in users] + [o for kind, o in owners if kind == "TEAM"]
+    return [f"@{u}" for u in users] + [f"@{t}" for t in teams]
 
 
 def _pr_body(

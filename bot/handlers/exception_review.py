@@ -16,12 +16,11 @@ import functools
 import logging
 from datetime import datetime
 
-from bot import ledger, locks
+from bot import approvals, ledger, locks
 from bot.engine.loader import bundled_packs
-from bot.events import PullRequest, PullRequestEvent, Repo
+from bot.events import PullRequest, PullRequestEvent, Repo, ReviewEvent
 from bot.exemptions import parse
 from bot.exemptions.review import (
-    CODEOWNERS_LOCATIONS,
     EXCEPTIONS_PATH,
     ReviewFacts,
     ReviewVerdict,
@@ -54,9 +53,25 @@ def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
 
 
 def on_review(event: PullRequestEvent, ctx: Context) -> None:
-    """``pull_request_review`` submitted, edited or dismissed: the approvals changed."""
+    """``pull_request_review`` submitted, edited or dismissed: the approvals changed.
+
+    Where the forge doesn't keep the commit an approval was given on (GitLab), the webhook's
+    head is recorded first (``bot.approvals``): an approval the bot never saw can't count."""
     pr = event.pull_request
     assert pr is not None and event.repo is not None
+    if isinstance(event, ReviewEvent) and event.reviewer:
+        where = {"forge": ctx.forge.name, "repository": event.repo.full_name}
+        if event.state == "APPROVED" and event.commit_id:
+            approvals.record(
+                ctx.store,
+                **where,
+                pull_request=pr.number,
+                login=event.reviewer,
+                head_sha=event.commit_id,
+                at=ctx.now(),
+            )
+        elif event.state == "DISMISSED":
+            approvals.forget(ctx.store, **where, pull_request=pr.number, login=event.reviewer)
     if pr.state == "open":
         evaluate(ctx, event.repo, pr)
 
@@ -69,6 +84,8 @@ def recheck_exception_prs(ctx: Context, repo: Repo) -> None:
 
 def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
     """Post the review check for an open PR that changes the exceptions file (else nothing)."""
+    if not pr.author:  # a webhook that names no author (GitLab's approval hooks): ask
+        pr = ctx.forge.pull_request(repo, pr.number)
     key = f"review:{ctx.forge.name}:{repo.full_name}:{pr.head_sha}"
     with locks.hold(ctx.store, key):
         mirror = ctx.forge.fetch(repo, [f"refs/heads/{pr.base_ref}", ctx.forge.pull_ref(pr.number)])
@@ -140,8 +157,9 @@ def _verdict(
         )
         if not loosened and not head_config.errors:
             return None  # it only tightens the rules (or changes nothing they depend on)
-    texts = mirror.read_files(base_sha, [EXCEPTIONS_PATH, *CODEOWNERS_LOCATIONS])
-    codeowners_path = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+    locations = ctx.forge.codeowners_locations
+    texts = mirror.read_files(base_sha, [EXCEPTIONS_PATH, *locations])
+    codeowners_path = next((p for p in locations if p in texts), None)
     head_text = mirror.read_files(head_sha, [EXCEPTIONS_PATH]).get(EXCEPTIONS_PATH)
     people = ctx.forge.commit_people(repo, pr.number)
     facts = ReviewFacts(
@@ -157,6 +175,7 @@ def _verdict(
         codeowners_errors=tuple(ctx.forge.codeowners_errors(repo, base_sha)),
         reviews=tuple(ctx.forge.reviews(repo, pr.number)),
         co_authors=people.co_authors,
+        codeowners_flavor=ctx.forge.codeowners_flavor,
     )
     team_members = functools.cache(ctx.forge.team_members)
     profiles = functools.cache(ctx.forge.profile)  # one GET per approving reviewer at most

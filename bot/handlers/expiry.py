@@ -24,7 +24,7 @@ from bot.engine.model import SourceFile
 from bot.events import PullRequest, Repo
 from bot.exemptions import parse, remove_entries, validate
 from bot.exemptions.model import ExemptionEntry
-from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
+from bot.exemptions.review import EXCEPTIONS_PATH, code_owners_of
 from bot.forge.git import GitRepo
 from bot.handlers import pull_request as compliance
 from bot.handlers import rejudge
@@ -237,7 +237,9 @@ def _cleanup(
         ctx.actions.edit_pull(repo, number, title=title, body=body)
     requesters = sorted({e.requested_by for e in plan.expired if e.requested_by})
     # a courtesy: the exception-review check still guards the merge
-    ctx.actions.request_reviewers(repo, number, requesters, _code_owner_teams(mirror, base_sha))
+    ctx.actions.request_reviewers(
+        repo, number, requesters, _code_owner_teams(ctx, mirror, base_sha)
+    )
     ctx.actions.record(
         "cleanup.updated",
         repository=repo.full_name,
@@ -379,15 +381,14 @@ def _unused(
     return {u.id for u in report.unused}
 
 
-def _code_owner_teams(mirror: GitRepo, base_sha: str) -> list[str]:
-    from codeowners import CodeOwners
-
-    texts = mirror.read_files(base_sha, list(CODEOWNERS_LOCATIONS))
-    where = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+def _code_owner_teams(ctx: Context, mirror: GitRepo, base_sha: str) -> list[str]:
+    locations = ctx.forge.codeowners_locations
+    texts = mirror.read_files(base_sha, list(locations))
+    where = next((p for p in locations if p in texts), None)
     if where is None:
         return []
-    owners = CodeOwners(texts[where].decode("utf-8", "replace")).of(EXCEPTIONS_PATH)
-    return [o.split("/", 1)[1] for kind, o in owners if kind == "TEAM" and "/" in o]
+    text = texts[where].decode("utf-8", "replace")
+    return code_owners_of(text, where, ctx.forge.codeowners_flavor)[1]
 
 
 def _text(data: bytes | None) -> str | None:

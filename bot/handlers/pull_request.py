@@ -23,7 +23,8 @@ from bot.checking import Rules, Verifier, check, load_rules
 from bot.engine import render
 from bot.engine.model import EvalError, PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
-from bot.exemptions.review import CODEOWNERS_LOCATIONS, EXCEPTIONS_PATH
+from bot.exemptions import gitlab_codeowners
+from bot.exemptions.review import EXCEPTIONS_PATH
 from bot.forge.base import Annotation, CheckOutput, Forge
 from bot.forge.git import GitRepo
 from bot.handlers import status
@@ -63,6 +64,8 @@ def on_pull_request(event: PullRequestEvent, ctx: Context) -> None:
         return
     if pr.state != "open":
         return
+    if not pr.author:  # a webhook that names no author (some of GitLab's): ask
+        pr = ctx.forge.pull_request(event.repo, pr.number)
     run_check(ctx, event.repo, Target.of_pull(pr, ctx.forge))
 
 
@@ -330,15 +333,25 @@ def codeowners_hygiene(
     """Warnings for the check summary when the exceptions file is not guarded by code owners."""
     if not base_sha:
         return []
-    texts = mirror.read_files(base_sha, list(CODEOWNERS_LOCATIONS))
-    where = next((p for p in CODEOWNERS_LOCATIONS if p in texts), None)
+    locations = ctx.forge.codeowners_locations
+    texts = mirror.read_files(base_sha, list(locations))
+    where = next((p for p in locations if p in texts), None)
     if where is None:
         return [
             f"No CODEOWNERS file on the base branch: nobody is required to approve changes to "
             f"`{EXCEPTIONS_PATH}`. Add `/.compliance/ @your-org/your-team` to "
-            "`.github/CODEOWNERS` and require code-owner reviews on the default branch."
+            f"`{locations[0]}` and require code-owner approval on the default branch."
         ]
     text = texts[where].decode("utf-8", "replace")
+    if ctx.forge.codeowners_flavor == "gitlab":
+        rules = gitlab_codeowners.rules_for(gitlab_codeowners.parse(text, where), EXCEPTIONS_PATH)
+        if any(r.owners for r in rules if not r.optional):
+            return []
+        return [
+            f"No section of `{where}` gives `{EXCEPTIONS_PATH}` an owner, so exception merge "
+            "requests can't get a code-owner approval. Add `[Compliance]` and "
+            "`/.compliance/ @your-group/security`."
+        ]
     owners, line, _pattern, _section = CodeOwners(text).matching_line(EXCEPTIONS_PATH)
     if not owners:
         return [

@@ -279,6 +279,20 @@ class ExemptionState(Base):
     swept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class ApprovalSeen(Base):
+    """The head a person's approval was given on, from the approval webhook: GitLab's approvals
+    API lists who approved, not which commit, and an approval of an older head must not count."""
+
+    __tablename__ = "approvals_seen"
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pull_request: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(255), primary_key=True)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class NotifyCursor(Base):
     """How far a reader of the audit stream has got, by ``seq`` (the notifier: ``notify``)."""
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from bot.config import Settings
 from bot.services import Services
-from bot.web import audit, github, health, metrics, setup
+from bot.web import audit, github, gitlab, health, metrics, setup
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB; anything larger isn't from it
 
@@ -21,6 +21,7 @@ def build_app(services: Services) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["compliance-bot"] = services
     app.register_blueprint(github.blueprint)
+    app.register_blueprint(gitlab.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(setup.blueprint)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from .gitlab_world import gitlab_world  # noqa: F401 (a fixture, for the GitLab stories)
 from .harness import (
     BotUnderTest,
     ScratchDatabase,

@@ -109,10 +109,10 @@ def bot_settings(
 ) -> Settings:
     settings = Settings(
         data_dir=tmp_path / "bot",
-        github_app_id=str(app.id),
-        github_private_key=app.private_key_pem,
-        github_webhook_secret=app.webhook_secret,
-        github_api_url=api_url,
+        github_app_id=str(app.id) if app else None,
+        github_private_key=app.private_key_pem if app else None,
+        github_webhook_secret=app.webhook_secret if app else None,
+        github_api_url=api_url or Settings.github_api_url,
         public_url="http://bot.example.test",
         worker_threads=2,
     )

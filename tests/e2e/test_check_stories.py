@@ -183,10 +183,12 @@ def test_rate_limited_job_waits_for_the_reset_then_completes(world):
     GitHubApp(world.bot.settings).installation_token(world.installation.id)
     fake.set_rate_limit(world.installation, remaining=0)
     [limit] = [x for x in fake.state.rate_limits.values() if x.used >= x.limit]
-    limit.reset = int(time.time()) + 3  # x-ratelimit-reset: three seconds from now
+    # x-ratelimit-reset: ten seconds from now, so that a slow first attempt on a busy machine
+    # still meets the limit (the bot is not woken up before the reset either way)
+    limit.reset = int(time.time()) + 10
     started = time.monotonic()
     _, sha = world.open_pr({"deploy/web.yaml": PRIVILEGED})
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 8
     while time.monotonic() < deadline and not world.bot.services.huey.scheduled_count():
         time.sleep(0.05)
     assert world.bot.services.huey.scheduled_count() >= 1  # retried later, not slept on

@@ -37,6 +37,9 @@ class MergeRequests(WorldBase):
     def _version(self, project: Project, mr: MergeRequest) -> None:
         base = project.git.merge_base(mr.start_sha, mr.head_sha) or mr.start_sha
         mr.versions.append(DiffVersion(self.state.next_id(), mr.head_sha, base, mr.start_sha))
+        # GitLab keeps every merge request's head under refs/merge-requests/IID/head (forks
+        # too), which is how a clone fetches a merge request it has no branch of
+        project.git.update_ref(f"refs/merge-requests/{mr.iid}/head", mr.head_sha)
 
     def open_mr(
         self,
