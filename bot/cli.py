@@ -108,16 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
         p.set_defaults(func=cmd_process, process=name)
 
-    p = sub.add_parser("expire", help="run the deadline sweep by hand (GitHub App)")
+    p = sub.add_parser("expire", help="run the deadline sweep by hand")
     p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
-    p.add_argument("--repo", metavar="OWNER/NAME", help="only this repository")
+    p.add_argument("--repo", metavar="OWNER/NAME", help="only this repository (or GitLab project)")
+    p.add_argument(
+        "--forge",
+        choices=("github", "gitlab"),
+        help="only this forge (default: every configured one; with --repo: github if configured)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
     p.set_defaults(func=cmd_expire)
 
     led = sub.add_parser("ledger", help="the approval ledger").add_subparsers(metavar="ACTION")
-    p = led.add_parser("rebuild", help="rebuild a repository's ledger from GitHub history")
+    p = led.add_parser("rebuild", help="rebuild a repository's ledger from forge history")
     p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    p.add_argument(
+        "--forge",
+        choices=("github", "gitlab"),
+        help="where the repository is (default: github if configured, else gitlab)",
+    )
     p.set_defaults(func=cmd_ledger_rebuild)
 
     p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
@@ -282,7 +292,10 @@ def cmd_process(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _app_services():  # type: ignore[no-untyped-def]
+def _app_services(forge: str | None = None):  # type: ignore[no-untyped-def]
+    """Services for the commands that act on a forge; ``forge`` must be configured (None: any).
+
+    Returns the services and the forge to act on when one is needed."""
     from bot.config import ConfigError, Settings
     from bot.server import check_reachable
     from bot.services import Services
@@ -293,27 +306,52 @@ def _app_services():  # type: ignore[no-untyped-def]
         services = Services(settings)
     except ConfigError as exc:
         raise UsageError(f"configuration: {exc}") from None
-    if not services.settings.github_configured:
+    github = services.settings.github_configured
+    gitlab = bool(services.settings.gitlab_url and services.settings.gitlab_token)
+    if forge == "gitlab" and not gitlab:
+        raise UsageError("configuration: GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN")
+    if (forge == "github" and not github) or (forge is None and not (github or gitlab)):
         raise UsageError(
             "configuration: the GitHub App is not configured: set GITHUB_APP_ID,"
             " GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) and GITHUB_WEBHOOK_SECRET,"
             " or register the App on the setup page of `compliance-bot serve`"
+            + ("" if forge else "; or GitLab: GITLAB_URL and GITLAB_TOKEN")
         )
     services.migrate()
     return services
+
+
+def _default_forge(forge: str | None) -> str:
+    """``--forge`` as given, else github when the App is configured, else gitlab."""
+    if forge:
+        return forge
+    from bot.config import ConfigError, Settings
+
+    try:
+        return "github" if Settings.from_env().github_configured else "gitlab"
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
     from bot.forge.base import ForgeError
 
     now = parse_now(args.now)
-    services = _app_services()
+    forge = _default_forge(args.forge) if args.repo else args.forge
+    services = _app_services(forge)
     try:
-        if args.repo:
+        targets: list[tuple[int | str, str]]
+        if args.repo and forge == "gitlab":
+            targets = [("gitlab", args.repo)]
+        elif args.repo:
             installation_id, _ = services.github_app().repository(args.repo)
             targets = [(installation_id, args.repo)]
         else:
-            targets = services.installed_repositories()
+            targets = [
+                (key, name)
+                for key, name in services.installed_repositories()
+                if forge is None or (key == "gitlab") == (forge == "gitlab")
+            ]
         for installation_id, full_name in targets:
             summary = services.sweep(installation_id, full_name, now=now, dry_run=args.dry_run)
             actions = summary.get("actions") or ["nothing to do"]
@@ -331,11 +369,14 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
     from bot.forge.base import ForgeError
     from bot.handlers.exception_review import rebuild_ledger
 
-    if args.repo.count("/") != 1 or args.repo.startswith("/") or args.repo.endswith("/"):
+    forge = _default_forge(args.forge)
+    parts = args.repo.split("/")
+    nested_ok = forge == "gitlab"  # GitLab projects may live in subgroups: group/sub/name
+    if len(parts) < 2 or (len(parts) > 2 and not nested_ok) or not all(parts):
         raise UsageError(f"--repo: {args.repo!r} is not OWNER/NAME")
-    services = _app_services()
+    services = _app_services(forge)
     try:
-        counts = services.rebuild_ledger(args.repo, rebuild_ledger)
+        counts = services.rebuild_ledger(args.repo, rebuild_ledger, forge=forge)
     except ForgeError as exc:
         raise UsageError(f"{args.repo}: {exc}") from None
     print(

@@ -208,8 +208,13 @@ class Services:
         except Exception:
             return False
 
-    def rebuild_ledger(self, full_name: str, rebuild) -> dict[str, int]:  # type: ignore[no-untyped-def]
-        """Run ``rebuild(ctx, repo)`` with a context for the App installation on ``full_name``."""
+    def rebuild_ledger(self, full_name: str, rebuild, forge: str = "github") -> dict[str, int]:  # type: ignore[no-untyped-def]
+        """Run ``rebuild(ctx, repo)`` with a context for ``full_name`` on ``forge`` (the App
+        installation on it, or the GitLab token)."""
+        if forge == GITLAB:
+            return rebuild(
+                self.context_for_installation(GITLAB), self.gitlab().repository(full_name)
+            )
         app = self.github_app()
         installation_id, repo = app.repository(full_name)
         return rebuild(self.context_for_installation(installation_id), repo)

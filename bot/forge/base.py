@@ -78,6 +78,19 @@ class CommitPeople:
 
 
 @dataclass(frozen=True)
+class ForeignStatus:
+    """A commit status named like one of the bot's checks, posted by someone else."""
+
+    status_id: int
+    context: str
+    state: str
+    creator: str
+    creator_is_bot: bool = False
+    description: str | None = None
+    target_url: str | None = None
+
+
+@dataclass(frozen=True)
 class CheckRef:
     id: int
     head_sha: str
@@ -115,6 +128,13 @@ class Forge(Protocol):
         """Publish the check on ``head_sha`` (or update ``existing`` in place) with every
         annotation sent: a check run on GitHub; on GitLab a commit status, the pull request's
         summary note and inline discussions (hence ``pull_request``)."""
+        ...
+
+    def foreign_statuses(
+        self, repo: Repo, sha: str, names: tuple[str, ...]
+    ) -> list[ForeignStatus]:
+        """Statuses on ``sha`` named like the bot's checks that someone else posted, where the
+        forge has no event for them (GitLab; GitHub sends ``status`` webhooks: none here)."""
         ...
 
     def pull_request(self, repo: Repo, number: int) -> PullRequest: ...

@@ -62,6 +62,7 @@ from bot.forge.base import (
     CheckOutput,
     CheckRef,
     CommitPeople,
+    ForeignStatus,
     ForgeError,
     TransientForgeError,
 )
@@ -381,6 +382,29 @@ class GitLabForge:
         return self.mirrors.fetch(host, repo.full_name, url, self._token, refs)
 
     # -- checks: a commit status, a summary note, inline discussions --------------------------
+    def foreign_statuses(
+        self, repo: Repo, sha: str, names: tuple[str, ...]
+    ) -> list[ForeignStatus]:
+        """Statuses named like the bot's checks on ``sha`` by anyone but the bot's user: the
+        latest status of a name is what "Pipelines must succeed" reads, so one posted by a
+        Developer could pass a merge request the bot failed. GitLab sends no event for a
+        status, so this is asked on every evaluation."""
+        me = self.me()["id"]
+        rows = self._list(f"{self._p(repo)}/repository/commits/{sha}/statuses", {"all": "true"})
+        return [
+            ForeignStatus(
+                status_id=int(s["id"]),
+                context=str(s.get("name")),
+                state=str(s.get("status") or ""),
+                creator=str((s.get("author") or {}).get("username") or "unknown"),
+                creator_is_bot=bool((s.get("author") or {}).get("bot")),
+                description=s.get("description"),
+                target_url=s.get("target_url"),
+            )
+            for s in rows
+            if s.get("name") in names and (s.get("author") or {}).get("id") != me
+        ]
+
     def find_check(self, repo: Repo, head_sha: str, name: str) -> CheckRef | None:
         """The latest status named ``name`` on ``head_sha`` that the bot posted."""
         me = self.me()["id"]

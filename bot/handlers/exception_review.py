@@ -96,7 +96,7 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
         output = _output(verdict, pr, ctx.settings.public_url)
         forged = status.forged_statuses(ctx, repo, pr.head_sha)
         if forged:  # someone posted a status under the bot's name on this head: fail, say who
-            output = status.overridden(output, forged)
+            output = status.overridden(output, forged, ctx.forge.name)
         ctx.actions.post_check(
             repo,
             pr.head_sha,

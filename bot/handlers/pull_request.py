@@ -133,7 +133,7 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
         report.errors.append(EvalError(status.summary_line(forged)))
     output = check_output(report, target, details_url=ctx.settings.public_url)
     if forged:
-        output = status.overridden(output, forged)
+        output = status.overridden(output, forged, ctx.forge.name)
     ctx.actions.post_check(
         repo,
         target.head_sha,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.events import Repo, StatusEvent
-from bot.forge.base import CheckOutput
+from bot.forge.base import CheckOutput, ForeignStatus
 from bot.handlers import exception_review
 from bot.handlers import pull_request as compliance
 from bot.handlers.context import Context
@@ -52,7 +52,20 @@ def on_status(event: StatusEvent, ctx: Context) -> None:
     repo = event.repo
     if repo is None or not event.sha or not _forged(event, ctx):
         return
-    _record(ctx, repo, event)
+    _record(
+        ctx,
+        repo,
+        event.sha,
+        ForeignStatus(
+            status_id=event.status_id,
+            context=event.context,
+            state=event.state,
+            creator=event.creator,
+            creator_is_bot=event.creator_is_bot,
+            description=event.description,
+            target_url=event.target_url,
+        ),
+    )
     # Always post the checks again, even when the status was recorded before: a retry after a
     # crash between the record and the checks must still leave them failing.
     for pr in ctx.forge.open_pull_requests(repo):
@@ -62,7 +75,7 @@ def on_status(event: StatusEvent, ctx: Context) -> None:
 
 
 def _forged(event: StatusEvent, ctx: Context) -> bool:
-    if event.context not in (compliance.CHECK_NAME, exception_review.REVIEW_CHECK):
+    if event.context not in check_names():
         return False
     # The bot posts no statuses, but one from its own login would not be a forgery. The slug
     # is a GitHub App fact (the `status` webhook is GitHub's), not on the Forge port.
@@ -71,7 +84,7 @@ def _forged(event: StatusEvent, ctx: Context) -> bool:
     return event.creator.lower() != own
 
 
-def _record(ctx: Context, repo: Repo, event: StatusEvent) -> None:
+def _record(ctx: Context, repo: Repo, sha: str, event: ForeignStatus) -> None:
     """Store the status and audit it, once per status (a redelivery finds it stored)."""
     where = (
         ForgedStatus.forge == ctx.forge.name,
@@ -85,7 +98,7 @@ def _record(ctx: Context, repo: Repo, event: StatusEvent) -> None:
         ForgedStatus(
             forge=ctx.forge.name,
             repository=repo.full_name,
-            sha=event.sha,
+            sha=sha,
             context=event.context,
             creator=event.creator or "unknown",
             state=event.state,
@@ -95,7 +108,7 @@ def _record(ctx: Context, repo: Repo, event: StatusEvent) -> None:
         "status.forged",
         actor=event.creator or "unknown",
         repository=repo.full_name,
-        sha=event.sha,
+        sha=sha,
         details={
             "context": event.context,
             "state": event.state,
@@ -108,8 +121,18 @@ def _record(ctx: Context, repo: Repo, event: StatusEvent) -> None:
     )
 
 
+def check_names() -> tuple[str, ...]:
+    """The names of the bot's checks (read late: those modules import this one)."""
+    return (compliance.CHECK_NAME, exception_review.REVIEW_CHECK)
+
+
 def forged_statuses(ctx: Context, repo: Repo, sha: str) -> list[Forgery]:
-    """The forged statuses recorded on a head commit, oldest first (one indexed query)."""
+    """The forged statuses recorded on a head commit, oldest first (one indexed query).
+
+    Where the forge sends no event for statuses (GitLab), it is asked first, and what it
+    reports is recorded and audited like a ``status`` webhook's."""
+    for found in ctx.forge.foreign_statuses(repo, sha, check_names()):
+        _record(ctx, repo, sha, found)
     with ctx.store.session() as session:
         rows = session.execute(
             select(
@@ -128,7 +151,27 @@ def forged_statuses(ctx: Context, repo: Repo, sha: str) -> list[Forgery]:
     return [Forgery(*row) for row in rows]
 
 
-def notice(forgeries: Sequence[Forgery]) -> str:
+_HOW = {
+    "github": (
+        " The bot reports only through check runs, so a status with its name is an attempt "
+        "to satisfy branch protection without the check: this check fails on this commit, "
+        "whatever its findings, and the status is recorded in the audit log. Require the check "
+        "from the compliance-bot App in branch protection (pin the App as the expected source "
+        "of the required check), so that a status can't stand in for it; push a new commit to "
+        "be checked again."
+    ),
+    "gitlab": (
+        ' Only the bot\'s own statuses count, and "Pipelines must succeed" reads the latest '
+        "status of a name whoever posted it, so this is an attempt to pass the merge request "
+        "without the check: this check fails on this commit, whatever its findings, and the "
+        "status is recorded in the audit log. Keep Developer access to people you trust with "
+        "statuses (on Ultimate, require an external status check instead); push a new commit "
+        "to be checked again."
+    ),
+}
+
+
+def notice(forgeries: Sequence[Forgery], forge: str = "github") -> str:
     """The paragraph a check's summary starts with while forged statuses exist on its head."""
     lines = [
         f"A commit status named {code(f.context)} was posted on this commit by "
@@ -137,16 +180,7 @@ def notice(forgeries: Sequence[Forgery]) -> str:
     ]
     if len(forgeries) > SHOWN:
         lines.append(f"… and {len(forgeries) - SHOWN} more such statuses.")
-    return (
-        "⛔ **Forged status**: "
-        + " ".join(lines)
-        + " The bot reports only through check runs, so a status with its name is an attempt "
-        "to satisfy branch protection without the check: this check fails on this commit, "
-        "whatever its findings, and the status is recorded in the audit log. Require the check "
-        "from the compliance-bot App in branch protection (pin the App as the expected source "
-        "of the required check), so that a status can't stand in for it; push a new commit to "
-        "be checked again."
-    )
+    return "⛔ **Forged status**: " + " ".join(lines) + _HOW.get(forge, _HOW["github"])
 
 
 def summary_line(forgeries: Sequence[Forgery]) -> str:
@@ -159,9 +193,11 @@ def summary_line(forgeries: Sequence[Forgery]) -> str:
     )
 
 
-def overridden(output: CheckOutput, forgeries: Sequence[Forgery]) -> CheckOutput:
+def overridden(
+    output: CheckOutput, forgeries: Sequence[Forgery], forge: str = "github"
+) -> CheckOutput:
     """A check's output made a failure that starts with the forgery notice (after its marker)."""
-    text = notice(forgeries)
+    text = notice(forgeries, forge)
     marker, newline, rest = output.summary.partition("\n")
     if not (newline and marker.startswith("<!-- compliance-bot:")):
         marker, rest = "", output.summary

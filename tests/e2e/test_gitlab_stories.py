@@ -202,6 +202,12 @@ def test_at_the_deadline_the_mr_turns_red_one_cleanup_mr_and_the_dashboard_issue
         world.bot.wait_idle()
         return summary
 
+    # 13 days before the deadline: one reminder, as a note on the exception MR
+    sweep(17)
+    sweep(17.1)
+    reminders = [n for n in world.notes(exception) if "EXC-1" in n.body and "expires" in n.body]
+    assert len(reminders) == 1, [n.body[:80] for n in world.notes(exception)]
+
     summary = sweep(31)
     assert summary["expired"] == ["EXC-1"]
     assert world.status(world.fake.mr(world.project, 1).head_sha).status == "failed"
@@ -225,3 +231,32 @@ def test_at_the_deadline_the_mr_turns_red_one_cleanup_mr_and_the_dashboard_issue
         if "compliance-bot:dashboard" in (i.description or "")
     ]
     assert len(dashboards) == 1 and "EXC-1" in dashboards[0].description
+
+
+def test_a_status_named_like_ours_posted_by_someone_else_is_a_forgery(gitlab_world):
+    from sqlalchemy import select
+
+    from bot.store.tables import AuditEvent
+
+    world = gitlab_world
+    iid, sha = world.open_mr({"deploy/web.yaml": PRIVILEGED.replace("true", "false")})
+    world.bot.wait_idle()
+    assert world.status(sha).status == "success"
+    bad = world.fake.commit(world.project, "feature", {"deploy/web.yaml": PRIVILEGED}, "p")
+    world.bot.wait_idle()
+    assert world.status(bad).status == "failed"
+    # a Developer posts a green `compliance` of their own: now the latest status of that name
+    world.fake.post_status(world.project, bad, "success", user="bob", name="compliance")
+    assert world.status(bad).status == "success"
+    # GitLab sends no event for a status: the next evaluation finds it (here a re-run)
+    world.fake.comment(world.project, iid, "/compliance recheck", user="dev")
+    world.bot.wait_idle()
+    latest = world.status(bad)
+    assert (latest.status, latest.author_id) == ("failed", world.bot_user.id)
+    [note] = summary_notes(world, iid)
+    assert "Forged status" in note.body and "bob" in note.body
+    with world.bot.services.store.session() as session:
+        forged = list(
+            session.scalars(select(AuditEvent).where(AuditEvent.action == "status.forged"))
+        )
+    assert [(e.actor, e.details["context"]) for e in forged] == [("bob", "compliance")]
