@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 from .gitlab_world import HOOK_TOKEN
 from .test_check_stories import EXCEPTION, PRIVILEGED
@@ -186,8 +187,6 @@ def test_an_exception_mr_that_changes_other_files_is_refused(gitlab_world):
 
 
 def test_at_the_deadline_the_mr_turns_red_one_cleanup_mr_and_the_dashboard_issue(gitlab_world):
-    from datetime import UTC, datetime, timedelta
-
     world = gitlab_world
     _, sha, exception = exception_mr_from_exempt(world)  # expires in 30 days
     world.fake.approve(world.project, exception, user="alice")
@@ -260,3 +259,33 @@ def test_a_status_named_like_ours_posted_by_someone_else_is_a_forgery(gitlab_wor
             session.scalars(select(AuditEvent).where(AuditEvent.action == "status.forged"))
         )
     assert [(e.actor, e.details["context"]) for e in forged] == [("bob", "compliance")]
+
+
+def test_an_exception_pushed_straight_to_main_is_ignored_and_audited(gitlab_world):
+    from sqlalchemy import select
+
+    from bot.store.tables import AuditEvent
+
+    world = gitlab_world
+    iid, sha = world.open_mr({"deploy/web.yaml": PRIVILEGED})
+    world.bot.wait_idle()
+    assert world.status(sha).status == "failed"
+    soon = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    text = "version: 1\nexceptions:\n" + EXCEPTION.format(expires=soon)
+    world.fake.commit(
+        world.project, "main", {".compliance/exceptions.yaml": text}, "sneak", author="lead"
+    )
+    world.bot.wait_idle()
+    # the MR stays red (an unapproved entry changes nothing, so nothing is re-judged); its next
+    # evaluation lists the entry as unapproved
+    assert world.status(sha).status == "failed"
+    later = world.fake.commit(world.project, "feature", {"deploy/x.yaml": "a: 1\n"}, "more")
+    world.bot.wait_idle()
+    assert world.status(later).status == "failed"
+    [note] = summary_notes(world, iid)
+    assert "EXC-1" in note.body and "unapproved" in note.body.lower()
+    with world.bot.services.store.session() as session:
+        ignored = list(
+            session.scalars(select(AuditEvent).where(AuditEvent.action == "exception.ignored"))
+        )
+    assert [e.details["exception"] for e in ignored] == ["EXC-1"]
