@@ -386,6 +386,7 @@ def _strip_heads(ref: Any) -> str | None:
 MERGE_REQUEST_HOOK = "Merge Request Hook"
 NOTE_HOOK = "Note Hook"
 PUSH_HOOK = "Push Hook"
+PIPELINE_HOOK = "Pipeline Hook"
 # X-Gitlab-Event -> the hook it is. The worker parses a recorded delivery again under the name
 # its event was recorded with, so the neutral names parse_gitlab gives are read as their hooks.
 _GITLAB_HOOKS = {
@@ -396,7 +397,11 @@ _GITLAB_HOOKS = {
     "pull_request_review": MERGE_REQUEST_HOOK,
     "issue_comment": NOTE_HOOK,
     "push": PUSH_HOOK,
+    PIPELINE_HOOK: PIPELINE_HOOK,
+    "pipeline": PIPELINE_HOOK,
 }
+# A pipeline that has just started: the bot's statuses must be in it (see ``_pipeline``).
+_PIPELINE_STARTING = ("created", "waiting_for_resource", "preparing", "pending", "running")
 PUBLIC = 20  # a project's ``visibility_level`` when public (0 private, 10 internal)
 # Project and group access tokens act as bot users named so; GitLab's payloads have no user type.
 _GITLAB_BOT = re.compile(r"(?:project|group)_\d+_bot(?:_[0-9a-z]+|\d*)")
@@ -440,6 +445,8 @@ def parse_gitlab(event_header: str, delivery_id: str, payload: Mapping[str, Any]
         return _merge_request(payload, base)
     if hook == NOTE_HOOK:
         return _note(payload, base)
+    if hook == PIPELINE_HOOK:
+        return _pipeline(payload, base)
     if hook == PUSH_HOOK:
         _need_repo(base)
         commits = _list(payload.get("commits"))
@@ -455,6 +462,29 @@ def parse_gitlab(event_header: str, delivery_id: str, payload: Mapping[str, Any]
             paths=() if truncated else _pushed_paths(commits),
         )
     return Event(**base)
+
+
+def _pipeline(payload: Mapping[str, Any], base: dict[str, Any]) -> Event:
+    """A CI pipeline starting on a merge request's head: ``pipeline`` ``requested``.
+
+    "Pipelines must succeed" reads the head's latest pipeline, and a CI pipeline started after
+    the bot posted its statuses doesn't hold them: the bot posts them again (into the latest
+    pipeline of the SHA and ref, as GitLab attaches an external status). The bot's own
+    statuses make ``external`` pipelines: those are not asked about, or it would never stop.
+    """
+    attrs = payload.get("object_attributes")
+    mr = payload.get("merge_request")
+    if not isinstance(attrs, Mapping) or not isinstance(mr, Mapping):
+        return Event(**base)
+    if attrs.get("source") == "external" or attrs.get("status") not in _PIPELINE_STARTING:
+        return Event(**base)
+    _need_repo(base)
+    return CheckRequestEvent(
+        **{**base, "name": "pipeline", "action": "requested"},
+        head_sha=str(_need(attrs, "sha")),
+        head_ref=_text(attrs.get("ref")),
+        pull_numbers=(_number(_need(mr, "iid"), "merge_request.iid"),),
+    )
 
 
 def _merge_request(payload: Mapping[str, Any], base: dict[str, Any]) -> Event:

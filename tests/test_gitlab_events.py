@@ -574,3 +574,47 @@ def test_any_field_of_a_real_payload_replaced_is_an_event_or_a_payload_error(val
         target[last] = data.draw(JSON)
     with contextlib.suppress(PayloadError):
         assert isinstance(parse_gitlab(header, "k", payload), Event)
+
+
+# -- pipelines -----------------------------------------------------------------------------------
+
+
+def pipeline(source: str = "push", status: str = "created", mr: bool = True) -> dict[str, Any]:
+    """A ``Pipeline Hook`` with the fields GitLab documents (webhook_events.md, Pipeline events)."""
+    payload: dict[str, Any] = {
+        "object_kind": "pipeline",
+        "object_attributes": {
+            "id": 31,
+            "iid": 3,
+            "ref": "ms-viewport",
+            "sha": "bcbb5ec396a2c0f828686f14fac9b80b780504f2",
+            "source": source,
+            "status": status,
+        },
+        "user": {"id": 1, "username": "root"},
+        "project": example("merge_request")["project"],
+    }
+    if mr:
+        payload["merge_request"] = {"id": 1, "iid": 1, "title": "Test", "state": "opened"}
+    return payload
+
+
+def test_a_ci_pipeline_starting_on_an_mr_asks_for_the_statuses_again():
+    event = parse_gitlab("Pipeline Hook", "k", pipeline())
+    assert (event.name, event.action) == ("pipeline", "requested")
+    assert event.head_sha == "bcbb5ec396a2c0f828686f14fac9b80b780504f2"
+    assert event.pull_numbers == (1,)
+    assert route(event)  # the statuses are posted again into the new pipeline
+    assert parse_gitlab(event.name, "k", pipeline()) == event  # read again by the worker
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pipeline(source="external"),  # the bot's own statuses make these: never a loop
+        pipeline(status="success"),  # finished: the statuses were in it, or are posted after
+        pipeline(mr=False),  # a branch pipeline of no merge request
+    ],
+)
+def test_other_pipelines_are_acknowledged_and_not_run(payload):
+    assert route(parse_gitlab("Pipeline Hook", "k", payload)) == ()

@@ -33,6 +33,8 @@ ROUTES: dict[tuple[str, str | None], tuple[Handler, ...]] = {
     ("merge_group", "checks_requested"): (pull_request.on_check_request,),
     ("push", None): (push.on_push,),
     ("status", None): (status.on_status,),
+    # GitLab: a CI pipeline started on a merge request's head gets the bot's statuses again
+    ("pipeline", "requested"): (status.on_pipeline,),
     ("membership", None): (push.on_membership,),
     ("installation", None): (installation.on_installation,),
     ("installation_repositories", None): (installation.on_installation,),

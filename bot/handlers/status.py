@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.events import Repo, StatusEvent
+from bot.events import CheckRequestEvent, Repo, StatusEvent
 from bot.forge.base import CheckOutput, ForeignStatus
 from bot.handlers import exception_review
 from bot.handlers import pull_request as compliance
@@ -70,6 +70,18 @@ def on_status(event: StatusEvent, ctx: Context) -> None:
     # crash between the record and the checks must still leave them failing.
     for pr in ctx.forge.open_pull_requests(repo):
         if pr.head_sha == event.sha:
+            compliance.run_check(ctx, repo, compliance.Target.of_pull(pr, ctx.forge))
+            exception_review.evaluate(ctx, repo, pr)
+
+
+def on_pipeline(event: CheckRequestEvent, ctx: Context) -> None:
+    """A pipeline started on a merge request's head (GitLab): both of the bot's statuses are
+    posted again, so the latest pipeline, which "Pipelines must succeed" reads, holds them."""
+    repo = event.repo
+    assert repo is not None
+    for number in event.pull_numbers:
+        pr = ctx.forge.pull_request(repo, number)
+        if pr.state == "open" and pr.head_sha == event.head_sha:
             compliance.run_check(ctx, repo, compliance.Target.of_pull(pr, ctx.forge))
             exception_review.evaluate(ctx, repo, pr)
 
