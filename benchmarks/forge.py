@@ -1,8 +1,8 @@
 """The bot against a forge: REST calls per evaluation, delivery-to-check time, webhook latency.
 
     python benchmarks/forge.py [--quick] [--json] [--save FILE] [--only calls,check,edge]
-                               [--profile] [--modes sqlite,postgres] [--edge-repeat N]
-                               [--idle SECONDS] [--poll-max-delay SECONDS]
+                               [--forge github,gitlab] [--profile] [--modes sqlite,postgres]
+                               [--edge-repeat N] [--idle SECONDS] [--poll-max-delay SECONDS]
 
 DESIGN.md §7 sets three budgets that only the running bot can show; this script measures each
 with the real bot (nothing mocked) against the stateful fake GitHub of the end-to-end tests
@@ -38,6 +38,20 @@ with the real bot (nothing mocked) against the stateful fake GitHub of the end-t
    delivery ids, after 1 s of warm-up. Then every delivery id is looked up in the
    ``deliveries`` table and in the queue. The machine's CPU use during the load is reported.
 
+4. **GitLab** (``--forge gitlab``; budget: API calls per MR evaluation constant in the number
+   of files, plus one per batch of inline discussions): the same bot against the fake GitLab
+   (``tests/fakes/gitlab``) in the GitLab stories' world (``tests/e2e/gitlab_world.py``). For
+   10, 300 and 3,000 changed files (the same seeded corpus) and a clean MR of 10 files, a fresh
+   project whose MR adds them; webhooks held and released one at a time, the calls of the
+   ``Merge Request Hook`` ``open`` delivery alone counted (the fake's ``calls`` reset before
+   it), split into the discussion writes (each inline discussion is one request on GitLab, at
+   most 20 open per MR and check) and the rest, which must not change with the files; the
+   push before, the bot's own ``Note Hook`` deliveries and a later push to the MR (``Push
+   Hook``, ``Merge Request Hook`` ``update``) beside it. Then delivery to completed status for
+   a 300-file MR: from the release of ``open`` to the ``compliance`` status finished on the fake,
+   and to the bot idle (summary note and discussions posted), fresh head each run, one warm-up.
+   The webhook edge is the same code for both forges and is measured on GitHub's.
+
 ``--profile`` runs 300-file evaluations in the main thread, timed stage by stage, and one whole
 job under cProfile. The script measures; it never fails on a budget. Load averages are printed
 with the results: every number here shares two cores with whatever else runs.
@@ -56,6 +70,7 @@ import math
 import os
 import platform
 import pstats
+import re
 import shutil
 import signal
 import socket
@@ -85,6 +100,7 @@ from bot.config import Settings  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store.tables import Delivery  # noqa: E402
 from tests.e2e.conftest import BASE_FILES, World  # noqa: E402
+from tests.e2e.gitlab_world import GitLabWorld, open_gitlab_world  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
     REDIS,
     BotUnderTest,
@@ -95,6 +111,7 @@ from tests.e2e.harness import (  # noqa: E402
 from tests.fakes.github import FakeGitHub  # noqa: E402
 from tests.fakes.github.auth import generate_key_pair  # noqa: E402
 from tests.fakes.github.webhooks import signature  # noqa: E402
+from tests.fakes.gitlab import FakeGitLab  # noqa: E402
 
 SEED = 20260701
 SIZES = (10, 300, 3000)
@@ -734,6 +751,219 @@ def measure_edge(
     }
 
 
+# -- 4. GitLab: API calls per MR evaluation, delivery to completed status -------------------------
+
+# Each inline discussion is its own request on GitLab (no batch of annotations, as GitHub's check
+# run has): the writes that place, resolve or reopen one are the "one per batch" of the budget.
+GL_DISCUSSION_WRITES = (
+    ("POST", "/projects/{id}/merge_requests/{merge_request_iid}/discussions"),
+    ("PUT", "/projects/{id}/merge_requests/{merge_request_iid}/discussions/{discussion_id}"),
+)
+# The token's own user, asked once per process (the forge remembers who it is): counted apart,
+# as GitHub's token mints are.
+GL_ONCE = ("GET", "/user")
+GL_BLOCKING = re.compile(r"^(\d+) blocking finding")
+
+
+@contextlib.contextmanager
+def gitlab_world(root: Path, mode: str) -> Iterator[GitLabWorld]:
+    """The GitLab stories' world (tests/e2e/gitlab_world.py) on a fresh fake GitLab, the bot
+    under test in ``mode``, every webhook held for the benchmark to release."""
+    fake = FakeGitLab(root / "fake-gitlab").start()
+    database = ScratchDatabase() if mode == "postgres" else None
+    try:
+        with open_gitlab_world(fake, root, mode, database.url if database else None) as w:
+            fake.webhook_mode = "manual"
+            yield w
+    finally:
+        fake.stop()
+        if database is not None:
+            database.drop()
+
+
+def gl_held(w: GitLabWorld, event: str, action: str | None = None) -> list:
+    return [d for d in w.fake.pending_deliveries() if d.event == event and d.action == action]
+
+
+def gl_release(w: GitLabWorld, deliveries: list) -> tuple[Counter, int]:
+    """Send these held deliveries, run the bot until idle; the API calls and git fetches made."""
+    w.fake.reset_calls()
+    w.fake.deliver_pending([d.id for d in deliveries])
+    w.bot.wait_idle(IDLE_TIMEOUT)
+    return Counter(w.fake.calls), len(w.fake.git_fetches)
+
+
+def gl_split(calls: Counter) -> tuple[int, int, int, dict[str, int]]:
+    """(API calls without ``GET /user``, of which discussion writes, ``GET /user`` calls,
+    calls by endpoint)."""
+    once = calls.get(GL_ONCE, 0)
+    by_endpoint = {f"{m} {t}": n for (m, t), n in sorted(calls.items()) if (m, t) != GL_ONCE}
+    writes = sum(calls.get(k, 0) for k in GL_DISCUSSION_WRITES)
+    return sum(calls.values()) - once, writes, once, by_endpoint
+
+
+def gl_blocking(w: GitLabWorld, project: Any, sha: str) -> int:
+    (status,) = w.fake.statuses(project, sha, name="compliance", latest=True)
+    found = GL_BLOCKING.match(status.description or "")
+    return int(found[1]) if found else 0
+
+
+def gl_open_and_evaluate(
+    w: GitLabWorld, project: Any, branch: str, files: dict[str, str]
+) -> dict[str, Any]:
+    """Push ``files`` on a new branch, open a merge request from it; deliveries released in turn."""
+    fake = w.fake
+    sha = fake.commit(project, branch, files, f"{len(files)} manifests", author="dev")
+    steps: dict[str, tuple[Counter, int]] = {}
+    steps["Push Hook (no MR yet)"] = gl_release(w, gl_held(w, "Push Hook"))
+    mr = fake.open_mr(project, branch, title=f"{len(files)} manifests", author="dev")
+    calls, fetches = gl_release(w, gl_held(w, "Merge Request Hook", "open"))
+    steps["Merge Request Hook open (the evaluation)"] = (calls, fetches)
+    (status,) = fake.statuses(project, sha, name="compliance", latest=True)
+    assert status.status in ("success", "failed"), status
+    total, writes, once, by_endpoint = gl_split(calls)
+    steps["the bot's own Note Hooks (its note, its discussions)"] = gl_release(
+        w, gl_held(w, "Note Hook", "create")
+    )
+    return {
+        "mode": "",
+        "files": len(files),
+        "mr": mr.iid,
+        "blocking": gl_blocking(w, project, sha),
+        "status": status.status,
+        "calls": total,
+        "discussion_writes": writes,
+        "constant": total - writes,
+        "once_per_process": once,
+        "by_endpoint": by_endpoint,
+        "steps": steps,
+        "sha": sha,
+    }
+
+
+def measure_gitlab_calls(
+    root: Path, sizes: tuple[int, ...], mode: str, story: bool = True
+) -> list[dict[str, Any]]:
+    """API calls for each delivery of a merge request's story; ``story=False``: the opening."""
+    rows = []
+    with gitlab_world(root, mode) as w:
+        fake = w.fake
+        for n in sizes:
+            project = w.add_project(f"acme/calls-{n}")
+            files = manifests(n, SEED + n)
+            row = gl_open_and_evaluate(w, project, "feature", files)
+            row["case"] = "manifests"
+            if story:
+                # A later push to the MR by its author: GitLab sends Push Hook and Merge
+                # Request Hook update.
+                first = next(iter(files))
+                head2 = fake.commit(
+                    project, "feature", {first: files[first] + "# touched\n"}, "touch", author="dev"
+                )
+                row["steps"]["Push Hook (to the MR)"] = gl_release(w, gl_held(w, "Push Hook"))
+                row["steps"]["Merge Request Hook update (after that push)"] = gl_release(
+                    w, gl_held(w, "Merge Request Hook", "update")
+                )
+                fake.drop_pending()  # the bot's own Note Hooks, already measured once
+                assert len(fake.statuses(project, head2, name="compliance", latest=True)) == 1
+            rows.append(row)
+            print(f"  gitlab calls: {n} files: {row['calls']} calls "
+                  f"({row['discussion_writes']} discussion writes), {row['blocking']} blocking",
+                  file=sys.stderr)  # fmt: skip
+        project = w.add_project("acme/calls-clean")
+        row = gl_open_and_evaluate(w, project, "clean", clean_manifests(10, SEED))
+        row["case"] = "no findings"
+        rows.append(row)
+        for row in rows:
+            row["mode"] = mode
+            row["violations"] = len(fake.violations)
+            row["deliveries"] = [
+                {
+                    "delivery": name,
+                    "calls": gl_split(c)[0],
+                    "discussion_writes": gl_split(c)[1],
+                    "once_per_process": gl_split(c)[2],
+                    "git_fetches": f,
+                    "by_endpoint": gl_split(c)[3],
+                }
+                for name, (c, f) in row.pop("steps").items()
+            ]
+    return rows
+
+
+class StatusWatcher(threading.Thread):
+    """Polls the fake's ``compliance`` status on one head every 2 ms; notes when it finished."""
+
+    def __init__(self, w: GitLabWorld, project: Any, sha: str) -> None:
+        super().__init__(daemon=True)
+        self.w, self.project, self.sha = w, project, sha
+        self.completed: float | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and self.completed is None:
+            found = self.w.fake.statuses(self.project, self.sha, name="compliance", latest=True)
+            if found and found[0].status in ("success", "failed"):
+                self.completed = time.perf_counter()
+            time.sleep(0.002)
+
+
+def measure_gitlab_status_time(root: Path, mode: str, runs: int, files: int) -> dict[str, Any]:
+    """Runs on fresh heads, each a new merge request: from the release of its ``open``
+    delivery to its ``compliance`` status finished on the fake, and to the bot idle (its
+    summary note and discussions posted)."""
+    samples = []
+    with gitlab_world(root, mode) as w:
+        fake = w.fake
+        project = w.add_project("acme/latency")
+        for i in range(runs + 1):  # run 0 warms up: first clone of the mirror, rules, imports
+            branch = f"change-{i}"
+            sha = fake.commit(
+                project, branch, manifests(files, SEED + 1000 + i), "manifests", author="dev"
+            )
+            gl_release(w, gl_held(w, "Push Hook"))
+            fake.open_mr(project, branch, title=f"change {i}", author="dev")
+            watcher = StatusWatcher(w, project, sha)
+            watcher.start()
+            opened = gl_held(w, "Merge Request Hook", "open")
+            cpu = time.process_time()
+            t0 = time.perf_counter()
+            fake.deliver_pending([d.id for d in opened])
+            w.bot.wait_idle(IDLE_TIMEOUT)
+            done = time.perf_counter()
+            cpu = time.process_time() - cpu
+            watcher.stop.set()
+            watcher.join()
+            fake.drop_pending()  # the bot's own Note Hooks
+            sample = {
+                "run": i,
+                "completed_s": round((watcher.completed or done) - t0, 4),
+                "job_idle_s": round(done - t0, 4),
+                "process_cpu_s": round(cpu, 4),  # bot and fake (one process), git excluded
+                "blocking": gl_blocking(w, project, sha),
+            }
+            samples.append(sample)
+            print(f"  gitlab status {mode} run {i}: {sample}", file=sys.stderr)
+    measured = samples[1:]
+    completed = [s["completed_s"] for s in measured]
+    idle = [s["job_idle_s"] for s in measured]
+    return {
+        "mode": mode,
+        "files": files,
+        "runs": runs,
+        "warmup_completed_s": samples[0]["completed_s"],
+        "median_s": round(statistics.median(completed), 3),
+        "p90_s": round(quantile(completed, 0.9), 3),
+        "min_s": round(min(completed), 3),
+        "max_s": round(max(completed), 3),
+        "median_job_idle_s": round(statistics.median(idle), 3),
+        "blocking_median": statistics.median(s["blocking"] for s in measured),
+        "process_cpu_median_s": round(statistics.median(s["process_cpu_s"] for s in measured), 3),
+        "pass": statistics.median(completed) < 1.0,
+        "samples": samples,
+    }
+
+
 # -- report ----------------------------------------------------------------------------------------
 
 
@@ -839,7 +1069,74 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{'yes' if r['pass'] else '**no**'} |"
             )
         out.append("")
+    out.extend(gitlab_markdown(result))
     return "\n".join(out)
+
+
+def gitlab_markdown(result: dict[str, Any]) -> list[str]:
+    out = []
+    if "gitlab_calls" in result:
+        rows = result["gitlab_calls"]
+        out.append(
+            "### GitLab: API calls per MR evaluation (`Merge Request Hook` open, fresh head)\n"
+        )
+        out.append(
+            "| store + queue | MR | changed files | blocking findings | API calls | "
+            "of which discussion writes | the rest | within budget | `GET /user` (separate) | "
+            "calls by endpoint |"
+        )
+        out.append("|---|---|---:|---:|---:|---:|---:|---|---:|---|")
+        constant = max(r["constant"] for r in rows)
+        for r in rows:
+            endpoints = ", ".join(f"`{k}` x{v}" for k, v in r["by_endpoint"].items())
+            out.append(
+                f"| {STORES[r['mode']]} | {r['case']} | {r['files']:,} | {r['blocking']:,} | "
+                f"{r['calls']} | {r['discussion_writes']} | {r['constant']} | "
+                f"{'yes' if r['calls'] <= constant + r['discussion_writes'] else '**no**'} | "
+                f"{r['once_per_process']} | {endpoints} |"
+            )
+        story = [r for r in rows if r["case"] == "manifests"]
+        story = [r for r in story if r["mode"] == story[0]["mode"]]
+        out.append(
+            f"\nBudget: {constant} + one per discussion written (each inline discussion is one "
+            "request on GitLab, at most 20 open per MR and check); `GET /user`, the token's "
+            "own user, once per process.\n"
+        )
+        out.append(
+            f"Every delivery of the story ({STORES[story[0]['mode']]}), released one at a time: "
+            "API calls (discussion writes among them), git requests:\n"
+        )
+        out.append("| delivery | " + " | ".join(f"{r['files']:,} files" for r in story) + " |")
+        out.append("|---|" + "---:|" * len(story))
+        for i, first in enumerate(story[0]["deliveries"]):
+            cells = []
+            for r in story:
+                d = r["deliveries"][i]
+                writes = f" ({d['discussion_writes']} disc.)" if d["discussion_writes"] else ""
+                once = " (+1 `/user`)" if d["once_per_process"] else ""
+                cells.append(f"{d['calls']}{writes}{once}, {d['git_fetches']} git")
+            out.append(f"| {first['delivery']} | " + " | ".join(cells) + " |")
+        out.append("")
+    if "gitlab_check" in result:
+        out.append(
+            "### GitLab: delivery to completed status (300 changed files, fresh head each run)\n"
+        )
+        out.append(
+            "| mode | blocking findings | runs | median | p90 | min | max | "
+            "bot idle: note and discussions posted (median) | CPU of bot + fake (median) | "
+            "warm-up run | budget: median < 1 s |"
+        )
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for r in result["gitlab_check"]:
+            out.append(
+                f"| {STORES[r['mode']]} | {r['blocking_median']:.0f} | {r['runs']} | "
+                f"{r['median_s']:.3f} s | {r['p90_s']:.3f} s | {r['min_s']:.3f} s | "
+                f"{r['max_s']:.3f} s | {r['median_job_idle_s']:.3f} s | "
+                f"{r['process_cpu_median_s']:.3f} s | {r['warmup_completed_s']:.3f} s | "
+                f"{'yes' if r['pass'] else '**no**'} |"
+            )
+        out.append("")
+    return out
 
 
 def main() -> int:
@@ -848,6 +1145,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--save", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--only", default="calls,check,edge", help="calls,check,edge (any of)")
+    parser.add_argument(
+        "--forge", default="github,gitlab", help="github,gitlab (any of; edge is GitHub's)"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile one evaluation")
     parser.add_argument("--modes", default=None, help="sqlite,postgres (default: both if up)")
     parser.add_argument("--sizes", default=None, help="changed files for calls (10,300,3000)")
@@ -870,6 +1170,7 @@ def main() -> int:
 
         bot.queue.POLL_MAX_DELAY = args.poll_max_delay
     only = set(args.only.split(","))
+    forges = set(args.forge.split(","))
     missing = services_available()
     modes = args.modes.split(",") if args.modes else ["sqlite", "postgres"]
     if missing and "postgres" in modes:
@@ -882,34 +1183,23 @@ def main() -> int:
     result: dict[str, Any] = {"machine": machine(), "argv": sys.argv[1:]}
     root = Path(tempfile.mkdtemp(prefix="cb-forge-bench-"))
     try:
-        if "calls" in only:
-            # REST calls don't depend on the store; one mode shows them (both in full runs).
+        if "github" in forges:
+            run_github(args, result, root, only, modes, sizes, runs, seconds, idle)
+        if "gitlab" in forges:
             call_modes = modes if not args.quick else modes[:1]
-            result["calls"] = [
-                row
-                for m in call_modes
-                for row in measure_calls(root / f"calls-{m}", sizes, m, story=not args.quick)
-            ]
-        if "check" in only:
-            check_modes = modes if not args.quick else modes[:1]
-            result["check"] = []
-            for m in check_modes:
-                result["check"].append(measure_check_time(root / f"check-{m}", m, runs, 300))
-                if idle:
-                    result["check"].append(
-                        measure_check_time(root / f"idle-{m}", m, 5, 300, idle=idle)
+            if "calls" in only:
+                result["gitlab_calls"] = [
+                    row
+                    for m in call_modes
+                    for row in measure_gitlab_calls(
+                        root / f"gitlab-calls-{m}", sizes, m, story=not args.quick
                     )
-        if args.profile:
-            result["profile"] = profile_evaluation(root / "profile", 300)
-        if "edge" in only:
-            body, _ = sample_payload(root)
-            servers = [("gunicorn", "postgres"), ("gunicorn", "sqlite"), ("waitress", "sqlite")]
-            result["edge"] = [
-                measure_edge(root / f"edge-{k}", server, m, args.rate, seconds, body)
-                for k in range(args.edge_repeat)
-                for server, m in servers
-                if m in modes
-            ]
+                ]
+            if "check" in only:
+                result["gitlab_check"] = [
+                    measure_gitlab_status_time(root / f"gitlab-check-{m}", m, runs, 300)
+                    for m in call_modes
+                ]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -923,6 +1213,46 @@ def main() -> int:
             print("<details><summary>cProfile</summary>\n\n```\n" + result["profile"]["profile"])
             print("```\n</details>")
     return 0
+
+
+def run_github(
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    root: Path,
+    only: set[str],
+    modes: list[str],
+    sizes: tuple[int, ...],
+    runs: int,
+    seconds: float,
+    idle: float,
+) -> None:
+    """The GitHub part: REST calls, delivery to completed check, --profile, webhook edge."""
+    if "calls" in only:
+        # REST calls don't depend on the store; one mode shows them (both in full runs).
+        call_modes = modes if not args.quick else modes[:1]
+        result["calls"] = [
+            row
+            for m in call_modes
+            for row in measure_calls(root / f"calls-{m}", sizes, m, story=not args.quick)
+        ]
+    if "check" in only:
+        check_modes = modes if not args.quick else modes[:1]
+        result["check"] = []
+        for m in check_modes:
+            result["check"].append(measure_check_time(root / f"check-{m}", m, runs, 300))
+            if idle:
+                result["check"].append(measure_check_time(root / f"idle-{m}", m, 5, 300, idle=idle))
+    if args.profile:
+        result["profile"] = profile_evaluation(root / "profile", 300)
+    if "edge" in only:
+        body, _ = sample_payload(root)
+        servers = [("gunicorn", "postgres"), ("gunicorn", "sqlite"), ("waitress", "sqlite")]
+        result["edge"] = [
+            measure_edge(root / f"edge-{k}", server, m, args.rate, seconds, body)
+            for k in range(args.edge_repeat)
+            for server, m in servers
+            if m in modes
+        ]
 
 
 if __name__ == "__main__":

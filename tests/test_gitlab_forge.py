@@ -10,16 +10,23 @@ against a write that really happened.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from fakes.github.git import GitRepo as FakeRepo
 from fakes.github.git import Person
 from fakes.gitlab import FakeGitLab
+from fakes.gitlab.auth import ApiError
+from fakes.gitlab.diffs import merge_request_diff
 from fakes.gitlab.state import DEVELOPER, GUEST, MAINTAINER, REPORTER
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import metrics
 from bot.events import Repo
@@ -32,8 +39,17 @@ from bot.forge.base import (
     ForgeError,
     TransientForgeError,
 )
-from bot.forge.git import MirrorCache
-from bot.forge.gitlab import MAX_DISCUSSIONS, GitLabForge, _Memo, added_lines, noreply_login
+from bot.forge.git import GitRepo as MirrorRepo
+from bot.forge.git import MirrorCache, hunk_added_lines
+from bot.forge.gitlab import (
+    GITALY_RENAMES,
+    MAX_DISCUSSIONS,
+    MAX_REFUSED,
+    GitLabForge,
+    _Memo,
+    approved_head,
+    noreply_login,
+)
 
 PATH = "acme/platform/shop"
 POD = "kind: Pod\nmetadata:\n  name: app\nspec:\n  privileged: true\n"
@@ -147,9 +163,8 @@ def test_fetch_brings_the_merge_request_head_with_the_token_out_of_urls(world: W
     mr = world.feature_mr()
     forge = world.forge
     assert forge.pull_ref(mr.iid) == f"refs/merge-requests/{mr.iid}/head"
-    # The fake makes no refs/merge-requests/N/head (GitLab does): the source branch stands in.
-    mirror = forge.fetch(world.repo, ["refs/heads/main", "refs/heads/feature"])
-    assert mirror.resolve("refs/heads/feature") == mr.head_sha
+    mirror = forge.fetch(world.repo, ["refs/heads/main", forge.pull_ref(mr.iid)])
+    assert mirror.resolve(forge.pull_ref(mr.iid)) == mr.head_sha
     assert forge.clone_url(world.repo) == f"{world.fake.web_url}/{PATH}.git"
     assert world.token not in forge.clone_url(world.repo)
     assert world.token not in (mirror.path / "config").read_text()
@@ -358,9 +373,11 @@ def test_added_lines_reads_unified_hunks() -> None:
         "@@ -1,3 +1,4 @@\n a\n-b\n+B\n+C\n c\n"
         "@@ -10,2 +11,2 @@ def f():\n x\n+y\n\\ No newline at end of file\n"
     )
-    assert added_lines(diff) == {2, 3, 12}
-    assert added_lines("") == set() and added_lines(None) == set()
-    assert added_lines("@@ -0,0 +1,2 @@\n+++x\n+--y\n") == {1, 2}
+    assert hunk_added_lines(diff) == {2, 3, 12}
+    assert hunk_added_lines("") == set() and hunk_added_lines(None) == set()
+    assert hunk_added_lines("@@ -0,0 +1,2 @@\n+++x\n+--y\n") == {1, 2}
+    # a file header before the first hunk is not a line; a carriage return ends none
+    assert hunk_added_lines("--- a/x\n+++ b/x\n@@ -1 +1,2 @@\n-a\r\n+a\r\n+b\rc\n") == {1, 2}
 
 
 def test_inline_discussions_go_only_on_added_lines(world: World) -> None:
@@ -461,19 +478,219 @@ def test_a_failed_summary_note_write_is_looked_for_before_another(world: World) 
     assert turned() == 1 and len(bot_notes(world, mr.iid)) == 1
 
 
-def test_api_calls_of_one_evaluation_with_300_findings(world: World) -> None:
-    files = {f"deploy/app{i:03}.yaml": POD for i in range(300)}
-    mr = world.feature_mr(files=files)
-    annotations = tuple(failure(path, 5) for path in files)
+# Files where git and GitLab could disagree on which lines a merge request adds, and the lines
+# it does add (new line numbers). "far" keeps 4 of 10 lines: a rename only at Gitaly's 30 %.
+TEN = "".join(f"line number {i}\n" for i in range(1, 11))
+FAR = TEN.replace("line", "far line")
+TRICKY_BASE: dict[str, str | bytes | None] = {
+    "crlf.txt": "one\r\ntwo\r\nthree\r\n",
+    "tail.txt": "x\ny\nz",
+    "moved/old.yaml": TEN,
+    "far/old.yaml": FAR,
+    "gone.txt": "bye\n",
+}
+TRICKY_HEAD: dict[str, str | bytes | None] = {
+    "crlf.txt": "one\r\nTWO\r\nthree\r\nfour\r\n",
+    "tail.txt": "x\ny\nz\nw",  # "z" gains its newline: removed and added again
+    "moved/old.yaml": None,
+    "moved/new.yaml": TEN.replace("line number 10", "line number ten"),
+    "far/old.yaml": None,
+    "far/new.yaml": "".join(
+        f"far line number {i}\n" if i <= 3 or i == 10 else f"changed {i}\n" for i in range(1, 11)
+    ),
+    "new.yaml": "p\nq",
+    "gone.txt": None,
+    "bin.dat": b"\x00\x01\x02\n",
+}
+TRICKY_ADDED = {
+    "crlf.txt": ("crlf.txt", {2, 4}),
+    "tail.txt": ("tail.txt", {3, 4}),
+    "moved/new.yaml": ("moved/old.yaml", {10}),
+    "far/new.yaml": ("far/old.yaml", {4, 5, 6, 7, 8, 9}),
+    "new.yaml": ("new.yaml", {1, 2}),
+    "bin.dat": ("bin.dat", set()),
+}
+DIFFS = ("GET", "/projects/{id}/merge_requests/{merge_request_iid}/diffs")
+DISCUSSIONS = ("POST", "/projects/{id}/merge_requests/{merge_request_iid}/discussions")
+
+
+def tricky_mr(world: World) -> Any:
+    world.fake.commit(PATH, "main", TRICKY_BASE, "tricky files")
+    world.fake.commit(PATH, "tricky", TRICKY_HEAD, "edit them", author="dev")
+    return world.fake.open_mr(PATH, "tricky", title="Tricky", author="dev")
+
+
+def every_line(name: str = "x") -> tuple[Annotation, ...]:
+    """A blocking finding on every line of every text file the change leaves."""
+    out = []
+    for path, text in TRICKY_HEAD.items():
+        if isinstance(text, str):
+            for line in range(1, text.count("\n") + 2):
+                out.append(failure(path, line, f"{name} {path}:{line}"))
+    return tuple(out)
+
+
+def placed(world: World, iid: int, name: str = "compliance") -> dict[str, tuple[str, set[int]]]:
+    out: dict[str, tuple[str, set[int]]] = {}
+    for n in threads(world, iid):
+        if f"compliance-bot:finding:{name}:" in n.body:
+            where = out.setdefault(n.position["new_path"], (n.position["old_path"], set()))
+            where[1].add(n.position["new_line"])
+    return out
+
+
+def test_added_lines_come_from_the_mirror_and_agree_with_gitlab(world: World) -> None:
+    """Renames (at Gitaly's 30 %), new and deleted files, CRLF, a last line without newline and
+    a binary file: a discussion goes on every line the merge request adds and on no other, the
+    fake (which checks positions as GitLab does) refuses none, and no diffs are asked."""
+    mr = tricky_mr(world)
+    forge = world.forge
+    forge.fetch(world.repo, ["refs/heads/main", forge.pull_ref(mr.iid)])  # as the handler does
+    world.fake.reset_calls()
+    forge.post_check(
+        world.repo, mr.head_sha, output(annotations=every_line()), None,
+        pull_request=mr.iid,
+    )  # fmt: skip
+    expected = {path: lines for path, lines in TRICKY_ADDED.items() if lines[1]}
+    assert placed(world, mr.iid) == expected
+    assert world.fake.calls[DIFFS] == 0
+    assert world.fake.calls[DISCUSSIONS] == sum(len(lines) for _, lines in expected.values())
+    posted = [c.status for c in world.fake.call_log if (c.method, c.template) == DISCUSSIONS]
+    assert set(posted) == {201}
+
+
+def test_the_fake_refuses_the_positions_gitlab_refuses(world: World) -> None:
+    """The premise of the story above: a line the merge request doesn't add has no line code
+    on GitLab (a 400). (GitLab diffs only a position's own paths, so a wrong old path can pass
+    for a new file: the story checks the old paths the bot sends itself.)"""
+    mr = tricky_mr(world)
+    refs = world.forge.pull_request(world.repo, mr.iid)
+    record = world.fake.mr(PATH, mr.iid).versions[-1]
+    shas = {"base_sha": record.base_sha, "start_sha": record.start_sha, "head_sha": refs.head_sha}
+
+    def discuss(new_path: str, old_path: str, line: int, old_line: int | None = None) -> None:
+        position = {"position_type": "text", **shas, "new_path": new_path, "old_path": old_path}
+        position |= (
+            {"new_line": line} if old_line is None else {"new_line": line, "old_line": old_line}
+        )
+        world.fake.discuss(PATH, mr.iid, "x", user="dev", position=position)
+
+    discuss("crlf.txt", "crlf.txt", 2)  # added
+    discuss("crlf.txt", "crlf.txt", 3, old_line=3)  # context, both numbers
+    discuss("far/new.yaml", "far/old.yaml", 9)
+    for bad in (
+        lambda: discuss("crlf.txt", "crlf.txt", 1),  # context, new number only
+        lambda: discuss("crlf.txt", "crlf.txt", 3, old_line=2),  # numbers that don't match
+        lambda: discuss("far/new.yaml", "far/old.yaml", 2),  # kept from the old file
+        lambda: discuss("gone.txt", "gone.txt", 1),
+    ):
+        with pytest.raises(ApiError) as refused:
+            bad()
+        assert refused.value.status == 400
+
+
+def test_without_the_mirror_gitlabs_diffs_say_the_same(world: World, tmp_path: Path) -> None:
+    mr = tricky_mr(world)
+    # a forge with an empty mirror cache (nothing fetched), and one whose mirror lacks the head
+    bare = GitLabForge(world.fake.web_url, world.token, MirrorCache(tmp_path / "none", 10**9))
+    stale = GitLabForge(world.fake.web_url, world.token, MirrorCache(tmp_path / "stale", 10**9))
+    stale.fetch(world.repo, ["refs/heads/main"])
+    expected = {path: lines for path, lines in TRICKY_ADDED.items() if lines[1]}
+    for name, forge in (("bare", bare), ("stale", stale)):
+        world.fake.reset_calls()
+        forge.post_check(
+            world.repo, mr.head_sha,
+            output(annotations=every_line(name), name=name), None,
+            pull_request=mr.iid,
+        )  # fmt: skip
+        assert placed(world, mr.iid, name) == expected, name
+        assert world.fake.calls[DIFFS] == 1, name  # one page: fewer than 100 files
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    old=st.lists(st.sampled_from(["a", "b", "c", "", "a\r"]), max_size=8),
+    new=st.lists(st.sampled_from(["a", "b", "c", "d", "", "b\r"]), max_size=8),
+    old_end=st.booleans(),
+    new_end=st.booleans(),
+)
+def test_git_and_gitlab_agree_on_added_lines(
+    tmp_path: Path, old: list[str], new: list[str], old_end: bool, new_end: bool
+) -> None:
+    """The mirror's answer (no context; renames paired over the whole diff, then the wanted
+    files diffed alone) is GitLab's diff (Gitaly's flags, three lines of context): the same
+    added lines, the same rename."""
+    repo = FakeRepo.init_bare(tmp_path / f"p{uuid.uuid4().hex}.git", "main")
+    who = Person("t", "t@example.com")
+    text = "\n".join(old) + ("\n" if old_end and old else "")
+    base = repo.commit_files(None, {"f.txt": text, "g.txt": TEN}, "base", who)
+    changed = "\n".join(new) + ("\n" if new_end and new else "")
+    head = repo.commit_files(
+        base, {"f.txt": changed, "g.txt": None, "h.txt": TEN + "x\n"}, "h", who
+    )
+    gitlab = {
+        f.new_path: (f.old_path, set(f.added))
+        for f in merge_request_diff(repo, base, head)
+        if f.status != "D"
+    }
+    mirror = MirrorRepo(repo.path).added_lines(
+        base, head, ["f.txt", "h.txt"], renames=GITALY_RENAMES
+    )
+    assert {p: (old_path, set(lines)) for p, (old_path, lines) in mirror.items()} == gitlab
+    assert mirror["h.txt"] == ("g.txt", frozenset({11}))
+
+
+def test_refused_positions_are_few_and_not_asked_again_on_that_head(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitLab may refuse a position git's diff allows (a file too large for GitLab's diffs):
+    after MAX_REFUSED refusals the evaluation stops trying, and the head never asks again."""
+    lines = "".join(f"line {i}\n" for i in range(1, 11))
+    mr = world.feature_mr(files={"deploy/huge.yaml": lines})
+    world.forge.fetch(world.repo, ["refs/heads/main", world.forge.pull_ref(mr.iid)])
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ApiError(400, '400 Bad request - Note {:line_code=>["can\'t be blank"]}')
+
+    monkeypatch.setattr(world.fake, "_checked_position", refuse)
+    many = tuple(failure("deploy/huge.yaml", i) for i in range(1, 11))
+
+    def asked() -> list[int]:
+        return [
+            c.body["position"]["new_line"]
+            for c in world.fake.call_log
+            if (c.method, c.template) == DISCUSSIONS
+        ]
+
+    ref = world.forge.post_check(
+        world.repo, mr.head_sha, output(annotations=many), None, pull_request=mr.iid
+    )
+    assert asked() == [1, 2, 3][:MAX_REFUSED] and not ref.annotation_keys
+    world.fake.reset_calls()
+    world.forge.post_check(
+        world.repo, mr.head_sha, output(annotations=many), ref, pull_request=mr.iid
+    )
+    assert asked() == [4, 5, 6][:MAX_REFUSED]  # not the refused ones again
+    assert len(bot_notes(world, mr.iid)) == 1  # the summary note only: it lists every finding
+
+
+@pytest.mark.parametrize("files", [10, 300])
+def test_api_calls_of_one_evaluation_do_not_grow_with_files(world: World, files: int) -> None:
+    paths = {f"deploy/app{i:03}.yaml": POD for i in range(files)}
+    mr = world.feature_mr(files=paths)
+    world.forge.fetch(world.repo, ["refs/heads/main", world.forge.pull_ref(mr.iid)])
+    annotations = tuple(failure(path, 5) for path in paths)
     world.fake.reset_calls()
     existing = world.forge.find_check(world.repo, mr.head_sha, "compliance")
     ref = world.forge.post_check(
         world.repo, mr.head_sha, output(annotations=annotations), existing, pull_request=mr.iid
     )
-    first = world.calls()
-    # GET /user, statuses; GET MR, POST status, GET discussions, POST note, 3 pages of diffs,
-    # 20 discussions
-    assert first == 2 + 4 + 3 + MAX_DISCUSSIONS, dict(world.fake.calls)
+    # GET /user, statuses; GET MR, POST status, GET discussions, POST note; one POST per
+    # discussion, at most MAX_DISCUSSIONS; nothing per file or per page of files
+    assert world.calls() == 6 + min(files, MAX_DISCUSSIONS), dict(world.fake.calls)
+    assert world.fake.calls[DIFFS] == 0
 
     world.fake.reset_calls()
     world.forge.post_check(
@@ -494,19 +711,96 @@ def test_api_calls_of_a_clean_evaluation(world: World) -> None:
 
 
 # -- approvals and people -------------------------------------------------------------------------
+VERSIONS = ("GET", "/projects/{id}/merge_requests/{merge_request_iid}/versions")
+
+
 def test_reviews_carry_the_head_the_bot_saw_each_approval_on(world: World) -> None:
     mr = world.feature_mr()
+    first = mr.head_sha
     world.fake.approve(PATH, mr.iid, user="alice")
     world.fake.approve(PATH, mr.iid, user="lead")
     world.fake.approve(PATH, mr.iid, user=world.bot)
-    world.seen[(PATH, mr.iid)] = {"Alice": mr.head_sha}
+    # the webhook named an older head for alice: what the bot saw wins over GitLab's times
+    world.seen[(PATH, mr.iid)] = {"Alice": "0" * 40, "lead": first, world.bot.username: first}
+    world.fake.reset_calls()
     reviews = {r.login: r for r in world.forge.reviews(world.repo, mr.iid)}
     assert set(reviews) == {"alice", "lead", world.bot.username}
     assert all(r.state == "APPROVED" for r in reviews.values())
-    assert reviews["alice"].commit_id == mr.head_sha and not reviews["alice"].is_bot
-    assert reviews["lead"].commit_id is None  # never seen: can't count
+    assert reviews["alice"].commit_id == "0" * 40 and not reviews["alice"].is_bot
+    assert reviews["lead"].commit_id == first
     assert reviews[world.bot.username].is_bot
     assert reviews["alice"].submitted_at is not None
+    assert world.fake.calls[VERSIONS] == 0  # every approval was seen: nothing more to ask
+
+
+def test_an_approval_after_the_last_push_counts_without_its_webhook(world: World) -> None:
+    """A lost webhook, or a ledger rebuilt after the database was lost: GitLab's times say
+    the approval was given on the current head."""
+    mr = world.feature_mr()
+    head = world.fake.commit(PATH, "feature", {"deploy/more.yaml": "a: 1\n"}, "more", author="dev")
+    world.fake.approve(PATH, mr.iid, user="alice")
+    world.fake.reset_calls()
+    [review] = world.forge.reviews(world.repo, mr.iid)
+    assert review.login == "alice" and review.commit_id == head
+    assert world.fake.calls[VERSIONS] == 1
+
+
+def test_an_approval_before_the_last_push_does_not_count(world: World) -> None:
+    world.fake.set_approval_settings(PATH, reset_approvals_on_push=False)  # the approval stays
+    mr = world.feature_mr()
+    world.fake.approve(PATH, mr.iid, user="alice")
+    world.fake.commit(PATH, "feature", {"deploy/more.yaml": "a: 1\n"}, "more", author="dev")
+    [review] = world.forge.reviews(world.repo, mr.iid)
+    assert review.login == "alice" and review.commit_id is None
+
+
+def test_missing_approval_or_version_times_fail_closed(world: World) -> None:
+    mr = world.feature_mr()
+    world.fake.approve(PATH, mr.iid, user="alice")
+    record = world.fake.mr(PATH, mr.iid)
+    approval, version = record.approvals[0], record.versions[-1]
+    approval.created_at = None  # a GitLab before approved_at
+    assert world.forge.reviews(world.repo, mr.iid)[0].commit_id is None
+    approval.created_at = datetime.now(UTC)
+    version.created_at = None
+    assert world.forge.reviews(world.repo, mr.iid)[0].commit_id is None
+    version.created_at = approval.created_at - timedelta(seconds=1)
+    assert world.forge.reviews(world.repo, mr.iid)[0].commit_id == mr.head_sha
+
+
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+
+def version(n: int, at: datetime | str | None, head: str | None = None) -> dict[str, Any]:
+    when = at.isoformat().replace("+00:00", "Z") if isinstance(at, datetime) else at
+    return {"id": n, "head_commit_sha": head or f"{n:040d}", "created_at": when}
+
+
+@pytest.mark.parametrize(
+    ("approved_at", "versions", "head"),
+    [
+        (T0 + timedelta(milliseconds=1), [version(1, T0)], f"{1:040d}"),
+        (T0, [version(1, T0)], None),  # at the same moment: can't tell which came first
+        (T0 - timedelta(seconds=1), [version(1, T0)], None),  # before the push
+        # ids, not list order, say which version is the latest (GitLab lists newest first)
+        (T0 + timedelta(hours=2), [version(2, T0 + timedelta(hours=1)), version(1, T0)],
+         f"{2:040d}"),
+        (T0 + timedelta(minutes=30), [version(2, T0 + timedelta(hours=1)), version(1, T0)], None),
+        (T0 + timedelta(hours=2), [version(2, T0), version(1, T0 + timedelta(hours=1))], None),
+        (T0 + timedelta(hours=2), [version(2, T0), version(1, T0)], None),
+        (T0 + timedelta(hours=2), [version(2, T0), version(1, None)], None),
+        (T0 + timedelta(hours=2), [version(1, "2026-07-01T12:00:00")], None),  # no zone
+        (T0 + timedelta(hours=2), [version(1, "yesterday")], None),
+        (T0 + timedelta(hours=2), [{"id": 1, "created_at": "2026-07-01T12:00:00Z"}], None),
+        (T0 + timedelta(hours=2), [], None),
+        (None, [version(1, T0)], None),
+        (datetime(2026, 7, 1, 13, 0), [version(1, T0)], None),  # naive
+    ],
+)  # fmt: skip
+def test_approved_head_from_gitlabs_times(
+    approved_at: datetime | None, versions: list[dict[str, Any]], head: str | None
+) -> None:
+    assert approved_head(approved_at, versions) == head
 
 
 def test_commit_people_maps_emails_to_usernames_and_reads_co_authors(world: World) -> None:

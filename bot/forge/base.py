@@ -130,9 +130,7 @@ class Forge(Protocol):
         summary note and inline discussions (hence ``pull_request``)."""
         ...
 
-    def foreign_statuses(
-        self, repo: Repo, sha: str, names: tuple[str, ...]
-    ) -> list[ForeignStatus]:
+    def foreign_statuses(self, repo: Repo, sha: str, names: tuple[str, ...]) -> list[ForeignStatus]:
         """Statuses on ``sha`` named like the bot's checks that someone else posted, where the
         forge has no event for them (GitLab; GitHub sends ``status`` webhooks: none here)."""
         ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -133,6 +134,50 @@ class GitRepo:
         except GitError:
             return False
 
+    def added_lines(
+        self, base: str, head: str, paths: Iterable[str], *, renames: int = 50
+    ) -> dict[str, tuple[str, frozenset[int]]]:
+        """For each of ``paths`` that ``head`` adds or changes from ``base``: (its path at
+        ``base``, the line numbers of its ``head`` version that the diff adds). Deleted and
+        unchanged paths are left out; a binary file adds no line.
+
+        Two ``git diff`` processes whatever the number of paths: the whole diff's name pairs
+        first (renames are found among all files, at ``renames`` percent similarity, as the
+        forge finds them), then the hunks of the wanted files alone, without context (which
+        only groups lines into hunks: it changes no line from context to added). GitError when
+        a commit is missing."""
+        if base.startswith("-") or head.startswith("-"):
+            raise GitError(f"not a valid revision: {base!r}..{head!r}")
+        flags = (
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--diff-algorithm=myers",  # what a forge runs, whatever this host's git config says
+            "--indent-heuristic",
+            f"--find-renames={renames}%",
+        )
+        pairs = _diff_pairs(self._run("diff", "--raw", "-z", "--no-abbrev", *flags, base, head))
+        old_of = {new: old for old, new in pairs if new is not None}
+        wanted = {p: old_of[p] for p in dict.fromkeys(paths) if p in old_of}
+        if not wanted:
+            return {}
+        spec = [f":(literal){p}" for p in dict.fromkeys([*wanted, *wanted.values()])]
+        if len(spec) > _MAX_PATHSPECS:  # a command line has its limits: diff it all instead
+            spec = []
+        out = self._run("diff", "--raw", "-z", "-p", "--unified=0", *flags, base, head, "--", *spec)
+        limited, patch = _split_raw(out)
+        sections = ("\n" + patch.decode("utf-8", "surrogateescape")).split("\ndiff --git ")[1:]
+        if len(sections) != len(limited):
+            raise GitError(
+                f"git diff {base[:12]}..{head[:12]}: {len(limited)} files, {len(sections)} patches"
+            )
+        result: dict[str, tuple[str, frozenset[int]]] = {}
+        for (old, new), section in zip(limited, sections, strict=True):
+            # a file paired otherwise than in the whole diff is not the forge's file: left out
+            if new in wanted and old == wanted[new]:
+                result[new] = (old, frozenset(hunk_added_lines(section)))
+        return result
+
 
 class MirrorCache:
     """Bare mirrors of forge repositories under one directory, bounded in size.
@@ -223,3 +268,55 @@ def _recorded_size(mirror: Path) -> int:
         return int((mirror / "compliance-bot-used").read_text() or 0)
     except (OSError, ValueError):
         return sum(f.stat().st_size for f in mirror.rglob("*") if f.is_file())
+
+
+_MAX_PATHSPECS = 2_000
+_HUNK = re.compile(r"@@ -\d+(?:,\d+)? \+(?P<start>\d+)(?:,\d+)? @@")
+
+
+def hunk_added_lines(diff: object) -> set[int]:
+    """New-file line numbers that a unified diff of one file adds (its hunks, with or without
+    context; header lines before the first hunk are skipped). Context and removed lines are not
+    in it, nor anything outside a hunk; lines end at ``\\n`` only, so a CRLF file counts as git
+    does."""
+    added: set[int] = set()
+    line: int | None = None
+    for text in str(diff or "").split("\n"):
+        hunk = _HUNK.match(text)
+        if hunk:
+            line = int(hunk["start"])
+            continue
+        if line is None or text.startswith("\\"):  # "\ No newline at end of file"
+            continue
+        if text.startswith("+"):
+            added.add(line)
+            line += 1
+        elif not text.startswith("-"):
+            line += 1
+    return added
+
+
+def _split_raw(out: bytes) -> tuple[list[tuple[str, str]], bytes]:
+    """``git diff --raw -z [-p]`` output: its (old path, new path) pairs in order (a path
+    deleted has no new path: ""), and the patch that follows them."""
+    fields = out.split(b"\0")
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(fields) and fields[i].startswith(b":"):
+        status = fields[i].split()[-1][:1]
+        first = fields[i + 1].decode("utf-8", "surrogateescape")
+        if status in (b"R", b"C"):
+            second = fields[i + 2].decode("utf-8", "surrogateescape")
+            pairs.append((first, second))
+            i += 3
+        else:
+            pairs.append((first, "" if status == b"D" else first))
+            i += 2
+    # the pairs end with an empty field; the patch, if any, follows it
+    rest = b"\0".join(fields[i + 1 :]) if i < len(fields) else b""
+    return pairs, rest
+
+
+def _diff_pairs(out: bytes) -> list[tuple[str, str | None]]:
+    """(old path, new path or None when deleted) of each file of ``git diff --raw -z``."""
+    return [(old, new or None) for old, new in _split_raw(out)[0]]

@@ -237,9 +237,7 @@ class GitHubForge:
     def pull_ref(self, number: int) -> str:
         return f"refs/pull/{number}/head"
 
-    def foreign_statuses(
-        self, repo: Repo, sha: str, names: tuple[str, ...]
-    ) -> list[ForeignStatus]:
+    def foreign_statuses(self, repo: Repo, sha: str, names: tuple[str, ...]) -> list[ForeignStatus]:
         return []  # GitHub tells of every status through the `status` webhook (handlers.status)
 
     def fetch(self, repo: Repo, refs: list[str]) -> GitRepo:

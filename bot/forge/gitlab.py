@@ -21,9 +21,14 @@ GitLab differs from GitHub in kind in places, and meets the port its own way her
 - A check is a commit status named like the check. A status has no annotations, so when the
   merge request is known ``post_check`` also keeps one summary note per check (found by a hidden
   marker, edited in place) and a few inline discussions on added lines for blocking findings.
+  Which lines a merge request adds is read from the local mirror (``git diff`` of its
+  ``diff_refs``, as Gitaly diffs), so the calls don't grow with the number of files; GitLab's
+  paginated ``/diffs`` only when the mirror lacks a commit.
 - Permissions are access levels, mapped to GitHub's words (``permission``).
 - Approvals carry no commit: which head each approval was given on comes from the webhooks the bot
-  saw (``approvals_seen``); an approval the bot never saw has no commit, and can't count.
+  saw (``approvals_seen``), else from GitLab's times (an approval given after the diff version
+  of the current head was made is on that head); one neither can place has no commit, and
+  can't count.
 - There is no CODEOWNERS error API (``codeowners_errors`` is empty).
 """
 
@@ -37,6 +42,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
@@ -66,7 +72,7 @@ from bot.forge.base import (
     ForgeError,
     TransientForgeError,
 )
-from bot.forge.git import GitRepo, MirrorCache
+from bot.forge.git import GitError, GitRepo, MirrorCache, hunk_added_lines
 from bot.report.markdown import md
 
 log = logging.getLogger(__name__)
@@ -77,6 +83,8 @@ FORGE = "gitlab"
 TEXT_LIMIT = 255  # a status's description and target_url
 NOTE_LIMIT = 1_000_000  # characters in a note's body
 MAX_DISCUSSIONS = 20  # open inline discussions per merge request and check
+MAX_REFUSED = 3  # positions GitLab may refuse in one evaluation before the bot stops trying
+GITALY_RENAMES = 30  # percent similarity at which GitLab's diffs pair a rename (Gitaly's)
 MAX_REVIEWERS = 50  # reviewers the bot sets on one merge request, groups expanded
 MEMO_SIZE = 10_000  # entries each memo keeps
 MEMO_SECONDS = 600.0  # how long a user or project fact is trusted before it is asked again
@@ -113,7 +121,6 @@ _PERMISSIONS = ((50, "admin"), (40, "maintain"), (30, "write"), (20, "read"))
 _TOKEN_BOT = re.compile(r"(?:project|group)_\d+_bot\w*", re.IGNORECASE)
 # GitLab's private commit email: ``ID-username@users.noreply.<host>``.
 _NOREPLY = re.compile(r"(?:\d+-)?(?P<login>[^@+\s]+)@users\.noreply\.[^@\s]+", re.IGNORECASE)
-_HUNK = re.compile(r"@@ -\d+(?:,\d+)? \+(?P<start>\d+)(?:,\d+)? @@")
 
 
 # Failures on the way, not answers: worth another try (python-gitlab's own list).
@@ -273,6 +280,8 @@ class GitLabForge:
         self._project_paths: _Memo[int, str] = _Memo()
         self._project_ids: _Memo[str, int] = _Memo()  # full path -> numeric id
         self._note_iids: _Memo[int, int] = _Memo(seconds=None)  # note id -> iid (``react``)
+        # (project, head, finding) GitLab refused a position for: not asked again on that head
+        self._refused: _Memo[tuple[str, str, str], bool] = _Memo(seconds=None)
 
     # -- calls --------------------------------------------------------------------------------
     def _call(self, verb: str, path: str, fn: Callable[[], T]) -> T:
@@ -378,13 +387,18 @@ class GitLabForge:
         """Git over HTTP into the mirror; the token reaches git in its environment only
         (``MirrorCache``), never in the URL."""
         url = self.clone_url(repo)
-        host = urlsplit(url).netloc.replace(":", "_") or "gitlab"
-        return self.mirrors.fetch(host, repo.full_name, url, self._token, refs)
+        return self.mirrors.fetch(self._mirror_host(), repo.full_name, url, self._token, refs)
+
+    def _mirror_host(self) -> str:
+        return urlsplit(self.url).netloc.replace(":", "_") or "gitlab"
+
+    def _mirror(self, repo: Repo) -> GitRepo | None:
+        """The mirror ``fetch`` fills for ``repo``, read as it is (no fetch); None if absent."""
+        path = self.mirrors.path_for(self._mirror_host(), repo.full_name)
+        return GitRepo(path) if (path / "HEAD").exists() else None
 
     # -- checks: a commit status, a summary note, inline discussions --------------------------
-    def foreign_statuses(
-        self, repo: Repo, sha: str, names: tuple[str, ...]
-    ) -> list[ForeignStatus]:
+    def foreign_statuses(self, repo: Repo, sha: str, names: tuple[str, ...]) -> list[ForeignStatus]:
         """Statuses named like the bot's checks on ``sha`` by anyone but the bot's user: the
         latest status of a name is what "Pipelines must succeed" reads, so one posted by a
         Developer could pass a merge request the bot failed. GitLab sends no event for a
@@ -567,17 +581,23 @@ class GitLabForge:
             if not resolved:
                 open_keys.add(key)
 
-        new = [k for k in wanted if k not in ours]
+        refs = mr.get("diff_refs") or {}
+        head = str(refs.get("head_sha") or "")
+        new = [
+            k
+            for k in wanted
+            if k not in ours and self._refused.get((repo.full_name, head, k)) is None
+        ]
         room = MAX_DISCUSSIONS - len(open_keys)
-        if new and room > 0:
-            refs = mr.get("diff_refs") or {}
-            added = self._added_lines(repo, iid)
+        if new and room > 0 and all(refs.get(k) for k in ("base_sha", "start_sha", "head_sha")):
+            added = self._added_lines(repo, mr, {wanted[k].path for k in new})
+            refused = 0
             for key in new:
-                if room <= 0:
+                if room <= 0 or refused >= MAX_REFUSED:
                     break
                 a = wanted[key]
                 change = added.get(a.path)
-                if change is None or a.start_line not in change[1] or not all(refs.values()):
+                if change is None or a.start_line not in change[1]:
                     continue
                 position = {
                     "position_type": "text",
@@ -596,7 +616,11 @@ class GitLabForge:
                 except GitLabApiError as exc:
                     if exc.status != 400:
                         raise
-                    # GitLab would not place it after all (a collapsed diff): the summary has it
+                    # GitLab would not place it after all (a file too large for its diff): the
+                    # summary has it, and this head won't ask again. MAX_REFUSED refusals end
+                    # this evaluation's tries, so the calls stay bounded.
+                    self._refused.put((repo.full_name, head, key), True)
+                    refused += 1
                     log.warning(
                         "GitLab refused a discussion on %s:%s: %s", a.path, a.start_line, exc
                     )
@@ -605,14 +629,32 @@ class GitLabForge:
                 room -= 1
         return frozenset(wanted[k].key for k in open_keys)
 
-    def _added_lines(self, repo: Repo, iid: int) -> dict[str, tuple[str, set[int]]]:
-        """new path -> (old path, the new line numbers the merge request adds), from GitLab's
-        own diffs (``/diffs``; python-gitlab's ``mr.diffs`` is ``/versions``, PLATFORM §11)."""
-        out: dict[str, tuple[str, set[int]]] = {}
-        for d in self._list(f"{self._mr_path(repo, iid)}/diffs"):
+    def _added_lines(
+        self, repo: Repo, mr: dict[str, Any], paths: set[str]
+    ) -> dict[str, tuple[str, frozenset[int]]]:
+        """new path -> (old path, the new line numbers the merge request adds), for ``paths``.
+
+        Read from the mirror the evaluation fetched, with no call: the diff of the merge
+        request's ``diff_refs`` (base to head), renames paired as GitLab pairs them, which is
+        how GitLab itself checks a position's line (``Gitlab::Diff::Position``). Only when the
+        mirror lacks a commit (none fetched yet, or evicted) are GitLab's own diffs read, one
+        call per 100 files (``/diffs``; python-gitlab's ``mr.diffs`` is ``/versions``).
+        """
+        refs = mr.get("diff_refs") or {}
+        mirror = self._mirror(repo)
+        if mirror is not None:
+            try:
+                return mirror.added_lines(
+                    str(refs["base_sha"]), str(refs["head_sha"]), paths, renames=GITALY_RENAMES
+                )
+            except GitError as exc:
+                log.info("the mirror can't diff !%s (%s): asking GitLab", mr.get("iid"), exc)
+        out: dict[str, tuple[str, frozenset[int]]] = {}
+        for d in self._list(f"{self._mr_path(repo, int(mr['iid']))}/diffs"):
             new_path = str(d.get("new_path") or "")
-            if new_path and not d.get("deleted_file"):
-                out[new_path] = (str(d.get("old_path") or new_path), added_lines(d.get("diff")))
+            if new_path in paths and not d.get("deleted_file"):
+                lines = frozenset(hunk_added_lines(d.get("diff")))
+                out[new_path] = (str(d.get("old_path") or new_path), lines)
         return out
 
     # -- merge requests -----------------------------------------------------------------------
@@ -682,23 +724,36 @@ class GitLabForge:
     # -- approvals and people (exception merge requests) ---------------------------------------
     def reviews(self, repo: Repo, number: int) -> list[ReviewRecord]:
         """One ``APPROVED`` record per current approver (GitLab has no "changes requested";
-        a withdrawn approval just leaves the list). ``commit_id`` is the head the bot saw the
-        approval given on, None when it never saw it: such an approval can't count."""
+        a withdrawn approval just leaves the list).
+
+        ``commit_id`` is the head the approval was given on: the one its webhook named, when
+        the bot saw it (``approvals_seen``); else the one GitLab's times show, asked once for
+        all such approvals (``/versions``, see ``approved_head``), so a lost webhook or a
+        rebuilt ledger doesn't lose an approval; None when neither can tell, and then the
+        approval can't count.
+        """
         data = self._get(f"{self._mr_path(repo, number, by_id=True)}/approvals") or {}
         seen = self._approvals_seen(repo.full_name, number)
         seen_folded = {k.casefold(): v for k, v in seen.items()}
+        versions: list[dict[str, Any]] | None = None
         out = []
         for approval in data.get("approved_by") or ():
             user = approval.get("user") or {}
             login = str(user.get("username") or "")
             if not login:
                 continue
+            approved_at = _when(approval.get("approved_at"))
+            commit = seen.get(login) or seen_folded.get(login.casefold())
+            if commit is None and approved_at is not None:
+                if versions is None:
+                    versions = self._list(f"{self._mr_path(repo, number)}/versions")
+                commit = approved_head(approved_at, versions)
             out.append(
                 ReviewRecord(
                     login=login,
                     state="APPROVED",
-                    commit_id=seen.get(login) or seen_folded.get(login.casefold()),
-                    submitted_at=_when(approval.get("approved_at")),
+                    commit_id=commit,
+                    submitted_at=approved_at,
                     is_bot=self._user_is_bot(user),
                 )
             )
@@ -1132,24 +1187,21 @@ class GitLabForge:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def added_lines(diff: object) -> set[int]:
-    """New-file line numbers that a unified diff (GitLab's ``diff`` of one file: hunks only)
-    adds. Context and removed lines are not in it, nor anything outside a hunk."""
-    added: set[int] = set()
-    line: int | None = None
-    for text in str(diff or "").split("\n"):
-        hunk = _HUNK.match(text)
-        if hunk:
-            line = int(hunk["start"])
-            continue
-        if line is None or text.startswith("\\"):  # "\ No newline at end of file"
-            continue
-        if text.startswith("+"):
-            added.add(line)
-            line += 1
-        elif not text.startswith("-"):
-            line += 1
-    return added
+def approved_head(approved_at: datetime | None, versions: list[dict[str, Any]]) -> str | None:
+    """The head an approval given at ``approved_at`` was given on, from a merge request's diff
+    versions (GitLab makes one per push that changes its head): the latest version's head, if
+    the approval came strictly after that version was made. None, and the approval can't
+    count, when it came at or before (the head has moved since), or when that can't be told:
+    a time missing or without a zone, or the versions' times not in the order of their ids."""
+    if approved_at is None or approved_at.tzinfo is None or not versions:
+        return None
+    ordered = sorted(versions, key=lambda v: int(v.get("id") or 0))
+    times = [_when(v.get("created_at")) for v in ordered]
+    known = [t for t in times if t is not None and t.tzinfo is not None]
+    if len(known) != len(times) or any(a >= b for a, b in pairwise(known)):
+        return None  # a time missing, or two versions whose order the times can't tell
+    head = str(ordered[-1].get("head_commit_sha") or "")
+    return head if head and approved_at > known[-1] else None
 
 
 def noreply_login(email: str) -> str | None:

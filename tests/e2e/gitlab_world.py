@@ -8,8 +8,10 @@ the code-owner group acme/security), bob (Developer, not a code owner).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,9 +27,9 @@ BASE_FILES = {
 
 @dataclass
 class GitLabWorld:
-    fake: object
-    project: object
-    bot_user: object
+    fake: Any  # the FakeGitLab, imported as fakes.gitlab by tests, tests.fakes.gitlab by benchmarks
+    project: Any
+    bot_user: Any
     bot: BotUnderTest
 
     @property
@@ -54,22 +56,30 @@ class GitLabWorld:
     def notes(self, iid: int) -> list:
         return self.fake.notes_of(self.project, iid)
 
+    def add_project(self, path: str):
+        """A project set up as the stories' acme/shop: the base files, the code owners able to
+        approve, main protected, and the bot's webhook."""
+        project = self.fake.create_project(path, files=BASE_FILES)
+        # a code owner needs access to the project to approve, as on GitLab
+        self.fake.add_member(project, "alice", 30)
+        self.fake.protect_branch(project, "main")
+        self.fake.add_hook(project, f"{self.bot.url}/webhooks/gitlab", token=HOOK_TOKEN)
+        return project
 
-@pytest.fixture
-def gitlab_world(fake_gitlab, mode: str, scratch_database, tmp_path: Path) -> Iterator[GitLabWorld]:
-    fake = fake_gitlab
+
+@contextmanager
+def open_gitlab_world(
+    fake, root: Path, mode: str, database_url: str | None
+) -> Iterator[GitLabWorld]:
+    """The world on a started fake: the groups and people, the bot's group token, the bot
+    under test (``mode``: its store and queue) and the project acme/shop with its webhook.
+    Shared by the ``gitlab_world`` fixture and ``benchmarks/forge.py``."""
     fake.add_group("acme", members={"dev": 30, "bob": 30, "lead": 40})
     fake.add_group("acme/security", members={"alice": 30})
-    project = fake.create_project("acme/shop", files=BASE_FILES)
-    # a code owner needs access to the project to approve, as on GitLab
-    fake.add_member(project, "alice", 30)
-    fake.protect_branch(project, "main")
     # a group access token: reaches every project of the group, and the members of its
     # subgroups (who own code), as the README recommends
     token, bot_user = fake.group_token("acme", access_level=40)
-    settings = bot_settings(
-        tmp_path, app=None, api_url="", mode=mode, database_url=scratch_database
-    )
+    settings = bot_settings(root, app=None, api_url="", mode=mode, database_url=database_url)
     settings = replace(
         settings,
         gitlab_url=fake.web_url,
@@ -77,8 +87,15 @@ def gitlab_world(fake_gitlab, mode: str, scratch_database, tmp_path: Path) -> It
         gitlab_webhook_secret=HOOK_TOKEN,
     )
     bot = BotUnderTest(settings, fake=fake).start()
-    fake.add_hook(project, f"{bot.url}/webhooks/gitlab", token=HOOK_TOKEN)
     try:
-        yield GitLabWorld(fake, project, bot_user, bot)
+        world = GitLabWorld(fake, None, bot_user, bot)
+        world.project = world.add_project("acme/shop")
+        yield world
     finally:
         bot.stop()
+
+
+@pytest.fixture
+def gitlab_world(fake_gitlab, mode: str, scratch_database, tmp_path: Path) -> Iterator[GitLabWorld]:
+    with open_gitlab_world(fake_gitlab, tmp_path, mode, scratch_database) as world:
+        yield world

@@ -41,7 +41,7 @@ def ts(value: datetime | None) -> str | None:
     """GitLab's API timestamps: ISO 8601 in UTC with milliseconds and a Z."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def hook_ts(value: datetime | None) -> str | None:

@@ -43,6 +43,13 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def now_ms() -> datetime:
+    """Now to the millisecond, as GitLab's API shows the times that order events (approvals
+    and diff versions: a client tells "approved after this push" from them)."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 @dataclass
 class User:
     id: int
@@ -151,7 +158,7 @@ class Discussion:
 class Approval:
     user_id: int
     sha: str
-    created_at: datetime = field(default_factory=now)
+    created_at: datetime | None = field(default_factory=now_ms)  # None: an older GitLab's
 
 
 @dataclass
@@ -171,7 +178,7 @@ class DiffVersion:
     head_sha: str
     base_sha: str
     start_sha: str
-    created_at: datetime = field(default_factory=now)
+    created_at: datetime | None = field(default_factory=now_ms)
 
 
 @dataclass

@@ -7,6 +7,8 @@ from typing import Any
 
 from .. import auth
 from ..auth import ApiError
+from ..diffs import merge_request_diff
+from ..render import ts
 from ..router import route
 from ..server import Ctx
 from ..state import DEVELOPER, REPORTER, MergeRequest, Project
@@ -157,7 +159,7 @@ def merge_mr(ctx: Ctx, id: str, merge_request_iid: str) -> Any:
 
 def _changes(project: Project, mr: MergeRequest) -> list[Any]:
     base = project.git.merge_base(mr.start_sha, mr.head_sha) or mr.start_sha
-    return project.git.diff_files(base, mr.head_sha)
+    return [f.change() for f in merge_request_diff(project.git, base, mr.head_sha)]
 
 
 @route("GET", "/projects/{id}/merge_requests/{merge_request_iid}/diffs", anonymous=True)
@@ -210,10 +212,10 @@ def mr_versions(ctx: Ctx, id: str, merge_request_iid: str) -> Any:
             "head_commit_sha": v.head_sha,
             "base_commit_sha": v.base_sha,
             "start_commit_sha": v.start_sha,
-            "created_at": ctx.render.merge_request(project, mr, full=False)["created_at"],
+            "created_at": ts(v.created_at),
             "merge_request_id": mr.id,
             "state": "collected",
-            "real_size": str(len(project.git.diff_files(v.base_sha, v.head_sha))),
+            "real_size": str(len(merge_request_diff(project.git, v.base_sha, v.head_sha))),
             "patch_id_sha": None,
         }
         for v in reversed(mr.versions)

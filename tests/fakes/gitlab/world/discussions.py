@@ -2,7 +2,8 @@
 
 One part of `FakeGitLab`. Every note lives in a discussion, as on GitLab: a plain comment is an
 `individual_note` discussion of one note; a thread on a merge request is resolvable; a thread
-with a `position` is a `DiffNote` on a line of the merge request's diff. Sends `Note Hook`
+with a `position` is a `DiffNote` on a line of the merge request's diff (checked as GitLab
+checks it: `diffs.position_file`). Sends `Note Hook`
 (create/update), `Emoji Hook` (award/revoke) and, when the last thread of a merge request is
 resolved, `Merge Request Hook` update. System notes ("added 1 commit", "approved this merge
 request") are recorded and listed but send no hook.
@@ -14,6 +15,7 @@ import hashlib
 from typing import Any
 
 from ..auth import ApiError
+from ..diffs import position_file
 from ..state import (
     DEVELOPER,
     MAINTAINER,
@@ -157,9 +159,9 @@ class Discussions(WorldBase):
         base, _start, head = shas
         new_path = position.get("new_path") or position.get("old_path")
         old_path = position.get("old_path") or new_path
-        changed = {c.filename: c for c in project.git.diff_files(base, head)}
-        change = changed.get(new_path)
-        if change is None:
+        # GitLab's find_diff_file: the diff limited to the position's paths, its first file
+        diff = position_file(project.git, base, head, old_path, new_path)
+        if diff is None or new_path not in (diff.new_path, diff.old_path):
             raise invalid("is invalid")
         if kind == "text":
             new_line, old_line = position.get("new_line"), position.get("old_line")
@@ -169,6 +171,12 @@ class Discussions(WorldBase):
                 text = project.git.read_file(head, new_path) or b""
                 if not 1 <= int(new_line) <= max(1, text.count(b"\n") + 1):
                     raise invalid("is invalid")
+            # no such line in the diff: no line code (an added line has no old number)
+            if not diff.has_line(
+                None if old_line is None else int(old_line),
+                None if new_line is None else int(new_line),
+            ):
+                raise invalid("is invalid")
         out = dict(position)
         out.setdefault("old_path", old_path)
         out.setdefault("new_path", new_path)
