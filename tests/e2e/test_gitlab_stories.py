@@ -289,3 +289,65 @@ def test_an_exception_pushed_straight_to_main_is_ignored_and_audited(gitlab_worl
             session.scalars(select(AuditEvent).where(AuditEvent.action == "exception.ignored"))
         )
     assert [e.details["exception"] for e in ignored] == ["EXC-1"]
+
+
+def test_ledger_rebuild_from_gitlab_history_after_the_database_is_lost(gitlab_world, tmp_path):
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from bot.store.tables import LedgerEntry
+
+    from .harness import BotUnderTest, ScratchDatabase
+
+    world = gitlab_world
+    _, _, exception = exception_mr_from_exempt(world)
+    world.fake.approve(world.project, exception, user="alice")
+    world.bot.wait_idle()
+    world.fake.merge_mr(world.project, exception, user="lead")
+    world.bot.wait_idle()
+
+    # a fresh database: neither the ledger nor the approval heads the webhooks gave survive
+    world.bot.stop()
+    scratch = ScratchDatabase() if world.bot.settings.database_url else None
+    settings = replace(
+        world.bot.settings,
+        data_dir=tmp_path / "fresh",
+        database_url=scratch.url if scratch else None,
+    )
+    fresh = BotUnderTest(settings, fake=world.fake).start()
+    world.bot = fresh
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "COMPLIANCE_BOT_DATA_DIR": str(settings.data_dir),
+        "GITLAB_URL": settings.gitlab_url,
+        "GITLAB_TOKEN": settings.gitlab_token,
+        "GITLAB_WEBHOOK_SECRET": settings.gitlab_webhook_secret,
+    }
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "ledger", "rebuild", "--repo", "acme/shop"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        # the approval's head comes from GitLab itself (approved_at after the head's version)
+        assert "1 entry recorded" in proc.stdout, proc.stdout
+        with fresh.services.store.session() as session:
+            rows = list(session.scalars(select(LedgerEntry)))
+        assert [(r.exception_id, r.pull_request, r.approvers) for r in rows] == [
+            ("EXC-1", exception, ["alice"])
+        ]
+    finally:
+        fresh.stop()
+        if scratch:
+            scratch.drop()
