@@ -321,16 +321,20 @@ def _app_services(forge: str | None = None):  # type: ignore[no-untyped-def]
     return services
 
 
-def _default_forge(forge: str | None) -> str:
-    """``--forge`` as given, else github when the App is configured, else gitlab."""
+def _default_forge(forge: str | None) -> str | None:
+    """``--forge`` as given, else github when the App is configured, else gitlab when GitLab
+    is; None when neither is (``_app_services`` then names what to set for each)."""
     if forge:
         return forge
     from bot.config import ConfigError, Settings
 
     try:
-        return "github" if Settings.from_env().github_configured else "gitlab"
+        settings = Settings.from_env()
     except ConfigError as exc:
         raise UsageError(f"configuration: {exc}") from None
+    if settings.github_configured:
+        return "github"
+    return "gitlab" if settings.gitlab_url and settings.gitlab_token else None
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
@@ -375,6 +379,7 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
     if len(parts) < 2 or (len(parts) > 2 and not nested_ok) or not all(parts):
         raise UsageError(f"--repo: {args.repo!r} is not OWNER/NAME")
     services = _app_services(forge)
+    assert forge is not None  # one is configured, or _app_services said what to set
     try:
         counts = services.rebuild_ledger(args.repo, rebuild_ledger, forge=forge)
     except ForgeError as exc:

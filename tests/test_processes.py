@@ -119,6 +119,19 @@ def test_app_commands_name_the_variables_they_miss(tmp_path, command):
     assert "GITHUB_PRIVATE_KEY" in proc.stderr and "GITHUB_WEBHOOK_SECRET" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ledger", "rebuild", "--forge", "gitlab", "--repo", "g/s/p"),
+        ("expire", "--once", "--forge", "gitlab"),
+    ],
+)
+def test_app_commands_on_gitlab_name_the_variables_they_miss(tmp_path, command):
+    proc = run(*command[:1], tmp_path, *command[1:], COMPLIANCE_BOT_DATA_DIR=str(tmp_path))
+    assert_refused(proc, "GITLAB_URL")
+    assert "GITLAB_TOKEN" in proc.stderr
+
+
 def test_port_in_use_is_one_line_naming_it_before_anything_starts(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
