@@ -40,6 +40,7 @@ from bot.forge.base import ForgeError, TransientForgeError
 from bot.handlers import on_failure, route
 from bot.handlers.context import Context
 from bot.locks import LockTimeout
+from bot.report.text import count
 from bot.store import Store
 from bot.store.db import rows_changed
 from bot.store.tables import Delivery
@@ -361,7 +362,7 @@ class Upkeep(threading.Thread):
         liveness.beat(self.jobs.store, self.role, self.jobs.clock())
         recovered = self.jobs.recover()
         if recovered:
-            log.info("queued again %d unfinished deliveries", len(recovered))
+            log.info("queued again %s", count(len(recovered), "unfinished delivery", "deliveries"))
         return recovered
 
     def run(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -109,8 +110,9 @@ def test_worker_killed_mid_job_completes_exactly_once(fake_world, mode, scratch_
             time.sleep(0.1)
         assert rows and all(r.status == "done" for r in rows), [(r.id, r.status) for r in rows]
         # recovered by the restarted process at start (its predecessor is known dead at once),
-        # not by a lease running out: exactly one execution after the crash
-        assert "queued again 1 unfinished deliveries" in log.read_text()
+        # not by a lease running out: exactly one execution after the crash (the push's
+        # delivery may have been running too when the worker was killed)
+        assert re.search(r"queued again [12] unfinished deliver", log.read_text())
         assert {r.attempts for r in rows if r.event == "pull_request"} == {2}
         services.store.dispose()
     finally:
