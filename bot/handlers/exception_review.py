@@ -16,6 +16,8 @@ import functools
 import logging
 from datetime import datetime
 
+from sqlalchemy import select
+
 from bot import approvals, ledger, locks
 from bot.engine.loader import bundled_packs
 from bot.events import PullRequest, PullRequestEvent, Repo, ReviewEvent
@@ -33,6 +35,7 @@ from bot.handlers import pull_request as compliance
 from bot.handlers import rejudge, status
 from bot.handlers.context import Context
 from bot.repoconfig import CONFIG_PATH, Loosening, loosenings, parse_config
+from bot.store.tables import AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +229,12 @@ def record_verdict(
     ``config.merged_unapproved`` (a bypass signal) when it merged without a passing review.
     """
     if verdict.loosenings:
-        if source == "merge":
-            passed = verdict.conclusion == "success"
+        passed = verdict.conclusion == "success"
+        action = "config.loosened" if passed else "config.merged_unapproved"
+        # once per merge: a retried job (a later step failed) must not audit, so notify, twice
+        if source == "merge" and not _audited(ctx, action, repo, pr.number):
             ctx.actions.record(
-                "config.loosened" if passed else "config.merged_unapproved",
+                action,
                 actor=actor or "unknown",
                 repository=repo.full_name,
                 pull_request=pr.number,
@@ -295,6 +300,19 @@ def record_verdict(
                 at=now,
             )
     return len(rows)
+
+
+def _audited(ctx: Context, action: str, repo: Repo, number: int) -> bool:
+    """Whether ``action`` was already audited for this pull request."""
+    with ctx.store.session() as session:
+        found = session.scalar(
+            select(AuditEvent.id).where(
+                AuditEvent.action == action,
+                AuditEvent.repository == repo.full_name,
+                AuditEvent.pull_request == number,
+            )
+        )
+    return found is not None
 
 
 def _policies_of(verdict: ReviewVerdict) -> set[str]:

@@ -63,6 +63,14 @@ def test_an_exclusion_needs_code_owner_approval_and_then_lets_the_fixture_pr_pas
     world.bot.wait_idle()
     actions = audit_actions(world)
     assert "config.loosened" in actions and "config.merged_unapproved" not in actions
+    # the merge's job run again (a retry after a later step failed): audited once all the same
+    from bot.handlers.exception_review import on_merged
+
+    ctx = world.bot.services.context_for_installation(world.installation.id)
+    repo = world.bot.services.github_app().repository(world.full_name)[1]
+    merged = ctx.forge.pull_request(repo, number)
+    on_merged(ctx, repo, merged, actor="alice")
+    assert audit_actions(world).count("config.loosened") == 1
     # the fixture PR is judged again without a push, and says what kept its file out
     run = world.check(fixture_sha)
     assert run.conclusion == "success", run.output["summary"]
