@@ -7,6 +7,7 @@ Secrets are kept out of ``repr`` and error messages. Nothing here runs at import
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+SIGN_IN_FORGES = ("github", "gitlab")  # the forges the dashboard can sign people in with
+# a login as GitHub and GitLab spell them (GitLab also allows dots and underscores)
+_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 class ConfigError(ValueError):
@@ -63,6 +67,14 @@ class Settings:
     # where notifications go (bot.notify.destinations); URLs are secrets, kept out of repr
     notify_destinations: tuple[Destination, ...] = field(default=(), repr=False)
     notify_default_route: tuple[str, ...] = ()  # destinations that hear every kind
+    # dashboard sign-in: the GitHub App's OAuth credentials, a GitLab OAuth application's
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    gitlab_oauth_client_id: str | None = None
+    gitlab_oauth_client_secret: str | None = field(default=None, repr=False)
+    # who sees every repository on the dashboard: "login" (any forge) or "github:login"
+    dashboard_admins: tuple[str, ...] = ()
+    session_hours: int = 8  # a dashboard session ends this long after sign-in
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -108,6 +120,30 @@ class Settings:
     @property
     def gitlab_configured(self) -> bool:
         return bool(self.gitlab_url and self.gitlab_token and self.gitlab_webhook_secret)
+
+    @property
+    def dashboard_forges(self) -> tuple[str, ...]:
+        """The forges people can sign in to the dashboard with; none: the dashboard is off."""
+        forges = []
+        if self.github_client_id and self.github_client_secret:
+            forges.append("github")
+        if self.gitlab_url and self.gitlab_oauth_client_id and self.gitlab_oauth_client_secret:
+            forges.append("gitlab")
+        return tuple(forges)
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        return bool(self.dashboard_forges)
+
+    def dashboard_admin(self, forge: str, login: str) -> bool:
+        """Whether ``login`` of ``forge`` is named in ``COMPLIANCE_BOT_DASHBOARD_ADMINS``
+        (logins compare without case, as both forges treat them)."""
+        wanted = login.casefold()
+        for entry in self.dashboard_admins:
+            entry_forge, _, entry_login = entry.rpartition(":")
+            if entry_login.casefold() == wanted and entry_forge in ("", forge):
+                return True
+        return False
 
     @property
     def github_web_url(self) -> str:
@@ -218,6 +254,14 @@ class Settings:
             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
             notify_destinations=destinations,
             notify_default_route=default_route,
+            github_client_id=get("GITHUB_CLIENT_ID"),
+            github_client_secret=get("GITHUB_CLIENT_SECRET"),
+            gitlab_oauth_client_id=get("GITLAB_OAUTH_CLIENT_ID"),
+            gitlab_oauth_client_secret=get("GITLAB_OAUTH_CLIENT_SECRET"),
+            dashboard_admins=_dashboard_admins(get("COMPLIANCE_BOT_DASHBOARD_ADMINS")),
+            session_hours=_int(
+                get("COMPLIANCE_BOT_SESSION_HOURS"), "COMPLIANCE_BOT_SESSION_HOURS", 8, 1, 720
+            ),
         )
         settings.check()
         return settings
@@ -261,6 +305,37 @@ class Settings:
             from bot.notify.destinations import _secret as standard_webhooks_key
 
             standard_webhooks_key(self.gitlab_webhook_signing_token, "GITLAB_WEBHOOK_SIGNING_TOKEN")
+        self._check_sign_in()
+
+    def _check_sign_in(self) -> None:
+        """Dashboard sign-in: each OAuth client complete, GitLab's with somewhere to sign in."""
+        for forge, names, values in (
+            (
+                "GitHub",
+                ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+                (self.github_client_id, self.github_client_secret),
+            ),
+            (
+                "GitLab",
+                ("GITLAB_OAUTH_CLIENT_ID", "GITLAB_OAUTH_CLIENT_SECRET"),
+                (self.gitlab_oauth_client_id, self.gitlab_oauth_client_secret),
+            ),
+        ):
+            if any(values) and not all(values):
+                missing = [n for n, v in zip(names, values, strict=True) if not v]
+                raise ConfigError(
+                    f"{forge} dashboard sign-in partly configured: missing {missing[0]}"
+                )
+        if self.gitlab_oauth_client_id and not self.gitlab_url:
+            raise ConfigError(
+                "GITLAB_OAUTH_CLIENT_ID is set: GITLAB_URL is needed too (where people sign in)"
+            )
+        if not 1 <= self.session_hours <= 720:
+            raise ConfigError(
+                f"COMPLIANCE_BOT_SESSION_HOURS: {self.session_hours} is out of range (1..720)"
+            )
+        for entry in self.dashboard_admins:
+            _dashboard_admin(entry)
 
 
 def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -273,6 +348,25 @@ def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name}: {value} is out of range ({low}..{high})")
     return value
+
+
+def _dashboard_admins(text: str | None) -> tuple[str, ...]:
+    """``COMPLIANCE_BOT_DASHBOARD_ADMINS``: comma-separated logins, each maybe ``forge:login``."""
+    if text is None:
+        return ()
+    return tuple(_dashboard_admin(entry.strip()) for entry in text.split(",") if entry.strip())
+
+
+def _dashboard_admin(entry: str) -> str:
+    name = "COMPLIANCE_BOT_DASHBOARD_ADMINS"
+    forge, colon, login = entry.rpartition(":")
+    if colon and forge not in SIGN_IN_FORGES:
+        raise ConfigError(
+            f"{name}: {entry!r} names the forge {forge!r}; use github:LOGIN or gitlab:LOGIN"
+        )
+    if not _LOGIN.fullmatch(login):
+        raise ConfigError(f"{name}: {entry!r} is not a login (letters, digits, '.', '_', '-')")
+    return f"{forge}:{login}" if colon else login
 
 
 def _audit_key(key: str | None, key_path: str | None) -> str | None:

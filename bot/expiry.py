@@ -228,11 +228,27 @@ def _safe_url(repo_url: str | None) -> str | None:
     return None
 
 
-def _pr_link(number: int | None, repo_url: str | None) -> str:
+@dataclass(frozen=True)
+class _Site:
+    """How the text refers to the forge's changes: ``#12`` on GitHub, ``!12`` on GitLab (where
+    ``#12`` is an issue), linked when the repository's address is known."""
+
+    url: str | None = None
+    sigil: str = "#"
+
+    @staticmethod
+    def of(repo_url: str | None, sigil: str) -> _Site:
+        return _Site(_safe_url(repo_url), sigil)
+
+
+def _pr_link(number: int | None, site: _Site) -> str:
     if number is None:
         return "-"
-    url = _safe_url(repo_url)
-    return f"[#{int(number)}]({url}/pull/{int(number)})" if url else f"#{int(number)}"
+    ref = f"{site.sigil}{int(number)}"
+    if not site.url:
+        return ref
+    path = "-/merge_requests" if site.sigil == "!" else "pull"
+    return f"[{ref}]({site.url}/{path}/{int(number)})"
 
 
 def _scope(entry: ExemptionEntry) -> str:
@@ -243,13 +259,13 @@ def _scope(entry: ExemptionEntry) -> str:
     return "<br>".join(shown) or "-"
 
 
-def _approved(approval: Approval | None, repo_url: str | None, *, where: bool = True) -> str:
+def _approved(approval: Approval | None, site: _Site, *, where: bool = True) -> str:
     """``bob, carol in #12 (renewed 2 times)``; ``not approved`` without a ledger record."""
     if approval is None:
         return "not approved"
     who = ", ".join(_person(a) for a in sorted(approval.approvers)) or "approved"
     pr = approval.pull_request
-    where_text = f" in {_pr_link(pr, repo_url)}" if where and pr is not None else ""
+    where_text = f" in {_pr_link(pr, site)}" if where and pr is not None else ""
     n = approval.renewal_count
     renewal = f" (renewed {count(n, 'time')})" if n else ""
     return who + where_text + renewal
@@ -353,6 +369,7 @@ def cleanup_pr_body(
     approvals: Mapping[str, Approval],
     *,
     repo_url: str | None = None,
+    sigil: str = "#",
     max_chars: int = MAX_BODY,
 ) -> str:
     """Body of the cleanup pull request that removes the expired entries.
@@ -361,6 +378,7 @@ def cleanup_pr_body(
     that introduced it, deadline), mentions the requesters, and says what to do now. Independent
     of the clock, so an unchanged set of expired entries gives the same text.
     """
+    site = _Site.of(repo_url, sigil)
     if isinstance(plan_or_expired_entries, Plan):
         expired = list(plan_or_expired_entries.expired)
     else:
@@ -388,8 +406,8 @@ def cleanup_pr_body(
                 _scope(entry),
                 md(entry.reason, 300),
                 _mention(entry.requested_by),
-                _approved(approval, repo_url, where=False),
-                _pr_link(approval.pull_request if approval else None, repo_url),
+                _approved(approval, site, where=False),
+                _pr_link(approval.pull_request if approval else None, site),
                 deadline(entry),
             )
         )
@@ -460,6 +478,7 @@ def reminder_comment(
     now: datetime,
     *,
     repo_url: str | None = None,
+    sigil: str = "#",
 ) -> str:
     """A reminder that ``entry`` expires soon, addressed to its requester.
 
@@ -478,7 +497,7 @@ def reminder_comment(
         details.append(f"- **Ticket:** {md(entry.ticket, 100)}")
     if not who and entry.requested_by:
         details.append(f"- **Requested by:** {md(entry.requested_by, 100)}")
-    details.append(f"- **Approved by:** {_approved(approval, repo_url)}")
+    details.append(f"- **Approved by:** {_approved(approval, _Site.of(repo_url, sigil))}")
     return (
         "\n\n".join(
             [
@@ -508,7 +527,7 @@ def dashboard_title() -> str:
 
 
 def _full_cells(
-    entry: ExemptionEntry, approvals: Mapping[str, Approval], url: str | None
+    entry: ExemptionEntry, approvals: Mapping[str, Approval], site: _Site
 ) -> tuple[str, ...]:
     approval = _approval_of(entry, approvals)
     return (
@@ -517,7 +536,7 @@ def _full_cells(
         _scope(entry),
         deadline(entry),
         _person(entry.requested_by),
-        _approved(approval, url),
+        _approved(approval, site),
         md(entry.reason, 200),
         md(entry.ticket, 100) if entry.ticket else "-",
     )
@@ -541,6 +560,7 @@ def dashboard_body(
     *,
     now: datetime,
     repo_url: str | None = None,
+    sigil: str = "#",
     cleanup_pr: int | None = None,
     max_chars: int = MAX_BODY,
     branch: str | None = None,
@@ -602,7 +622,7 @@ def dashboard_body(
         f"_Last updated {now.date().isoformat()} (UTC). Full list on a checkout: {_LIST_COMMAND}._"
     )
 
-    url = _safe_url(repo_url)
+    url = _Site.of(repo_url, sigil)
     if not multi:
         cleanup = (
             f"The cleanup pull request {_pr_link(cleanup_pr, url)} removes them."

@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +47,17 @@ def load_stored_credentials(settings: Settings) -> Settings:
     data = json.loads(path.read_text("utf-8"))
     from dataclasses import replace
 
+    # the App's OAuth client signs people in to the dashboard, unless the env names another
+    client = (settings.github_client_id, settings.github_client_secret)
+    if not any(client) and data.get("client_id") and data.get("client_secret"):
+        client = (str(data["client_id"]), str(data["client_secret"]))
     return replace(
         settings,
         github_app_id=str(data["id"]),
         github_private_key=data["pem"],
         github_webhook_secret=data["webhook_secret"],
+        github_client_id=client[0],
+        github_client_secret=client[1],
     )
 
 
@@ -97,7 +103,7 @@ class Services:
     def runner(self, role: str, *, check_worker_health: bool = True) -> Runner:
         """Job consumers for this process, with the upkeep (recovery, retention) beside them."""
         from bot import retention
-        from bot.audit import checkpoints
+        from bot.audit import checkpoints, verify
         from bot.notify import outbox
 
         signer = checkpoints.load_signer(self.settings)  # made on first start
@@ -115,6 +121,13 @@ class Services:
                     "audit-checkpoint",
                     60 * self.settings.checkpoint_minutes,
                     lambda now: checkpoints.checkpoint(self.store, self.settings, now),
+                ),
+                Periodic(
+                    "audit-verify",
+                    600,
+                    lambda now: verify.scheduled(
+                        self.store, signer.verifier, now, every=timedelta(hours=1)
+                    ),
                 ),
                 Periodic(
                     "notify",

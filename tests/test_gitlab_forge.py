@@ -24,7 +24,7 @@ from fakes.github.git import Person
 from fakes.gitlab import FakeGitLab
 from fakes.gitlab.auth import ApiError
 from fakes.gitlab.diffs import merge_request_diff
-from fakes.gitlab.state import DEVELOPER, GUEST, MAINTAINER, REPORTER
+from fakes.gitlab.state import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -837,6 +837,58 @@ def test_profile_and_team_members(world: World) -> None:
     assert world.forge.team_members("alice", "") == frozenset()  # a user's name: no group
     assert world.forge.team_members("nobody-at-all", "") is None  # hidden or absent: can't tell
     assert world.forge.codeowners_errors(world.repo, "main") == []
+
+
+MEMBERS = ("GET", "/projects/{id}/members")
+
+
+def test_role_members_are_the_direct_members_with_exactly_that_role(world: World) -> None:
+    """``@@role`` code owners (GitLab's codeowners reference, "Add a role as a Code Owner"):
+    "Roles are not inclusive of higher roles", "Only direct project members ... are eligible"."""
+    fake = world.fake
+    fake.add_member(PATH, "mara", MAINTAINER)
+    fake.add_member(PATH, "dora", DEVELOPER)
+    fake.add_member(PATH, "olga", OWNER)
+    fake.add_member(PATH, "blake", MAINTAINER)
+    fake.block_user("blake")
+    fake.reset_calls()
+    before = answers("GET", "200")
+    # lead (Maintainer of acme/platform) and alice (Owner of acme) are inherited: not counted
+    assert world.forge.role_members(world.repo, "maintainer") == {"mara"}
+    assert world.forge.role_members(world.repo, "owner") == {"olga"}
+    # a Developer is a Developer, not a Maintainer or Owner; the bot's token user is one too
+    assert world.forge.role_members(world.repo, "developer") == {"dora", world.bot.username}
+    assert fake.calls[MEMBERS] == 3  # one listing per question, none remembered for later
+    assert answers("GET", "200") - before == 3  # metered like every call
+    assert world.forge.role_members(world.repo, "guest") is None  # no such code-owner role
+    assert world.forge.role_members(Repo("acme/nowhere"), "maintainer") is None  # can't tell
+
+
+def test_approval_rules_on_premium_free_and_ce(world: World) -> None:
+    fake = world.fake
+    fake.add_approval_rule(
+        PATH, "/.compliance/", rule_type="code_owner", users=["alice"], section="Compliance"
+    )
+    fake.add_approval_rule(PATH, "Security", users=["lead"], approvals_required=1)
+    mr = world.feature_mr()
+    owners, security = world.forge.approval_rules(world.repo, mr.iid) or []
+    assert (owners.name, owners.section) == ("/.compliance/", "Compliance")
+    assert owners.kind == "code_owner"
+    assert (owners.approved, owners.approvals_required, owners.approved_by) == (False, 1, ())
+    assert (security.kind, security.approved) == ("regular", False)
+    fake.approve(PATH, mr.iid, user="alice")
+    owners, _ = world.forge.approval_rules(world.repo, mr.iid) or []
+    assert owners.approved and owners.approved_by == ("alice",)
+    # Free: GitLab EE answers without rules, as it has none in force
+    fake.set_tier(PATH, "free")
+    assert world.forge.approval_rules(world.repo, mr.iid) == []
+    # a token that may not read the approval state (a Guest's here): no rules to offer
+    guest = GitLabForge(fake.web_url, fake.personal_token("gus"), world.forge.mirrors)
+    assert guest.approval_rules(world.repo, mr.iid) is None
+    # the Community Edition has no such route
+    fake.set_tier(PATH, "premium")
+    fake.edition = "ce"
+    assert world.forge.approval_rules(world.repo, mr.iid) is None
 
 
 @pytest.mark.parametrize(

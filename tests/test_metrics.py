@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot import metrics, standing
 from bot.config import Settings
+from bot.exemptions.model import ExemptionEntry
 from bot.expiry import Plan
 from bot.services import Services
 from bot.store.tables import CheckRecord, Delivery
@@ -114,11 +115,18 @@ def test_store_facts_are_counted_and_cached(services):
         services.store,
         "github",
         "acme/shop",
-        [Plan(active=("a", "b"), expired=("c",)), Plan(unapproved=("d",))],
+        {
+            "main": Plan(active=(_entry("a"), _entry("b")), expired=(_entry("c"),)),
+            "release/1.x": Plan(unapproved=(_entry("d"),)),
+        },
         now,
     )
     standing.record(
-        services.store, "github", "acme/old", [Plan(active=("e",))], now - timedelta(days=2)
+        services.store,
+        "github",
+        "acme/old",
+        {"main": Plan(active=(_entry("e"),))},
+        now - timedelta(days=2),
     )
 
     first = _collect(collector)
@@ -134,11 +142,29 @@ def test_store_facts_are_counted_and_cached(services):
     assert ("compliance_bot_audit_chain_length", ()) in first
 
     # within the cache's life a scrape reads nothing new
-    standing.record(services.store, "github", "acme/shop", [Plan(expired=("a",))], now)
+    standing.record(
+        services.store, "github", "acme/shop", {"main": Plan(expired=(_entry("a"),))}, now
+    )
     assert _collect(collector) == first
     fresh = _collect(metrics.StoreCollector(services.store, services.huey, ttl=0))
     assert value(fresh, "compliance_bot_exceptions", state="expired") == 1
     assert value(fresh, "compliance_bot_exceptions", state="active") == 0
+
+
+def _entry(entry_id: str) -> ExemptionEntry:
+    return ExemptionEntry(
+        id=entry_id,
+        policy="no-privileged",
+        paths=("deploy/**",),
+        resources=(),
+        reason="vendor image",
+        ticket=None,
+        requested_by="alice",
+        expires=datetime(2027, 1, 1, tzinfo=UTC),
+        expires_text="2026-12-31",
+        line=1,
+        end_line=6,
+    )
 
 
 def test_an_unreachable_queue_is_reported_not_fatal(services):

@@ -44,3 +44,11 @@ def test_the_secrets_placeholders_the_readme_promises_do_pass():
     assert all(sample in table or sample[:4] in table for sample in samples)
     files = [SourceFile(f"docs/{n}.md", f"value: {s}\n") for n, s in enumerate(samples)]
     assert Engine(secrets).evaluate(files).findings == []
+
+
+def test_every_relative_link_in_the_readme_leads_to_a_file():
+    text = README.read_text("utf-8")
+    targets = re.findall(r"\]\((?!https?://|#|mailto:)([^)\s#]+)(?:#[^)]*)?\)", text)
+    assert "docs/screenshots/overview.png" in targets
+    missing = [t for t in targets if not (README.parent / t).exists()]
+    assert not missing, missing

@@ -16,17 +16,18 @@ Memory stays bounded: only the checkpoints (one per sealing period) are held, ne
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, select, type_coerce
 
-from bot.audit.chain import GENESIS, content, link, timestamp
+from bot.audit.chain import GENESIS, content, link, timestamp, utc
 from bot.audit.checkpoints import Checkpoint, NoKey, Verifier
 from bot.store import Store
-from bot.store.tables import AuditCheckpoint, AuditEvent, AuditHead
+from bot.store.tables import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
 
 BATCH = 5000
 
@@ -88,6 +89,36 @@ def verify(store: Store, verifier: Verifier | None, given: Sequence[Given] = ())
                 f"the public key given (forged, or signed by another key)",
             )
     return _replay(store, head, seals)
+
+
+def scheduled(
+    store: Store, verifier: Verifier, now: datetime, *, every: timedelta
+) -> AuditVerification | None:
+    """Verify the whole chain unless it was verified within ``every`` (any process may run
+    this), and keep the result for the dashboard; returns it, or None when it was not due."""
+    with store.session() as session:
+        last = session.scalar(select(AuditVerification.at).order_by(AuditVerification.id.desc()))
+    if last is not None and now - utc(last) < every:
+        return None
+    started = time.perf_counter()
+    found = verify(store, verifier)
+    row = AuditVerification(
+        at=now,
+        events=found.events,
+        checkpoints=found.checkpoints,
+        last_size=found.last.size if found.last else None,
+        intact=found.intact,
+        problem=found.problem,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    with store.session() as session:
+        session.add(row)
+    return row
+
+
+def latest_verification(store: Store) -> AuditVerification | None:
+    with store.session() as session:
+        return session.scalar(select(AuditVerification).order_by(AuditVerification.id.desc()))
 
 
 def _signed(checkpoint: Checkpoint, verifier: Verifier | None) -> bool:

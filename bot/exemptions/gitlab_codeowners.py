@@ -191,6 +191,17 @@ def rules_for(codeowners: GitLabCodeowners, path: str) -> list[SectionRule]:
     return rules
 
 
+def pattern_matches(pattern: str, path: str) -> bool:
+    """Whether one CODEOWNERS pattern, as written, matches ``path`` the way GitLab matches it.
+
+    GitLab names the code-owner approval rule it makes for a merge request after the entry's
+    pattern as written (``ApprovalMergeRequestRule.find_or_create_code_owner_rule``: ``name:
+    entry.pattern``, with ``section: entry.section``), so this tells which file such a rule is for.
+    """
+    target = path if path.startswith("/") else "/" + path
+    return _fnmatch(_normalize(pattern), target)
+
+
 def problems_for(codeowners: GitLabCodeowners, path: str) -> list[CodeownersProblem]:
     """The problems that could change who owns ``path``: if any, its owners are unknown."""
     target = path if path.startswith("/") else "/" + path

@@ -21,6 +21,11 @@ The check passes only when all of these hold:
   author, nor an author or committer of one of the PR's commits, nor a co-author that a
   ``Co-authored-by:`` line of one of them credits, nor a bot (items 3, 4, 5, 22).
 
+On GitLab (``codeowners_flavor``) every required CODEOWNERS section that owns the file approves
+on its own; ``@@role`` owners are the project's direct members with exactly that role; and where
+GitLab has approval rules of its own (Premium, Ultimate), each of its code-owner rules that covers
+the file must be met as well: an addition to the bot's head-bound count, never a substitute.
+
 When only an unresolvable team (``team_members`` answering ``None``) stands between the PR and
 success, the verdict is ``pending``, never ``success``. Every reason names what is missing in
 words for people; the summary renders them with the report's Markdown escaping (``md``), so no
@@ -116,6 +121,37 @@ RenewalCount = Callable[[str], int]
 # A reviewer's public profile, to tell whether a co-author is them; None when it can't be read,
 # and then an approval by them does not count while the PR credits any co-author.
 Profiles = Callable[[str], "Profile | None"]
+# GitLab role owners: a role ("developer", "maintainer", "owner") -> the project's direct members
+# holding exactly that role, or None when the forge can't list them (then the section can't pass).
+RoleMembers = Callable[[str], "frozenset[str] | None"]
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """A rule of the forge's own approval gate on the PR, and whether it is met, as the forge
+    reports it (GitLab's ``approval_state``, Premium and Ultimate). ``kind`` is GitLab's
+    ``rule_type``; a ``code_owner`` rule is named by its CODEOWNERS pattern."""
+
+    name: str
+    kind: str  # code_owner, regular, any_approver, report_approver
+    approved: bool
+    section: str | None = None  # a code_owner rule's CODEOWNERS section ("codeowners": unnamed)
+    approvals_required: int = 0
+    approved_by: tuple[str, ...] = ()
+
+
+# The forge's own approval rules on the PR; None when it has none to give (GitLab Free or CE).
+# Asked only under GitLab's CODEOWNERS semantics, and only as a requirement on top of the bot's.
+ApprovalRules = Callable[[], "Sequence[ApprovalRule] | None"]
+
+
+def _no_role_members(role: str) -> frozenset[str] | None:
+    return None
+
+
+def _no_approval_rules() -> Sequence[ApprovalRule] | None:
+    return None
+
 
 Conclusion = Literal["success", "failure", "pending"]
 
@@ -260,10 +296,11 @@ class CodeownersRule:
     # GitLab: a plain ``@name`` is a username or a top-level group; tried as a group too
     users_may_be_groups: bool = False
     section: str | None = None  # GitLab: the section this rule is in ("" unnamed)
+    roles: tuple[str, ...] = ()  # GitLab: "developer", "maintainer", "owner" (``@@role``)
 
     @property
     def has_logins(self) -> bool:
-        return bool(self.users or self.teams)
+        return bool(self.users or self.teams or self.roles)
 
 
 def code_owners_rule(
@@ -489,6 +526,9 @@ class _Approval:
     unresolved_teams: list[str] = field(default_factory=list)
     # GitLab: every section that owns the file must approve; one _Approval per section
     sections: list[_Approval] = field(default_factory=list)
+    # GitLab Premium: its own code-owner approval rules that cover the file, each of which must
+    # be met too (never instead of the bot's own count: they are not bound to the head)
+    gate: list[ApprovalRule] = field(default_factory=list)
 
     @property
     def approvers(self) -> list[str]:
@@ -497,14 +537,32 @@ class _Approval:
         return [s.login for s in self.standings if s.counts]
 
     @property
-    def satisfied(self) -> bool:
+    def unmet_gate(self) -> list[ApprovalRule]:
+        return [r for r in self.gate if not r.approved]
+
+    @property
+    def owners_satisfied(self) -> bool:
+        """The bot's own requirement: enough code owners approved the head."""
         if self.sections:
             return all(s.satisfied for s in self.sections)
         return not self.needed or (not self.rule_problems and len(self.approvers) >= self.required)
 
     @property
+    def satisfied(self) -> bool:
+        return self.owners_satisfied and not self.unmet_gate
+
+    @property
+    def missing(self) -> int:
+        """How many more code-owner approvals the bot's own requirement needs (at least 1)."""
+        if self.sections:
+            return max(1, sum(s.missing for s in self.sections if not s.owners_satisfied))
+        return max(1, self.required - len(self.approvers))
+
+    @property
     def could_be_satisfied(self) -> bool:
         """Enough approvals once the unresolvable teams' members are known."""
+        if self.unmet_gate:
+            return False
         if self.sections:
             return not self.rule_problems and all(
                 s.satisfied or s.could_be_satisfied for s in self.sections
@@ -522,11 +580,14 @@ def review(
     renewals: RenewalCount,
     *,
     profiles: Profiles,
+    role_members: RoleMembers = _no_role_members,
+    approval_rules: ApprovalRules = _no_approval_rules,
 ) -> ReviewVerdict:
     """Decide the exception-review check. See the module docstring and DESIGN §5.
 
     ``profiles`` is asked only about approving reviewers, and only when a commit credits a
-    co-author whom the login alone does not match.
+    co-author whom the login alone does not match. ``role_members`` and ``approval_rules`` are
+    asked only under GitLab's CODEOWNERS semantics (``_gitlab_approval``).
     """
     reasons: list[str] = []
     annotations: list[ReviewAnnotation] = []
@@ -591,7 +652,15 @@ def review(
             )
 
     removal_only = head is not None and bool(changes) and all(c.kind == "removed" for c in changes)
-    approval = _approval(facts, config, team_members, profiles, needed=not removal_only)
+    approval = _approval(
+        facts,
+        config,
+        team_members,
+        profiles,
+        needed=not removal_only,
+        role_members=role_members,
+        approval_rules=approval_rules,
+    )
     conclusion = _conclude(reasons, approval)
     annotations.sort(key=lambda a: (a.line, a.level != "failure", a.message))
     verdict = ReviewVerdict(
@@ -628,13 +697,19 @@ def _approval(
     needed: bool,
     path: str = EXCEPTIONS_PATH,
     given: tuple[CodeownersRule | None, list[str], int] | None = None,
+    roles: Mapping[str, frozenset[str]] | None = None,
+    role_members: RoleMembers = _no_role_members,
+    approval_rules: ApprovalRules = _no_approval_rules,
 ) -> _Approval:
     """Who counts as an approving code owner of the head commit, and what stands in the way.
 
     ``given`` is the rule, its problems and the approvals it needs when the caller found them
-    (a GitLab section); else GitHub's CODEOWNERS decides, with ``required_approvals``."""
+    (a GitLab section, with its role owners' members in ``roles``, lower-cased); else GitHub's
+    CODEOWNERS decides, with ``required_approvals``."""
     if facts.codeowners_flavor == "gitlab" and given is None and needed:
-        return _gitlab_approval(facts, config, team_members, profiles, path)
+        return _gitlab_approval(
+            facts, config, team_members, profiles, path, role_members, approval_rules
+        )
     required = max(1, config.required_approvals)
     if given is not None:
         required = max(required, given[2])
@@ -656,9 +731,13 @@ def _approval(
     unresolved: set[str] = set()
 
     def membership(login: str) -> tuple[str | None, bool]:
-        """The owning team (or ``"user"``) that makes ``login`` an owner; and unresolved?"""
+        """The owning team, ``@@role`` (or ``"user"``) that makes ``login`` an owner; and
+        unresolved?"""
         if login in owners:
             return "user", False
+        for role in rule.roles if rule else ():
+            if login in (roles or {}).get(role, frozenset()):
+                return f"@@{role}", False
         unknown = False
         teams = list(rule.teams) if rule else []
         if rule is not None and rule.users_may_be_groups:
@@ -740,6 +819,8 @@ def _approval(
                 why = f"{name}'s membership of {teams} could not be checked"
             else:
                 owner = "code owner" if via == "user" else f"code owner (member of {via})"
+                if via.startswith("@@"):
+                    owner = f"code owner (a direct {via[2:].title()} of the project, {via})"
                 approval.standings.append(
                     _Standing(record.login, state, record.commit_id, counts=True, why=owner)
                 )
@@ -757,11 +838,44 @@ def _gitlab_approval(
     team_members: TeamMembers,
     profiles: Profiles,
     path: str,
+    role_members: RoleMembers,
+    approval_rules: ApprovalRules,
 ) -> _Approval:
     """GitLab: each section of CODEOWNERS that owns ``path`` (optional ``^[...]`` sections
     aside) must be approved by its own owners, as many as its ``[N]`` (and at least
-    ``required_approvals``). A problem on a line that may decide the owners fails closed, and
-    role owners (``@@developer``) are not resolved by the bot: such a section can't pass."""
+    ``required_approvals``). A problem on a line that may decide the owners fails closed.
+
+    Role owners (``@@maintainer``) are the project's direct members with exactly that role
+    (``role_members``); when the forge can't list them, the section can't pass. Where GitLab
+    has approval rules of its own (Premium: ``approval_rules`` answers), every code-owner rule
+    that covers ``path`` must be met as well, on top of the bot's own count, never instead of it.
+    """
+    approval = _gitlab_sections(facts, config, team_members, profiles, path, role_members)
+    rules = approval_rules()
+    if rules is not None:
+        approval.gate = [
+            r for r in rules if r.kind == "code_owner" and _covers(r, path, facts.changed_paths)
+        ]
+    return approval
+
+
+def _covers(rule: ApprovalRule, path: str, changed: Sequence[str]) -> bool:
+    """Whether a code-owner rule GitLab made for this PR covers ``path``: its pattern (the
+    rule's name) matches it, or matches none of the changed paths (then which file it is for
+    can't be told, and it counts: fail closed)."""
+    if gitlab_codeowners.pattern_matches(rule.name, path):
+        return True
+    return not any(gitlab_codeowners.pattern_matches(rule.name, p) for p in changed)
+
+
+def _gitlab_sections(
+    facts: ReviewFacts,
+    config: RepoConfig,
+    team_members: TeamMembers,
+    profiles: Profiles,
+    path: str,
+    role_members: RoleMembers,
+) -> _Approval:
     where = facts.codeowners_path or "CODEOWNERS"
     whole = _Approval(needed=True, path=path, required=max(1, config.required_approvals))
     if facts.codeowners_text is None:
@@ -787,6 +901,7 @@ def _gitlab_approval(
             " target branch, e.g. '[Compliance]' then '/.compliance/ @your-group/security'",
         ]
         return whole
+    known: dict[str, frozenset[str] | None] = {}  # one question per role and evaluation
     for found in rules:
         rule = CodeownersRule(
             source=where,
@@ -797,14 +912,22 @@ def _gitlab_approval(
             emails=found.owners.emails,
             users_may_be_groups=True,
             section=found.section,
+            roles=found.owners.roles,
         )
         mine = list(problems)
-        if found.owners.roles:
-            roles = ", ".join(f"@@{r}" for r in found.owners.roles)
+        for role in found.owners.roles:
+            if role not in known:
+                members = role_members(role)
+                known[role] = None if members is None else frozenset(m.lower() for m in members)
+        unknown = [f"@@{r}" for r in found.owners.roles if known[r] is None]
+        if unknown:
             mine.append(
-                f"line {found.line} of {where} names role owners ({roles}), which the bot"
-                " can't resolve; name people or groups for this section"
+                f"line {found.line} of {where} names role owners ({', '.join(unknown)}), whose"
+                " members (the project's direct members with that role) could not be listed, so"
+                " approvals through them can't be counted; make sure the bot's token can read"
+                " the project's members, or name people or groups for this section"
             )
+        resolved = {r: m for r, m in known.items() if m is not None}
         whole.sections.append(
             _approval(
                 facts,
@@ -814,6 +937,7 @@ def _gitlab_approval(
                 needed=True,
                 path=path,
                 given=(rule, mine, found.approvals),
+                roles=resolved,
             )
         )
     if len(whole.sections) == 1:
@@ -828,7 +952,28 @@ def _owners_phrase(rule: CodeownersRule) -> str:
     parts += [f"@{user}" for user in rule.users]
     if rule.users_may_be_groups and rule.users:
         parts[-1] += " (or a member of such a group)"
+    parts += [f"a direct {role.title()} of the project (@@{role})" for role in rule.roles]
     return " or ".join(parts)
+
+
+def _gate_section(rule: ApprovalRule) -> str | None:
+    """The CODEOWNERS section a GitLab rule is for, in words; None when GitLab doesn't say."""
+    if rule.section is None:
+        return None
+    # GitLab's internal name for the entries before any header (section.rb)
+    unnamed = rule.section.casefold() in ("", "codeowners")
+    return "the unnamed section" if unnamed else f"section {rule.section}"
+
+
+def _gate_reason(rule: ApprovalRule) -> str:
+    section = _gate_section(rule)
+    where = f" ({section})" if section else ""
+    given = len(rule.approved_by)
+    counted = f"{given} of {rule.approvals_required}" if rule.approvals_required else f"{given}"
+    return (
+        f"GitLab's code-owner approval rule '{rule.name}'{where} is not approved"
+        f" ({counted} approvals): GitLab's own rule must be met as well"
+    )
 
 
 def _conclude(reasons: list[str], approval: _Approval) -> Conclusion:
@@ -846,8 +991,11 @@ def _approval_reasons(approval: _Approval) -> list[str]:
     """What is missing for the approval requirement, one sentence each; empty when satisfied."""
     if approval.satisfied:
         return []
+    gate = [_gate_reason(r) for r in approval.unmet_gate]
+    if approval.owners_satisfied:
+        return gate
     if approval.sections:
-        out = list(approval.rule_problems)
+        out = [*approval.rule_problems, *gate]
         for part in approval.sections:
             name = (part.rule.section if part.rule else None) or "the unnamed section"
             out.extend(
@@ -856,7 +1004,7 @@ def _approval_reasons(approval: _Approval) -> list[str]:
                 if r not in approval.rule_problems
             )
         return list(dict.fromkeys(out))
-    out = list(approval.rule_problems)
+    out = [*approval.rule_problems, *gate]
     rule = approval.rule
     if rule is not None and rule.has_logins:
         have = len(approval.approvers)
@@ -906,10 +1054,15 @@ def _title(
         parts.append(count(len(capped), "exception") + " at the renewal limit")
     if approval.rule_problems:
         parts.append("code owners of the exceptions file unknown")
-    elif approval.needed and not approval.satisfied:
-        missing = approval.required - len(approval.approvers)
-        parts.append(f"needs {count(missing, 'code-owner approval')} on {short}")
+    elif approval.needed and not approval.owners_satisfied:
+        parts.append(f"needs {count(approval.missing, 'code-owner approval')} on {short}")
+    parts.extend(_gate_title(approval))
     return "Failed: " + "; ".join(parts)
+
+
+def _gate_title(approval: _Approval) -> list[str]:
+    unmet = len(approval.unmet_gate)
+    return [f"{count(unmet, 'GitLab code-owner approval rule')} not approved"] if unmet else []
 
 
 def _person(login: str) -> str:
@@ -1045,7 +1198,7 @@ def _approvals_section(approval: _Approval, facts: ReviewFacts) -> str:
     rule = approval.rule
     if rule is not None:
         owners = [f"@{o}/{s}" for o, s in rule.teams] + [f"@{u}" for u in rule.users]
-        owners += list(rule.emails)
+        owners += [f"@@{r}" for r in rule.roles] + list(rule.emails)
         named = ", ".join(_person(o[1:]) if o.startswith("@") else md(o, 100) for o in owners)
         parts.append(
             f"Code owners of {code(approval.path)}: {named or 'none'} (the rule"
@@ -1075,6 +1228,22 @@ def _approvals_section(approval: _Approval, facts: ReviewFacts) -> str:
         )
     else:
         parts.append("No reviews yet.")
+    if approval.gate:
+        header = _table("Rule", "CODEOWNERS", "Approved", "Approvals")
+        rows = [
+            _row(
+                code(r.name),
+                md(_gate_section(r) or "", 100),
+                "✅ yes" if r.approved else "❌ no",
+                f"{len(r.approved_by)} of {r.approvals_required}",
+            )
+            for r in approval.gate
+        ]
+        parts.append(
+            f"GitLab's own code-owner approval rules that cover {code(approval.path)} must be"
+            " met as well (they are not tied to a commit, so they never replace the count"
+            " above):\n\n" + "\n".join(_capped([*header, *rows], 22, "rules"))
+        )
     return "\n\n".join(parts)
 
 
@@ -1116,11 +1285,16 @@ def _approval_steps(verdict: ReviewVerdict, facts: ReviewFacts, approval: _Appro
             f" covers {governed} (for example `/.compliance/ @your-org/your-team`); the"
             " bot reads CODEOWNERS from the base branch, never from this pull request."
         )
-    elif approval.needed and not approval.satisfied and verdict.conclusion != "pending":
+    elif approval.needed and not approval.owners_satisfied and verdict.conclusion != "pending":
         steps.append(
             f"Ask a code owner of {governed} who did not author or commit to this pull"
             f" request to approve the head commit {code(facts.head_sha[:SHORT_SHA])}; an"
             " approval of an earlier commit does not count after a push."
+        )
+    if approval.unmet_gate:
+        steps.append(
+            "Get GitLab's code-owner approval rules listed under Approvals approved on the"
+            " merge request too: GitLab's own rules are required on top of the bot's count."
         )
     if approval.unresolved_teams and verdict.conclusion == "pending":
         steps.append(
@@ -1147,6 +1321,8 @@ def review_config(
     team_members: TeamMembers,
     *,
     profiles: Profiles,
+    role_members: RoleMembers = _no_role_members,
+    approval_rules: ApprovalRules = _no_approval_rules,
 ) -> ReviewVerdict:
     """The review check for a PR that loosens ``.compliance/config.yaml`` (attack 21).
 
@@ -1178,7 +1354,14 @@ def review_config(
             )
         )
     approval = _approval(
-        facts, config, team_members, profiles, needed=bool(loosened), path=CONFIG_PATH
+        facts,
+        config,
+        team_members,
+        profiles,
+        needed=bool(loosened),
+        path=CONFIG_PATH,
+        role_members=role_members,
+        approval_rules=approval_rules,
     )
     conclusion = _conclude(reasons, approval)
     short = facts.head_sha[:SHORT_SHA]
@@ -1197,9 +1380,10 @@ def review_config(
             parts.append(count(len(head_errors), "problem") + " in the config")
         if approval.rule_problems:
             parts.append("code owners of the config unknown")
-        elif approval.needed and not approval.satisfied:
-            missing = approval.required - len(approval.approvers)
-            parts.append(f"loosens the config; needs {count(missing, 'code-owner approval')}")
+        elif approval.needed and not approval.owners_satisfied:
+            missing = count(approval.missing, "code-owner approval")
+            parts.append(f"loosens the config; needs {missing}")
+        parts.extend(_gate_title(approval))
         title = "Failed: " + "; ".join(parts)
     annotations.sort(key=lambda a: (a.line, a.level != "failure", a.message))
     verdict = ReviewVerdict(

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.events import PullRequest, Repo
-from bot.exemptions.review import CoAuthor, CodeownersError, Profile, ReviewRecord
+from bot.exemptions.review import (
+    ApprovalRule,
+    CoAuthor,
+    CodeownersError,
+    Profile,
+    ReviewRecord,
+)
 from bot.forge.git import GitRepo
 
 AnnotationLevel = Literal["notice", "warning", "failure"]
@@ -104,6 +110,7 @@ class Forge(Protocol):
     # where CODEOWNERS may be, in the forge's search order, and whose rules it follows
     codeowners_locations: tuple[str, ...]
     codeowners_flavor: Literal["github", "gitlab"]
+    change_sigil: str  # how the forge's markdown refers to a PR: "#12" (GitHub), "!12" (GitLab)
 
     def fetch(self, repo: Repo, refs: list[str]) -> GitRepo:
         """Bring ``refs`` of ``repo`` into the local mirror and return it."""
@@ -157,6 +164,17 @@ class Forge(Protocol):
     def team_members(self, org: str, slug: str) -> frozenset[str] | None:
         """Active members of a team; None when they can't be resolved."""
         ...
+
+    def role_members(self, repo: Repo, role: str) -> frozenset[str] | None:
+        """The repository's direct members holding exactly ``role`` (developer, maintainer or
+        owner: GitLab's ``@@role`` code owners); None when the forge can't say, or has no such
+        owners (GitHub)."""
+        return None
+
+    def approval_rules(self, repo: Repo, number: int) -> list[ApprovalRule] | None:
+        """The forge's own approval rules on a PR and whether each is met (GitLab Premium's
+        ``approval_state``); None where the forge has none to give (GitHub, GitLab Free)."""
+        return None
 
     def codeowners_errors(self, repo: Repo, ref: str) -> list[CodeownersError]: ...
 

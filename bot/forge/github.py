@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.events import PullRequest, Repo, parse_pull_request
 from bot.exemptions.review import (
     CODEOWNERS_LOCATIONS,
+    ApprovalRule,
     CoAuthor,
     CodeownersError,
     Profile,
@@ -218,6 +219,7 @@ class GitHubForge:
     name = "github"
     codeowners_locations: tuple[str, ...] = CODEOWNERS_LOCATIONS
     codeowners_flavor: Literal["github", "gitlab"] = "github"
+    change_sigil = "#"  # how text on the forge refers to a change (GitLab: !12; #12 is an issue)
 
     def __init__(self, app: GitHubApp, installation_id: int, mirrors: MirrorCache) -> None:
         self.app = app
@@ -493,6 +495,12 @@ class GitHubForge:
         except ForgeError:
             return None  # can't tell: the caller must not treat this as "no members"
         return frozenset(str(m.get("login")) for m in members if m.get("login"))
+
+    def role_members(self, repo: Repo, role: str) -> frozenset[str] | None:
+        return None  # GitHub's CODEOWNERS names users and teams, never roles
+
+    def approval_rules(self, repo: Repo, number: int) -> list[ApprovalRule] | None:
+        return None  # branch protection decides on GitHub; the bot enforces owners itself
 
     def codeowners_errors(self, repo: Repo, ref: str) -> list[CodeownersError]:
         _, data = _call(

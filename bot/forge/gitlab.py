@@ -29,7 +29,10 @@ GitLab differs from GitHub in kind in places, and meets the port its own way her
   saw (``approvals_seen``), else from GitLab's times (an approval given after the diff version
   of the current head was made is on that head); one neither can place has no commit, and
   can't count.
-- There is no CODEOWNERS error API (``codeowners_errors`` is empty).
+- There is no CODEOWNERS error API (``codeowners_errors`` is empty). ``@@role`` code owners are
+  the project's direct members with exactly that role (``role_members``); where the tier has
+  approval rules (Premium, Ultimate), ``approval_rules`` reads GitLab's own verdict on each, which
+  the review requires on top of its own count.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from bot import metrics
 from bot.events import PullRequest, Repo
 from bot.exemptions.gitlab_codeowners import LOCATIONS as CODEOWNERS_LOCATIONS
 from bot.exemptions.review import (
+    ApprovalRule,
     CoAuthor,
     CodeownersError,
     Profile,
@@ -115,6 +119,8 @@ _TRANSITION = re.compile(r"Cannot transition status via :\w+ from :(?P<state>\w+
 # Reporter (20) reads; Guest (10), Minimal access (5) and no membership are "none" (a Guest
 # can't read a private project's code). GitHub's "triage" has no GitLab level.
 _PERMISSIONS = ((50, "admin"), (40, "maintain"), (30, "write"), (20, "read"))
+# The access level of each role CODEOWNERS can name (``@@developer``...).
+_ROLE_LEVELS = {"developer": 30, "maintainer": 40, "owner": 50}
 
 # Bot users GitLab makes for project and group access tokens: ``project_42_bot_1a2b...``.
 # Used when a listing doesn't carry the user's ``bot`` flag (only ``GET /users/:id`` does).
@@ -251,6 +257,7 @@ class GitLabForge:
     name = FORGE
     codeowners_locations: tuple[str, ...] = CODEOWNERS_LOCATIONS  # GitLab's search order
     codeowners_flavor: Literal["github", "gitlab"] = "gitlab"
+    change_sigil = "!"  # how text on the forge refers to a change (GitLab: !12; #12 is an issue)
 
     def __init__(
         self,
@@ -887,6 +894,72 @@ class GitLabForge:
             for m in members
             if m.get("username") and m.get("state", "active") == "active"
         )
+
+    def role_members(self, repo: Repo, role: str) -> frozenset[str] | None:
+        """Usernames of the project's active direct members whose role is exactly ``role``
+        (``developer``, ``maintainer`` or ``owner``): who a ``@@role`` code owner is.
+
+        GitLab's documentation (doc/user/project/codeowners/reference.md, "Add a role as a Code
+        Owner"): "Roles are not inclusive of higher roles. For example, specifying `@@developer`
+        does not include users with Maintainer or Owner roles", and "Only direct project members
+        with the specified roles are eligible Code Owners". So ``/members`` (direct members),
+        not ``/members/all`` (inherited too), and the access level compared for equality.
+        Blocked users and invitations awaiting a seat are left out. Asked afresh each time, like
+        ``team_members``: membership decides who may approve, so it is remembered for one
+        evaluation only (by the caller). None when the members can't be listed, or for a role
+        GitLab doesn't map; a rate limit or outage is raised, so the job is retried.
+        """
+        level = _ROLE_LEVELS.get(role.lower())
+        if level is None:
+            return None
+        try:
+            members = self._list(f"{self._p(repo)}/members")
+        except GitLabApiError:
+            return None
+        return frozenset(
+            str(m["username"])
+            for m in members
+            if m.get("username")
+            and int(m.get("access_level") or 0) == level
+            and m.get("state", "active") == "active"
+            and m.get("membership_state", "active") == "active"
+        )
+
+    def approval_rules(self, repo: Repo, number: int) -> list[ApprovalRule] | None:
+        """GitLab's own approval rules on a merge request and whether each is met
+        (``GET …/approval_state``), as neutral records; None where GitLab has none to give.
+
+        The endpoint is Enterprise Edition code (ee/lib/ee/api/merge_request_approvals.rb): an
+        instance of the Community Edition has no such route (404), and a fine-grained token may
+        lack its permission (403); both are None, and the bot's own check applies alone. An EE
+        instance without Premium answers with no rules (``ApprovalState#wrapped_approval_rules``
+        is empty unless ``merge_request_approvers`` is licensed): an empty list, same effect.
+        Older GitLab marks code-owner rules with ``code_owner: true`` only.
+        """
+        try:
+            data = self._get(f"{self._mr_path(repo, number)}/approval_state")
+        except GitLabApiError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        out = []
+        for rule in (data or {}).get("rules") or ():
+            kind = rule.get("rule_type") or ("code_owner" if rule.get("code_owner") else "regular")
+            out.append(
+                ApprovalRule(
+                    name=str(rule.get("name") or ""),
+                    kind=str(kind),
+                    approved=bool(rule.get("approved")),
+                    section=str(rule["section"]) if rule.get("section") else None,
+                    approvals_required=int(rule.get("approvals_required") or 0),
+                    approved_by=tuple(
+                        str(u["username"])
+                        for u in rule.get("approved_by") or ()
+                        if u.get("username")
+                    ),
+                )
+            )
+        return out
 
     def codeowners_errors(self, repo: Repo, ref: str) -> list[CodeownersError]:
         return []  # GitLab has no API that lists CODEOWNERS errors

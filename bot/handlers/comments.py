@@ -252,7 +252,8 @@ def _exempt(
     _refuse_if_invalid(new_text, entry_id, policies, require_ticket, now)
     scope = set(entry["paths"])
     covered = [f for f in findings if f.path in scope] if not command.paths else findings
-    body = _pr_body(event, pr, f"Adds exception `{entry_id}` for `{policy.id}`.", entry, covered)
+    what = f"Adds exception `{entry_id}` for `{policy.id}`."
+    body = _pr_body(event, pr, what, entry, covered, ctx.forge.change_sigil)
     number, url, reviewers = _open_exception_pr(
         ctx,
         repo,
@@ -267,7 +268,8 @@ def _exempt(
         body=body,
     )
     reply = (
-        f"Opened #{number} to add exception {code(entry_id)} for {code(policy.id)} "
+        f"Opened {ctx.forge.change_sigil}{number} to add exception {code(entry_id)} "
+        f"for {code(policy.id)} "
         f"until {md(str(entry['expires']))}."
         + (f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else "")
         + " It applies once a code owner approves it and it is merged."
@@ -314,7 +316,7 @@ def _change(
     summary = {"id": entry.id, "policy": entry.policy, "reason": reason}
     if isinstance(command, Extend):
         summary["expires"] = expires
-    body = _pr_body(event, pr, what, summary, [])
+    body = _pr_body(event, pr, what, summary, [], ctx.forge.change_sigil)
     number, url, reviewers = _open_exception_pr(
         ctx,
         repo,
@@ -328,7 +330,7 @@ def _change(
         title=title,
         body=body,
     )
-    reply = f"Opened #{number}: {md(title[0].lower() + title[1:])}." + (
+    reply = f"Opened {ctx.forge.change_sigil}{number}: {md(title[0].lower() + title[1:])}." + (
         f" Review requested from {', '.join(md(r) for r in reviewers)}." if reviewers else ""
     )
     return reply, {"exception": entry.id, "pull_request": number, "url": url, **summary}
@@ -466,13 +468,18 @@ def _request_code_owners(
 
 
 def _pr_body(
-    event: CommentEvent, pr: PullRequest, what: str, entry: dict[str, Any], findings: list
+    event: CommentEvent,
+    pr: PullRequest,
+    what: str,
+    entry: dict[str, Any],
+    findings: list,
+    sigil: str = "#",
 ) -> str:
     lines = [
         "<!-- compliance-bot:exception-request -->",
         what,
         "",
-        f"Requested by @{event.author} in #{pr.number} (comment {event.comment_id}).",
+        f"Requested by @{event.author} in {sigil}{pr.number} (comment {event.comment_id}).",
         "",
         f"- **Policy:** `{entry.get('policy')}`",
         f"- **Reason:** {md(str(entry.get('reason') or ''))}",
@@ -734,11 +741,12 @@ def _fail(
     opened: int | None = None,
 ) -> None:
     if opened is not None:
+        ref = f"{ctx.forge.change_sigil}{opened}"
         text = (
-            f"`/compliance {name}` opened #{opened}, but could not finish: {md(error)}.\n\n"
-            f"#{opened} is the request: it applies once a code owner approves it and it is "
+            f"`/compliance {name}` opened {ref}, but could not finish: {md(error)}.\n\n"
+            f"{ref} is the request: it applies once a code owner approves it and it is "
             "merged. Don't post the command again (that would open a second request); ask for "
-            f"reviews on #{opened} if none were requested. The bot's operators can find this "
+            f"reviews on {ref} if none were requested. The bot's operators can find this "
             f"attempt in the audit log (`command.failed`, comment {event.comment_id})."
         )
     else:

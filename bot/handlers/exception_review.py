@@ -13,12 +13,14 @@ or removed turn red.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from datetime import datetime
 
 from sqlalchemy import select
 
 from bot import approvals, ledger, locks
+from bot.dashboard import links
 from bot.engine.loader import bundled_packs
 from bot.events import PullRequest, PullRequestEvent, Repo, ReviewEvent
 from bot.exemptions import parse
@@ -96,7 +98,10 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
         verdict = _verdict(ctx, repo, pr, mirror, base_sha, pr.head_sha)
         if verdict is None:
             return None
-        output = _output(verdict, pr, ctx.settings.public_url)
+        details_url = links.check_details_url(
+            ctx.settings, ctx.forge.name, repo.full_name, pr.head_sha, REVIEW_CHECK
+        )
+        output = _output(verdict, pr, details_url)
         forged = status.forged_statuses(ctx, repo, pr.head_sha)
         if forged:  # someone posted a status under the bot's name on this head: fail, say who
             output = status.overridden(output, forged, ctx.forge.name)
@@ -113,6 +118,7 @@ def evaluate(ctx: Context, repo: Repo, pr: PullRequest) -> ReviewVerdict | None:
                 "changes": [f"{c.kind}:{c.id}" for c in verdict.changes],
                 "forged_statuses": [f.to_json() for f in forged],
             },
+            report=json.dumps({"check": output.name, "summary": output.summary}),
         )
         for entry_id in verdict.capped:  # a bypass signal: someone tries to renew past the cap
             ctx.actions.record(
@@ -182,9 +188,19 @@ def _verdict(
     )
     team_members = functools.cache(ctx.forge.team_members)
     profiles = functools.cache(ctx.forge.profile)  # one GET per approving reviewer at most
+    # asked only under GitLab's CODEOWNERS semantics (so never of GitHub), at most once each
+    role_members = functools.cache(lambda role: ctx.forge.role_members(repo, role))
+    approval_rules = functools.cache(lambda: ctx.forge.approval_rules(repo, pr.number))
     if head_config is not None:  # a config change that loosens the rules (or breaks the file)
         return review_config(
-            facts, loosened, head_config.errors, rules.config, team_members, profiles=profiles
+            facts,
+            loosened,
+            head_config.errors,
+            rules.config,
+            team_members,
+            profiles=profiles,
+            role_members=role_members,
+            approval_rules=approval_rules,
         )
     return review(
         facts,
@@ -194,6 +210,8 @@ def _verdict(
         team_members,
         lambda entry_id: ledger.renewals(ctx.store, ctx.forge.name, repo.full_name, entry_id),
         profiles=profiles,
+        role_members=role_members,
+        approval_rules=approval_rules,
     )
 
 

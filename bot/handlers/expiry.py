@@ -79,7 +79,13 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime) -> dict[str, Any]:
             dashboard, exclude = config.dashboard, config.exclude
     if not ctx.actions.dry_run:  # a dry run may be planned for another time
         standing.record(
-            ctx.store, ctx.forge.name, repo.full_name, [p for p, _ in swept.values()], now
+            ctx.store,
+            ctx.forge.name,
+            repo.full_name,
+            {branch: plan for branch, (plan, _) in swept.items()},
+            now,
+            approvals=approvals,
+            cleanups={branch: cleanup for branch, (_, cleanup) in swept.items()},
         )
     if changed and not ctx.actions.dry_run:
         open_pulls = ctx.forge.open_pull_requests(repo)  # a cleanup PR opened or closed
@@ -95,6 +101,7 @@ def sweep_repo(ctx: Context, repo: Repo, *, now: datetime) -> dict[str, Any]:
         body = expiry.dashboard_body(
             plan,
             approvals,
+            sigil=ctx.forge.change_sigil,
             now=now,
             cleanup_pr=cleanup,
             branch=repo.default_branch,
@@ -212,7 +219,7 @@ def _cleanup(
     title = expiry.cleanup_pr_title(len(ids))
     if base != repo.default_branch:
         title = f"{title} ({base})"
-    body = expiry.cleanup_pr_body(plan.expired, approvals)
+    body = expiry.cleanup_pr_body(plan.expired, approvals, sigil=ctx.forge.change_sigil)
     new_text = remove_entries(text, ids)
     branch = cleanup_branch(repo, base)
     if existing is not None and _holds(ctx, repo, existing, base_sha, new_text):
@@ -303,7 +310,7 @@ def _remind(
         ctx.actions.comment(
             repo,
             number,
-            expiry.reminder_comment(entry, days, approval, now),
+            expiry.reminder_comment(entry, days, approval, now, sigil=ctx.forge.change_sigil),
             marker=expiry.reminder_marker(entry, days),  # posted before a crash: not again
             why=f"reminder: {entry.id} in {days} days",
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -20,6 +21,7 @@ from codeowners import CodeOwners
 
 from bot import ledger, locks
 from bot.checking import Rules, Verifier, check, load_rules
+from bot.dashboard import links
 from bot.engine import render
 from bot.engine.model import EvalError, PullRequestFacts, SourceFile
 from bot.events import CheckRequestEvent, PullRequest, PullRequestEvent, Repo
@@ -131,7 +133,10 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
     forged = status.forged_statuses(ctx, repo, target.head_sha)
     if forged:  # someone posted a status under the bot's name on this head: fail, say who
         report.errors.append(EvalError(status.summary_line(forged)))
-    output = check_output(report, target, details_url=ctx.settings.public_url)
+    details_url = links.check_details_url(
+        ctx.settings, ctx.forge.name, repo.full_name, target.head_sha, CHECK_NAME
+    )
+    output = check_output(report, target, details_url=details_url)
     if forged:
         output = status.overridden(output, forged, ctx.forge.name)
     ctx.actions.post_check(
@@ -155,6 +160,7 @@ def _run_check(ctx: Context, repo: Repo, target: Target) -> Report:
         },
         base_ref=target.base_ref if target.pull else None,
         relied_on=relied_on(mirror, report),
+        report=json.dumps(report.to_json(), separators=(",", ":")),
     )
     for use in report.unapproved:  # a bypass signal: visible in the audit stream
         ctx.actions.record(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -69,12 +72,16 @@ class AuditEvent(Base):
     """Append-only: the migrations install triggers that refuse UPDATE and DELETE."""
 
     __tablename__ = "audit_events"
+    # the dashboard's audit page: one repository's events newest first, a page at a time; it
+    # also serves every lookup by repository alone (an index on repository alone would lead
+    # SQLite to sort all of a person's repositories' events for one page)
+    __table_args__ = (Index("ix_audit_events_repository_seq", "repository", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(64), index=True)
-    repository: Mapped[str | None] = mapped_column(String(255), index=True)
+    repository: Mapped[str | None] = mapped_column(String(255))
     pull_request: Mapped[int | None] = mapped_column(Integer)
     sha: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -339,3 +346,117 @@ class NotifyRoutes(Base):
     routes: Mapped[list] = mapped_column(JSON, default=list)
     sha: Mapped[str | None] = mapped_column(String(64))  # the commit they were read at
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExceptionStanding(Base):
+    """One exception of one base branch as the repository's last deadline sweep found it
+    (``bot.standing``): what the web dashboard lists across repositories without reading a
+    single exceptions file. Replaced, per repository, by every sweep."""
+
+    __tablename__ = "exception_standing"
+    __table_args__ = (
+        Index("ix_exception_standing_repo", "forge", "repository"),
+        Index("ix_exception_standing_state_expires", "state", "expires"),
+        Index("ix_exception_standing_policy", "policy"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    forge: Mapped[str] = mapped_column(String(16))
+    repository: Mapped[str] = mapped_column(String(255))
+    branch: Mapped[str] = mapped_column(String(255))
+    exception_id: Mapped[str] = mapped_column(String(64))
+    # active, expiring, expired (awaiting cleanup), unapproved, invalid
+    state: Mapped[str] = mapped_column(String(16))
+    unused: Mapped[bool] = mapped_column(Boolean, default=False)  # applies, matches nothing
+    policy: Mapped[str | None] = mapped_column(String(64))
+    paths: Mapped[list] = mapped_column(JSON, default=list)
+    resources: Mapped[list] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(Text)
+    ticket: Mapped[str | None] = mapped_column(String(255))
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_text: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    approvers: Mapped[list] = mapped_column(JSON, default=list)
+    approval_pull_request: Mapped[int | None] = mapped_column(Integer)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    renewal_count: Mapped[int] = mapped_column(Integer, default=0)
+    cleanup_pull_request: Mapped[int | None] = mapped_column(Integer)
+    problem: Mapped[str | None] = mapped_column(Text)  # why an invalid entry is invalid
+    line: Mapped[int | None] = mapped_column(Integer)  # of the exceptions file
+    swept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExceptionHistory(Base):
+    """Exceptions by state per repository and day (UTC), the last sweep of the day winning:
+    the dashboard's "live exceptions over time"."""
+
+    __tablename__ = "exception_history"
+    # covering: the overview's sums per day read the index alone, not a row per repository
+    __table_args__ = (
+        Index("ix_exception_history_day", "day", "repository", "live", "expired", "unapproved"),
+    )
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    live: Mapped[int] = mapped_column(Integer)  # active and expiring: the rules they bypass
+    expired: Mapped[int] = mapped_column(Integer)
+    unapproved: Mapped[int] = mapped_column(Integer)
+
+
+class CheckReport(Base):
+    """The full report behind one check on one head (the JSON report, zlib-compressed): what
+    the check's "Details" link opens on the dashboard."""
+
+    __tablename__ = "check_reports"
+
+    forge: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    head_sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pull_request: Mapped[int | None] = mapped_column(Integer)
+    conclusion: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text, default="")
+    report: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class WebSession(Base):
+    """A dashboard session, server-side: the cookie holds a random token, this row its SHA-256.
+
+    A row without ``login`` is a sign-in under way (it holds the OAuth ``state``); signing in
+    replaces it with a new row and a new token, so a token seen before sign-in is worth nothing
+    after it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    forge: Mapped[str | None] = mapped_column(String(16))
+    login: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the repositories this person may see, read from the forge at sign-in
+    repositories: Mapped[list] = mapped_column(JSON, default=list)
+    csrf: Mapped[str] = mapped_column(String(64))
+    oauth_state: Mapped[str | None] = mapped_column(String(64))
+    oauth_verifier: Mapped[str | None] = mapped_column(String(128))
+    next_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditVerification(Base):
+    """The result of one full verification of the audit chain (``bot.audit.verify``), run on a
+    schedule: what the dashboard's audit page shows, since a million events take seconds."""
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    checkpoints: Mapped[int] = mapped_column(Integer)
+    last_size: Mapped[int | None] = mapped_column(BigInteger)  # the largest checkpoint matched
+    intact: Mapped[bool] = mapped_column(Boolean)
+    problem: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float)

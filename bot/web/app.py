@@ -11,7 +11,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from bot.config import Settings
 from bot.services import Services
-from bot.web import audit, github, gitlab, health, metrics, setup
+from bot.web import audit, dashboard, github, gitlab, health, metrics, setup, signin
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB; anything larger isn't from it
 
@@ -26,6 +26,8 @@ def build_app(services: Services) -> Flask:
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(audit.blueprint)
+    app.register_blueprint(signin.blueprint)
+    app.register_blueprint(dashboard.blueprint)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(MethodNotAllowed, _method_not_allowed)
     # What start-up built (modules, policies, the routing table) lives as long as the process:

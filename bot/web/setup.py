@@ -43,6 +43,8 @@ def manifest(public_url: str) -> dict[str, Any]:
     data["hook_attributes"] = {"url": f"{base}/webhooks/github", "active": True}
     data["redirect_url"] = f"{base}/setup/callback"
     data["setup_url"] = f"{base}/"
+    # where GitHub sends people back after they sign in to the dashboard with the App
+    data["callback_urls"] = [f"{base}/dashboard/oauth/github/callback"]
     return data
 
 
@@ -103,7 +105,11 @@ def index() -> Any:
         f'<input type=hidden name=manifest value="{data}">'
         "<button type=submit>Register the GitHub App</button></form>"
         "<p>To configure by hand instead, set <code>GITHUB_APP_ID</code>, "
-        "<code>GITHUB_PRIVATE_KEY</code> and <code>GITHUB_WEBHOOK_SECRET</code>.</p>",
+        "<code>GITHUB_PRIVATE_KEY</code> and <code>GITHUB_WEBHOOK_SECRET</code>; for signing in "
+        "to the web dashboard, also <code>GITHUB_CLIENT_ID</code> and "
+        "<code>GITHUB_CLIENT_SECRET</code> (the App's client ID and a client secret), with "
+        f"<code>{html.escape(public)}/dashboard/oauth/github/callback</code> as the App's "
+        "<em>Callback URL</em>.</p>",
     )
 
 
@@ -172,5 +178,30 @@ def callback() -> Any:
         "GitHub App registered",
         f"<p>App <code>{html.escape(str(conversion.get('slug', conversion.get('id'))))}</code> "
         "is registered and its credentials are stored. Next, "
-        f'<a href="{html.escape(install)}">install it on your repositories</a>.</p>',
+        f'<a href="{html.escape(install)}">install it on your repositories</a>.</p>'
+        + _sign_in_note(services, conversion),
+    )
+
+
+def _sign_in_note(services: Services, conversion: dict[str, Any]) -> str:
+    """What the new App means for the web dashboard's sign-in: its OAuth client was stored with
+    the other credentials (used unless GITHUB_CLIENT_ID names another)."""
+    settings = services.settings
+    if not conversion.get("client_id") or not conversion.get("client_secret"):
+        return (
+            "<p>GitHub sent no OAuth client with the App: to sign in to the web dashboard, set "
+            "<code>GITHUB_CLIENT_ID</code> and <code>GITHUB_CLIENT_SECRET</code> from the App's "
+            "settings page.</p>"
+        )
+    if settings.github_client_id != conversion["client_id"]:
+        return (
+            "<p>The App's client ID and secret are stored too, but <code>GITHUB_CLIENT_ID</code> "
+            "names another OAuth client, which the web dashboard's sign-in keeps using.</p>"
+        )
+    return (
+        "<p>The App's client ID (<code>"
+        f"{html.escape(str(conversion['client_id']))}</code>) and secret are stored too: the web "
+        "dashboard's sign-in with GitHub works with them (its callback URL is registered on the "
+        "App). To run elsewhere, set them as <code>GITHUB_CLIENT_ID</code> and "
+        "<code>GITHUB_CLIENT_SECRET</code>.</p>"
     )

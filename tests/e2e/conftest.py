@@ -80,7 +80,11 @@ class FakeWorld:
 @pytest.fixture
 def fake_world(fake_github) -> FakeWorld:
     """An organization with a team, a repository and the App installed; no bot yet."""
-    fake = fake_github
+    return acme_shop(fake_github)
+
+
+def acme_shop(fake) -> FakeWorld:
+    """``fake_world`` on a fake GitHub of one's own (e.g. one a module-scoped world shares)."""
     fake.add_org("acme")
     for login in ("dev", "alice", "bob"):
         fake.add_user(login)

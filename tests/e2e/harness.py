@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 import uuid
@@ -59,13 +60,25 @@ class ScratchDatabase:
 
 
 class BotUnderTest:
-    def __init__(self, settings: Settings, *, fake=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, settings: Settings, *, fake=None, own_public_url: bool = False
+    ) -> None:
+        # own_public_url: the bot's public URL is its real address here, so the links it puts
+        # on the forge (a check's "Details") and its sign-in callbacks can be followed; the
+        # socket is bound first because the address must be in the settings the bot is built with
+        listener = None
+        if own_public_url:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            port = listener.getsockname()[1]
+            settings = replace(settings, public_url=f"http://127.0.0.1:{port}")
         self.settings = settings
         self.fake = fake  # when given, waiting for idle also waits for its webhooks in flight
         self.services = Services(settings)
         self.services.migrate()
+        where: dict = {"sockets": [listener]} if listener else {"host": "127.0.0.1", "port": 0}
         self.server = create_server(
-            build_app(self.services), host="127.0.0.1", port=0, threads=8, ident="bot-under-test"
+            build_app(self.services), threads=8, ident="bot-under-test", **where
         )
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -351,3 +351,72 @@ def test_ledger_rebuild_from_gitlab_history_after_the_database_is_lost(gitlab_wo
         fresh.stop()
         if scratch:
             scratch.drop()
+
+
+def exception_text(days: int = 30) -> str:
+    """The exceptions file with EXC-1, expiring in ``days``."""
+    soon = (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+    return "version: 1\nexceptions:\n" + EXCEPTION.format(expires=soon)
+
+
+def review_note(world, iid: int):
+    marker = f"<!-- compliance-bot:check:{REVIEW} -->"
+    [note] = [n for n in world.notes(iid) if marker in (n.body or "")]
+    return note
+
+
+def test_role_code_owners_are_the_projects_direct_members_with_that_role(gitlab_world):
+    world = gitlab_world
+    # GitLab: "@@maintainer" means the project's direct members with exactly the Maintainer role
+    world.fake.commit(
+        world.project,
+        "main",
+        {"CODEOWNERS": "[Exceptions]\n/.compliance/exceptions.yaml @@maintainer\n"},
+        "maintainers own the exceptions",
+        author="lead",
+    )
+    world.fake.add_member(world.project, "mara", 40)  # a direct Maintainer
+    world.bot.wait_idle()
+    exception, sha = world.open_mr({".compliance/exceptions.yaml": exception_text()}, branch="exc")
+    world.bot.wait_idle()
+    assert world.status(sha, REVIEW).status == "failed"
+
+    world.fake.approve(world.project, exception, user="bob")  # a Developer
+    world.bot.wait_idle()
+    assert world.status(sha, REVIEW).status == "failed"
+    world.fake.approve(world.project, exception, user="lead")  # a Maintainer through the group
+    world.bot.wait_idle()
+    assert world.status(sha, REVIEW).status == "failed"
+    world.fake.approve(world.project, exception, user="mara")
+    world.bot.wait_idle()
+    assert world.status(sha, REVIEW).status == "success"
+    note = review_note(world, exception).body
+    assert "a direct Maintainer of the project" in note and "mara" in note
+
+
+def test_on_premium_gitlabs_own_code_owner_rule_must_be_approved_too(gitlab_world):
+    world = gitlab_world
+    # GitLab Premium made a code-owner rule for the file's CODEOWNERS entry (named after its
+    # pattern) that wants two approvals; the bot's own reading of CODEOWNERS wants one
+    world.fake.add_approval_rule(
+        world.project,
+        "/.compliance/",
+        rule_type="code_owner",
+        section="Compliance",
+        users=["alice", "lead"],
+        approvals_required=2,
+    )
+    exception, sha = world.open_mr({".compliance/exceptions.yaml": exception_text()}, branch="exc")
+    world.bot.wait_idle()
+    world.fake.approve(world.project, exception, user="alice")  # enough for the bot alone
+    world.bot.wait_idle()
+    status = world.status(sha, REVIEW)
+    assert status.status == "failed"
+    assert status.description == "Failed: 1 GitLab code-owner approval rule not approved"
+    note = review_note(world, exception).body
+    assert "GitLab's code-owner approval rule '/.compliance/' (section Compliance)" in note
+    assert "is not approved (1 of 2 approvals)" in note
+
+    world.fake.approve(world.project, exception, user="lead")
+    world.bot.wait_idle()
+    assert world.status(sha, REVIEW).status == "success"

@@ -1,6 +1,7 @@
 """The exception review with GitLab's CODEOWNERS semantics: every required section that owns
 the exceptions file must approve, with its own ``[N]``; optional sections don't block; groups
-are resolved through their direct members; role owners fail closed."""
+are resolved through their direct members; role owners the forge can't list fail closed (role
+owners resolved, and GitLab's own approval rules: test_gitlab_roles.py)."""
 
 from __future__ import annotations
 

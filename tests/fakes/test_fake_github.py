@@ -1087,3 +1087,112 @@ def test_requested_action_goes_only_to_the_runs_app(
         assert [e["action"] for e in other_sink.events("check_run")] == ["created", "completed"]
     finally:
         other_sink.close()
+
+
+# -- OAuth: signing in with a GitHub App ---------------------------------------------------------
+def test_oauth_sign_in_gives_a_user_token_for_the_apps_installations(
+    tmp_path: Path, sink: WebhookSink
+) -> None:
+    """Authorize page, code exchange with PKCE, then what the user token may list: the App's
+    installations and their repositories where the person has explicit access."""
+    import base64
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from fakes.github.handlers.oauth import set_callback_urls
+
+    with FakeGitHub(tmp_path / "gh", validate_responses=True) as fake:
+        fake.add_org("acme", members=["alice", "mallory"])
+        for name in ("acme/web", "acme/api", "acme/vault"):
+            fake.create_repo(name)
+        fake.create_repo("acme/docs", private=False)  # everyone reads it: not explicit access
+        fake.add_collaborator("acme/web", "alice", "write")
+        fake.add_team("acme", "ops", members=["alice"], repos={"acme/api": "read"})
+        fake.add_collaborator("acme/vault", "alice", "admin")
+        app = fake.install_app(
+            account="acme", repositories=["web", "api", "docs"], webhook_url=sink.url
+        )
+        fake.install_app(account="acme", name="other-bot", webhook_url=sink.url)
+        callback = "http://bot.test/dashboard/oauth/github/callback"
+        set_callback_urls(fake, app, callback)
+        verifier = "a-verifier-of-more-than-43-characters-0123456789"
+        digest = hashlib.sha256(verifier.encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+        def authorize(login: str, decision: str = "authorize", **extra: str) -> dict[str, Any]:
+            query = {
+                "client_id": app.client_id,
+                "redirect_uri": callback,
+                "state": "s1",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                **extra,
+            }
+            url = f"{fake.web_url}/login/oauth/authorize?{urlencode(query)}"
+            back = requests.get(url, allow_redirects=False)
+            if back.status_code == 200:  # the consent page; a bad request comes straight back
+                assert "Authorize compliance-bot" in back.text and "name=login" in back.text
+                back = requests.post(
+                    url, data={"login": login, "decision": decision}, allow_redirects=False
+                )
+            assert back.status_code == 302
+            location = urlsplit(back.headers["Location"])
+            params = {k: v[0] for k, v in parse_qs(location.query).items()}
+            return {"to": location._replace(query="").geturl(), **params}
+
+        def exchange(code: str, **extra: str) -> dict[str, Any]:
+            body = {
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "code": code,
+                "redirect_uri": callback,
+                "code_verifier": verifier,
+                **extra,
+            }
+            answer = requests.post(
+                f"{fake.web_url}/login/oauth/access_token",
+                data=body,
+                headers={"Accept": "application/json"},
+            )
+            assert answer.status_code == 200  # GitHub refuses with a 200 and an error
+            return answer.json()
+
+        granted = authorize("alice")
+        assert (granted["to"], granted["state"]) == (callback, "s1")
+        assert exchange(granted["code"], code_verifier="x" * 43)["error"] == "bad_verification_code"
+        assert exchange(granted["code"], client_secret="wrong")["error"] == (
+            "incorrect_client_credentials"
+        )
+        token = exchange(granted["code"])
+        assert token["access_token"].startswith("ghu_") and token["token_type"] == "bearer"
+        assert (token["expires_in"], token["scope"]) == (28800, "")
+        assert exchange(granted["code"])["error"] == "bad_verification_code"  # one use only
+
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        me = requests.get(f"{fake.api_url}/user", headers=headers).json()
+        assert me["login"] == "alice"
+        listed = requests.get(f"{fake.api_url}/user/installations", headers=headers).json()
+        assert listed["total_count"] == 1 and listed["installations"][0]["app_id"] == app.id
+        inst_id = listed["installations"][0]["id"]
+        repos = requests.get(
+            f"{fake.api_url}/user/installations/{inst_id}/repositories", headers=headers
+        ).json()
+        names = {r["full_name"]: r["permissions"]["push"] for r in repos["repositories"]}
+        assert names == {"acme/api": False, "acme/web": True}  # not docs, not vault
+
+        stranger = exchange(authorize("mallory")["code"])["access_token"]
+        theirs = {"Authorization": f"Bearer {stranger}"}
+        none = requests.get(f"{fake.api_url}/user/installations", headers=theirs).json()
+        assert none == {"total_count": 0, "installations": []}
+        url = f"{fake.api_url}/user/installations/{inst_id}/repositories"
+        assert requests.get(url, headers=theirs).status_code == 404
+        personal = {"Authorization": f"token {fake.user_token('alice')}"}
+        listing = requests.get(f"{fake.api_url}/user/installations", headers=personal)
+        assert listing.status_code == 403  # a personal token is no App's
+
+        mismatch = authorize("alice", redirect_uri="http://evil.test/cb")
+        assert (mismatch["to"], mismatch["error"]) == (callback, "redirect_uri_mismatch")
+        denied = authorize("alice", decision="cancel")
+        assert (denied["error"], denied["state"]) == ("access_denied", "s1")
+        assert fake.calls[("POST", "/login/oauth/access_token")] == 5
+        problems = [str(v) for v in fake.violations]
+    assert problems == []

@@ -864,3 +864,105 @@ def test_openapi_validation_catches_a_bad_request(world: World) -> None:
         "GET",
         "/projects/{id}/merge_requests/{merge_request_iid}/notes",
     ) not in fake.validator.covered()
+
+
+# -- OAuth: GitLab as the provider of a sign-in --------------------------------------------------
+def test_oauth_sign_in_gives_a_read_api_token_for_the_persons_projects(
+    fake_gitlab: FakeGitLab,
+) -> None:
+    """Authorize page, code exchange with PKCE, then the token reads /user and the projects
+    the person is a member of, and nothing it has no scope for."""
+    import hashlib
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from fakes.gitlab.handlers.oauth import register_application
+
+    fake = fake_gitlab
+    fake.add_group("acme", members={"alice": 30})
+    fake.create_project("acme/shop")
+    fake.create_project("acme/api")
+    fake.create_project("solo/own")
+    fake.add_member("solo/own", "alice", 10)
+    fake.add_user("mallory")
+    callback = "http://bot.test/dashboard/oauth/gitlab/callback"
+    application = register_application(fake, callback)
+    verifier = "a-verifier-of-more-than-43-characters-0123456789"
+    digest = hashlib.sha256(verifier.encode()).digest()
+    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def authorize(username: str, decision: str = "authorize", **extra: str) -> dict[str, str]:
+        query = {
+            "client_id": application.uid,
+            "redirect_uri": callback,
+            "response_type": "code",
+            "state": "s1",
+            "scope": "read_api",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        url = f"{fake.web_url}/oauth/authorize?{urlencode(query)}"
+        back = requests.get(url, allow_redirects=False)
+        if back.status_code == 200:  # the consent page; a bad request comes straight back
+            assert "name=username" in back.text and "value=authorize" in back.text
+            back = requests.post(
+                url, data={"username": username, "decision": decision}, allow_redirects=False
+            )
+        assert back.status_code == 302, back.text
+        location = urlsplit(back.headers["Location"])
+        params = {k: v[0] for k, v in parse_qs(location.query).items()}
+        return {"to": location._replace(query="").geturl(), **params}
+
+    def exchange(code: str, **extra: str) -> requests.Response:
+        body = {
+            "client_id": application.uid,
+            "client_secret": application.secret,
+            "code": code,
+            "grant_type": "authorization_code",
+            "redirect_uri": callback,
+            "code_verifier": verifier,
+            **extra,
+        }
+        return requests.post(f"{fake.web_url}/oauth/token", data=body)
+
+    granted = authorize("alice")
+    assert (granted["to"], granted["state"]) == (callback, "s1")
+    wrong = exchange(granted["code"], code_verifier="x" * 43)
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    assert exchange(granted["code"], client_secret="nope").status_code == 401
+    answer = exchange(granted["code"])
+    assert answer.status_code == 200
+    token = answer.json()
+    assert (token["token_type"], token["scope"]) == ("bearer", "read_api")
+    assert exchange(granted["code"]).json()["error"] == "invalid_grant"  # one use only
+
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    assert requests.get(f"{fake.api_url}/user", headers=headers).json()["username"] == "alice"
+    listed = requests.get(
+        f"{fake.api_url}/projects",
+        params={"membership": "true", "min_access_level": 10, "simple": "true", "per_page": 1},
+        headers=headers,
+    )
+    names = [p["path_with_namespace"] for p in listed.json()]
+    assert listed.headers["X-Total"] == "3" and listed.headers["X-Next-Page"] == "2"
+    assert len(names) == 1 and 'rel="next"' in listed.headers["Link"]
+    write = requests.post(f"{fake.api_url}/projects/acme%2Fshop/issues", headers=headers)
+    assert write.status_code == 403 and write.json()["error"] == "insufficient_scope"
+
+    stranger = exchange(authorize("mallory")["code"]).json()["access_token"]
+    mine = requests.get(
+        f"{fake.api_url}/projects",
+        params={"membership": "true", "min_access_level": 10},
+        headers={"Authorization": f"Bearer {stranger}"},
+    )
+    assert mine.json() == []
+
+    assert authorize("alice", decision="deny")["error"] == "access_denied"
+    assert authorize("alice", scope="api")["error"] == "invalid_scope"
+    elsewhere = requests.get(
+        f"{fake.web_url}/oauth/authorize",
+        params={"client_id": application.uid, "redirect_uri": "http://evil.test/cb"},
+        allow_redirects=False,
+    )
+    assert elsewhere.status_code == 400  # doorkeeper shows an error page, never redirects there
+    assert fake.calls[("POST", "/oauth/token")] == 5

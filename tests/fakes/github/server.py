@@ -168,10 +168,11 @@ def error_response(error: ApiError) -> Response:
 
 def create_app(fake: FakeGitHub) -> Flask:
     """The WSGI application serving one fake."""
-    from . import handlers  # noqa: F401  (registers the REST routes on ROUTER)
+    from . import handlers  # (importing it registers the REST routes on ROUTER)
 
     app = Flask("fake_github")
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+    handlers.oauth.web_routes(app, fake)  # /login/oauth/*: signing in with an App, as a browser
 
     @app.route("/api/v3/", defaults={"path": ""}, methods=methods)
     @app.route("/api/v3/<path:path>", methods=methods)

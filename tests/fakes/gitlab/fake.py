@@ -45,6 +45,9 @@ class FakeGitLab(Accounts, Projects, MergeRequests, Discussions, Statuses):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        # "ee" (GitLab.com, and self-managed Enterprise Edition at any tier) or "ce" (the
+        # Community Edition, which has no EE-only routes such as `approval_state`: 404)
+        self.edition = "ee"
         self.git_root = self.root / "git"
         self.state = State()
         self.validator = OpenApiValidator.vendored()

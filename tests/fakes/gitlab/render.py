@@ -646,8 +646,13 @@ class Renderer:
         }
 
     # -- approvals ------------------------------------------------------------------------------
+    def approval_rules(self, project: Project) -> list[ApprovalRule]:
+        """The rules in force: none on Free (`ApprovalState#wrapped_approval_rules` is empty
+        unless the `merge_request_approvers` feature is licensed)."""
+        return project.approval_rules if project.tier != "free" else []
+
     def approvals_required(self, project: Project, mr: MergeRequest) -> int:
-        rules = [r.approvals_required for r in project.approval_rules]
+        rules = [r.approvals_required for r in self.approval_rules(project)]
         return (
             max([project.approvals_before_merge, *rules])
             if rules
@@ -685,9 +690,9 @@ class Renderer:
         }
 
     def approvals_left(self, project: Project, mr: MergeRequest) -> int:
-        if project.approval_rules:
+        if self.approval_rules(project):
             left = 0
-            for rule in project.approval_rules:
+            for rule in self.approval_rules(project):
                 state = self.rule_state(project, mr, rule)
                 left = max(left, rule.approvals_required - len(state["approved_by"]))
             return left
@@ -708,7 +713,7 @@ class Renderer:
             "updated_at": ts(mr.updated_at),
             "merge_status": merge_status,
             "approved": left == 0
-            if (project.approval_rules or project.approvals_before_merge)
+            if (self.approval_rules(project) or project.approvals_before_merge)
             else bool(mr.approvals),
             "approvals_required": self.approvals_required(project, mr),
             "approvals_left": left,
@@ -720,7 +725,7 @@ class Renderer:
             "user_has_approved": any(a.user_id == uid for a in mr.approvals),
             "user_can_approve": uid is not None and not any(a.user_id == uid for a in mr.approvals),
             "approval_rules_left": [],
-            "has_approval_rules": bool(project.approval_rules),
+            "has_approval_rules": bool(self.approval_rules(project)),
             "merge_request_approvers_available": True,
             "multiple_approval_rules_available": True,
             "invalid_approvers_rules": [],
@@ -732,7 +737,7 @@ class Renderer:
     def approval_state(self, project: Project, mr: MergeRequest) -> JsonDict:
         return {
             "approval_rules_overwritten": False,
-            "rules": [self.rule_state(project, mr, r) for r in project.approval_rules],
+            "rules": [self.rule_state(project, mr, r) for r in self.approval_rules(project)],
         }
 
     def project_approvals(self, project: Project) -> JsonDict:

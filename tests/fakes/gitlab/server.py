@@ -187,10 +187,11 @@ def error_response(error: ApiError) -> Response:
 
 def create_app(fake: FakeGitLab) -> Flask:
     """The WSGI application serving one fake."""
-    from . import handlers  # noqa: F401  (registers the REST routes on ROUTER)
+    from . import handlers  # (importing it registers the REST routes on ROUTER)
 
     app = Flask("fake_gitlab")
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    handlers.oauth.web_routes(app, fake)  # /oauth/*: GitLab as an OAuth provider, for sign-in
 
     @app.route("/", defaults={"path": ""}, methods=methods)
     @app.route("/<path:path>", methods=methods)

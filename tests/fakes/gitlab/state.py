@@ -311,6 +311,9 @@ class Project:
     statuses: list[CommitStatus] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     approval_rules: list[ApprovalRule] = field(default_factory=list)
+    # What the namespace's licence unlocks: "free", "premium" or "ultimate". Approval rules
+    # (code-owner ones too) are Premium: on Free GitLab neither reports nor enforces them.
+    tier: str = "premium"
     # Project approval settings (`/projects/:id/approvals`), GitLab's defaults.
     approvals_before_merge: int = 0
     reset_approvals_on_push: bool = True

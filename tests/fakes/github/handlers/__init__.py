@@ -5,4 +5,4 @@ visibility rules (via `Ctx`), call `FakeGitHub` methods for anything that change
 same webhooks follow as when a test acts), and render GitHub's JSON. They hold no state.
 """
 
-from . import apps, checks, git_data, issues, orgs, pulls, repos  # noqa: F401
+from . import apps, checks, git_data, issues, oauth, orgs, pulls, repos  # noqa: F401

@@ -5,4 +5,4 @@ visibility rules (via `Ctx`), call `FakeGitLab` methods for anything that change
 same webhooks follow as when a test acts), and render GitLab's JSON. They hold no state.
 """
 
-from . import merge_requests, notes, projects, repository, users  # noqa: F401
+from . import merge_requests, notes, oauth, projects, repository, users  # noqa: F401

@@ -233,6 +233,11 @@ def mr_approvals(ctx: Ctx, id: str, merge_request_iid: str) -> Any:
 
 @route("GET", "/projects/{id}/merge_requests/{merge_request_iid}/approval_state", anonymous=True)
 def mr_approval_state(ctx: Ctx, id: str, merge_request_iid: str) -> Any:
+    """EE code (ee/lib/ee/api/merge_request_approvals.rb): no route on CE, Grape's 404. With no
+    licence check of its own: a Free project answers 200 with no rules (see
+    `Renderer.approval_rules`)."""
+    if ctx.fake.edition == "ce":
+        return 404, {"error": "404 Not Found"}
     project = _readable(ctx, id)
     mr = _mr(ctx, project, merge_request_iid)
     return ctx.render.approval_state(project, mr)

@@ -65,6 +65,16 @@ class Projects(WorldBase):
             self.commit(project, default_branch, files, message, author=author, notify=False)
         return project
 
+    def set_tier(self, project: str | Project, tier: str) -> None:
+        """The licence of the project's namespace: "free", "premium" (the default) or
+        "ultimate". On Free, approval rules are neither reported (`approval_state` lists none)
+        nor enforced."""
+        if tier not in ("free", "premium", "ultimate"):
+            raise ValueError(f"unknown tier {tier!r}")
+        p = self.project(project)
+        with self.state.lock:
+            p.tier = tier
+
     def protect_branch(
         self,
         project: str | Project,
