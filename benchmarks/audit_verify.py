@@ -46,9 +46,13 @@ BATCH = 20_000
 CHECKPOINT_EVERY = 100_000
 
 
-def event(n: int) -> dict[str, Any]:
-    """Event ``n`` of the synthetic log (deterministic)."""
-    repo = f"acme/service-{n % 500}"
+def event(n: int, repositories: int = 500, *, mixed: bool = False) -> dict[str, Any]:
+    """Event ``n`` of the synthetic log (deterministic), about one of ``repositories``.
+
+    By default repository ``n % repositories`` has events of one kind only (the kind is
+    ``n % 10``); ``mixed`` gives every repository every kind (``benchmarks/dashboard.py``).
+    """
+    repo = f"acme/service-{(n + n // 10 if mixed else n) % repositories}"
     kind = n % 10
     if kind < 5:
         action, actor = "check.concluded", "compliance-bot"
@@ -103,7 +107,16 @@ def event(n: int) -> dict[str, Any]:
     }
 
 
-def fill(store: Store, settings: Settings, start: int, stop: int, head: str) -> str:
+def fill(
+    store: Store,
+    settings: Settings,
+    start: int,
+    stop: int,
+    head: str,
+    *,
+    repositories: int = 500,
+    mixed: bool = False,
+) -> str:
     """Append events ``start+1..stop`` after chain hash ``head``; returns the new head."""
     postgres = store.url.startswith("postgresql")
     signer = checkpoints.load_signer(settings)
@@ -111,7 +124,7 @@ def fill(store: Store, settings: Settings, start: int, stop: int, head: str) -> 
     for first in range(start + 1, stop + 1, BATCH):
         rows = []
         for seq in range(first, min(stop, first + BATCH - 1) + 1):
-            row = event(seq)
+            row = event(seq, repositories, mixed=mixed)
             digest = chain.event_hash(head, seq=seq, **row)
             rows.append(dict(row, seq=seq, prev_hash=head, hash=digest))
             head = digest

@@ -44,7 +44,8 @@ from .test_command_stories import EXEMPT
 from .worlds import EXCEPTIONS, GitHubForgeWorld
 
 # a browser story takes seconds, and the world it reads fifteen to build
-pytestmark = pytest.mark.slow
+# one world and one browser for the module: on one xdist worker (--dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dashboard-browser")]
 
 HOST_NETWORK = """\
 apiVersion: v1
