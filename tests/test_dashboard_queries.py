@@ -277,3 +277,44 @@ def test_verification_is_kept_and_not_repeated_within_its_period(store) -> None:
     )
     again = verify.scheduled(store, None, NOW + timedelta(hours=2), every=timedelta(hours=1))
     assert again is not None and verify.latest_verification(store).id == again.id
+
+
+def test_an_exact_exception_filter_fills_pages_across_read_batches(store) -> None:
+    # "EXC-1" is text-contained in EXC-10's events: the database narrows, the page filters
+    # exactly, and a page is read in several batches when most of a batch is thrown away
+    with store.session() as s:
+        for i in range(30):
+            exception = "EXC-1" if i % 6 == 0 else "EXC-10"
+            audit.record(
+                s,
+                actor="bot",
+                action="exception.reminded",
+                repository="acme/shop",
+                details={"exception": exception, "i": i},
+            )
+    where = audit_query.Filter(exception="EXC-1")
+    seen, before = [], None
+    while True:
+        page = queries.audit(store, None, where, before=before, limit=2)
+        seen += [e.details["i"] for e in page.events]
+        assert all(e.details["exception"] == "EXC-1" for e in page.events)
+        if page.before is None:
+            break
+        before = page.before
+    assert seen == [24, 18, 12, 6, 0]
+
+
+def test_a_sign_in_sees_its_own_forges_rows_only(store) -> None:
+    standing.record(store, "gitlab", "acme/shop", {"main": Plan(active=(entry("GL-1", 9),))}, NOW)
+    standing.record(store, "github", "acme/shop", {"main": Plan(active=(entry("GH-1", 9),))}, NOW)
+    shop = frozenset({"acme/shop"})
+    found = queries.exceptions(store, shop, queries.ExceptionFilter(), NOW, forge="github")
+    assert [r.exception_id for r in found.rows] == ["GH-1"]
+    assert queries.overview(store, shop, NOW, forge="gitlab").counts["active"] == 1
+    assert (
+        queries.exception(store, shop, "gitlab", "acme/shop", "GL-1", signed_in_with="github")
+        is None
+    )
+    assert queries.exception(store, shop, "gitlab", "acme/shop", "GL-1", signed_in_with="gitlab")
+    # an admin sees both forges
+    assert queries.overview(store, None, NOW).counts["active"] == 2

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, false, func, or_, select, true
+from sqlalchemy import Select, Text, and_, cast, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.audit import query as audit_query
@@ -80,13 +80,23 @@ CSV_FIELDS = (
 )
 
 
-def _within(column: InstrumentedAttribute[Any], visible: Visible) -> Any:
-    """The condition "this row's repository may be seen"."""
+def _within(
+    column: InstrumentedAttribute[Any],
+    visible: Visible,
+    forge: str | None = None,
+    forge_column: InstrumentedAttribute[Any] | None = None,
+) -> Any:
+    """The condition "this row's repository may be seen": by name, and where the row says its
+    forge, of the forge the person signed in with (a GitLab project is not visible through a
+    GitHub sign-in because an ``owner/name`` matches)."""
     if visible is None:
         return true()
     if not visible:
         return false()
-    return column.in_(sorted(visible))
+    names = column.in_(sorted(visible))
+    if forge is not None and forge_column is not None:
+        return and_(names, forge_column == forge)
+    return names
 
 
 # -- the overview ------------------------------------------------------------------------------
@@ -108,9 +118,11 @@ class Overview:
         return self.counts.get("active", 0) + self.counts.get("expiring", 0)
 
 
-def overview(store: Store, visible: Visible, now: datetime, *, urgent: int = 10) -> Overview:
+def overview(
+    store: Store, visible: Visible, now: datetime, *, urgent: int = 10, forge: str | None = None
+) -> Overview:
     s = ExceptionStanding
-    mine = _within(s.repository, visible)
+    mine = _within(s.repository, visible, forge, s.forge)
     with store.session() as session:
         counts = dict.fromkeys(STATES, 0)
         for state, n in session.execute(
@@ -139,7 +151,7 @@ def overview(store: Store, visible: Visible, now: datetime, *, urgent: int = 10)
             (day if isinstance(day, date) else date.fromisoformat(str(day)), a or 0, b or 0, c or 0)
             for day, a, b, c in session.execute(
                 select(h.day, func.sum(h.live), func.sum(h.expired), func.sum(h.unapproved))
-                .where(_within(h.repository, visible), h.day >= since)
+                .where(_within(h.repository, visible, forge, h.forge), h.day >= since)
                 .group_by(h.day)
                 .order_by(h.day)
             )
@@ -168,7 +180,7 @@ def overview(store: Store, visible: Visible, now: datetime, *, urgent: int = 10)
             session.scalar(
                 select(func.count())
                 .select_from(ForgedStatus)
-                .where(_within(ForgedStatus.repository, visible))
+                .where(_within(ForgedStatus.repository, visible, forge, ForgedStatus.forge))
             )
             or 0
         )
@@ -201,9 +213,11 @@ class ExceptionFilter:
     page: int = 1
     per_page: int = PAGE
 
-    def where(self, query: Select, visible: Visible, now: datetime) -> Select:
+    def where(
+        self, query: Select, visible: Visible, now: datetime, forge: str | None = None
+    ) -> Select:
         s = ExceptionStanding
-        query = query.where(_within(s.repository, visible))
+        query = query.where(_within(s.repository, visible, forge, s.forge))
         if self.repository:
             query = query.where(s.repository == self.repository)
         if self.policy:
@@ -257,22 +271,28 @@ class ExceptionPage:
 
 
 def exceptions(
-    store: Store, visible: Visible, where: ExceptionFilter, now: datetime
+    store: Store,
+    visible: Visible,
+    where: ExceptionFilter,
+    now: datetime,
+    *,
+    forge: str | None = None,
 ) -> ExceptionPage:
     s = ExceptionStanding
     order = _order(where)
     per_page = max(1, min(where.per_page, MAX_PAGE))
     page = max(1, where.page)
     with store.session() as session:
-        total = session.scalar(where.where(select(func.count()).select_from(s), visible, now)) or 0
-        query = where.where(select(s), visible, now).order_by(*order)
+        counting = select(func.count()).select_from(s)
+        total = session.scalar(where.where(counting, visible, now, forge)) or 0
+        query = where.where(select(s), visible, now, forge).order_by(*order)
         if where.approver:  # exact match made here: page in Python over the narrowed rows
             rows = [r for r in session.scalars(query) if where.keep(r)]
             total = len(rows)
             rows = rows[(page - 1) * per_page : page * per_page]
         else:
             rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page)))
-        mine = _within(s.repository, visible)
+        mine = _within(s.repository, visible, forge, s.forge)
         policies = [
             p
             for p in session.scalars(select(s.policy).where(mine).distinct().order_by(s.policy))
@@ -309,11 +329,16 @@ def _csv_cell(value: Any) -> str:
 
 
 def exceptions_csv(
-    store: Store, visible: Visible, where: ExceptionFilter, now: datetime
+    store: Store,
+    visible: Visible,
+    where: ExceptionFilter,
+    now: datetime,
+    *,
+    forge: str | None = None,
 ) -> Iterator[str]:
     """Every row the filter matches (not one page), as CSV lines, streamed."""
     s = ExceptionStanding
-    query = where.where(select(s), visible, now).order_by(*_order(where))
+    query = where.where(select(s), visible, now, forge).order_by(*_order(where))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
@@ -384,9 +409,15 @@ class ExceptionStory:
 
 
 def exception(
-    store: Store, visible: Visible, forge: str, repository: str, exception_id: str
+    store: Store,
+    visible: Visible,
+    forge: str,
+    repository: str,
+    exception_id: str,
+    *,
+    signed_in_with: str | None = None,
 ) -> ExceptionStory | None:
-    if visible is not None and repository not in visible:
+    if visible is not None and (repository not in visible or signed_in_with not in (None, forge)):
         return None
     s = ExceptionStanding
     with store.session() as session:
@@ -475,9 +506,16 @@ class CheckPage:
 
 
 def check(
-    store: Store, visible: Visible, forge: str, repository: str, sha: str, name: str
+    store: Store,
+    visible: Visible,
+    forge: str,
+    repository: str,
+    sha: str,
+    name: str,
+    *,
+    signed_in_with: str | None = None,
 ) -> CheckPage | None:
-    if visible is not None and repository not in visible:
+    if visible is not None and (repository not in visible or signed_in_with not in (None, forge)):
         return None
     with store.session() as session:
         row = session.get(CheckReport, (forge, repository, sha, name))

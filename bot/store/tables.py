@@ -355,7 +355,7 @@ class ExceptionStanding(Base):
 
     __tablename__ = "exception_standing"
     __table_args__ = (
-        Index("ix_exception_standing_repo", "forge", "repository"),
+        Index("ix_exception_standing_repo", "repository", "forge"),  # IN (names), then forge
         Index("ix_exception_standing_state_expires", "state", "expires"),
         Index("ix_exception_standing_policy", "policy"),
     )

@@ -151,7 +151,7 @@ def overview() -> Any:
     viewer = current_viewer()
     assert viewer is not None
     now = _now()
-    found = queries.overview(_services().store, viewer.visible, now)
+    found = queries.overview(_services().store, viewer.visible, now, forge=viewer.forge)
     return _render(
         "dashboard/overview.html",
         page="overview",
@@ -189,7 +189,7 @@ def exceptions() -> Any:
     viewer = current_viewer()
     assert viewer is not None
     where = _exception_filter()
-    found = queries.exceptions(_services().store, viewer.visible, where, _now())
+    found = queries.exceptions(_services().store, viewer.visible, where, _now(), forge=viewer.forge)
     return _render("dashboard/exceptions.html", page="exceptions", p=found, f=where)
 
 
@@ -198,7 +198,9 @@ def exceptions() -> Any:
 def exceptions_csv() -> Any:
     viewer = current_viewer()
     assert viewer is not None
-    lines = queries.exceptions_csv(_services().store, viewer.visible, _exception_filter(), _now())
+    lines = queries.exceptions_csv(
+        _services().store, viewer.visible, _exception_filter(), _now(), forge=viewer.forge
+    )
     stamp = _now().strftime("%Y%m%d-%H%M%S")
     return Response(
         stream_with_context(lines),
@@ -214,7 +216,14 @@ def exception(forge: str, repository: str, exception_id: str) -> Any:
     assert viewer is not None
     if forge not in FORGES:
         abort(404)
-    story = queries.exception(_services().store, viewer.visible, forge, repository, exception_id)
+    story = queries.exception(
+        _services().store,
+        viewer.visible,
+        forge,
+        repository,
+        exception_id,
+        signed_in_with=viewer.forge,
+    )
     if story is None:  # also what someone who may not see the repository gets
         abort(404, f"no exception {exception_id} in {repository} that you can see")
     return _render("dashboard/exception.html", page="exceptions", s=story)
@@ -228,7 +237,9 @@ def check(forge: str, repository: str, sha: str) -> Any:
     name = request.args.get("name", "compliance")
     if forge not in FORGES or not _SHA.fullmatch(sha) or not _NAME.fullmatch(name):
         abort(404)
-    found = queries.check(_services().store, viewer.visible, forge, repository, sha, name)
+    found = queries.check(
+        _services().store, viewer.visible, forge, repository, sha, name, signed_in_with=viewer.forge
+    )
     if found is None:
         abort(404, f"no {name} check on {sha[:12]} in {repository} that you can see")
     findings = [f for f in found.report.get("findings") or [] if isinstance(f, dict)]

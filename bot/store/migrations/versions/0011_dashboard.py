@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("line", sa.Integer),
         sa.Column("swept_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("ix_exception_standing_repo", "exception_standing", ["forge", "repository"])
+    op.create_index("ix_exception_standing_repo", "exception_standing", ["repository", "forge"])
     op.create_index(
         "ix_exception_standing_state_expires", "exception_standing", ["state", "expires"]
     )
