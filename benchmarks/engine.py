@@ -2,6 +2,10 @@
 
     python benchmarks/engine.py [--quick] [--runs 5] [--checkov-runs 3] [--json] [--profile]
                                 [--ours cli|engine] [--no-checkov]
+    python benchmarks/engine.py --sizes 100,1000,5000 [--runs 5] [--large-runs 3]
+                                [--checkov-sizes 100,1000] [--checkov-heavy-sizes 100]
+                                [--checkov-runs 1] [--no-checkov]
+                                [--small-runs 20] [--json]
 
 DESIGN.md §7 sets the budget: the engine scans 1,000 Kubernetes manifests at least 10 times faster
 than checkov on the same files with JSON output, and within 2x of the time it takes just to parse
@@ -19,6 +23,33 @@ them. This script
    of findings or documents each produced as a sanity check;
 4. with ``--profile``, times the stages of an in-process scan and prints cProfile's hot spots.
 
+``--sizes`` (issue 14) measures how time and memory grow with the repository, on two corpora:
+
+- *realistic*: the seeded generator above, N files (``benchmarks/.work/sizes/realistic-N``);
+- *finding-heavy*: many short documents per file and many findings per document, like the
+  labelled corpus of kyverno's tests. When that corpus is present (``/work/shared/corpora/
+  kubernetes``, or ``$COMPLIANCE_BOT_LABELLED_CORPUS``; test data for measurement only, never
+  copied into the repository) its files are replicated, in sorted order, into
+  ``benchmarks/.work/sizes/finding-heavy-N`` until there are N; without it, a seeded generator of
+  our own writes files of the same shape (4 to 14 workloads each, every one with two to five
+  violations, no namespace, no resources, no probes). The report names which one ran.
+
+For each corpus and size it times, as fresh subprocesses round-robin: our scan as run and with
+``--jobs 1``, the libyaml parse floor (``CSafeLoader``), and checkov at ``--checkov-sizes`` only
+(default 100,1000: at 5,000 it takes minutes) and ``--checkov-heavy-sizes`` on the
+finding-heavy corpus (default 100: at 1,000 files of it checkov 3.2.533 grew past 23 GB of
+memory in 7.5 minutes and was killed by the kernel on a 24 GB machine). Sizes up to 1,000 get
+one unmeasured warm-up of each tool and ``--runs`` measured runs; larger sizes get the files
+read once (page cache) and ``--large-runs``. Then ``scan`` of 3 files (the first three of the
+realistic corpus), warm, ``--small-runs`` times. Each row carries the load average read when its
+size finished.
+
+The output is deterministic but for the measurements: corpora, rows and targets come in a fixed
+order, the targets being our time / the parse floor <= 2x on both corpora at every size, peak RSS
+under 200 MB at 5,000 files, and a 3-file scan under 0.5 s (median). Peak RSS is GNU time's
+maximum resident set: of the largest single process of the tool's tree, not their sum (a scan
+spread over processes holds about that much in each).
+
 It measures; it never fails on a budget (the numbers go to docs/benchmarks.md).
 """
 
@@ -29,6 +60,7 @@ import cProfile
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import pstats
@@ -54,6 +86,10 @@ CHECKOV_VENV = WORK / "checkov-venv"
 CHECKOV_VERSION = "3.2.533"
 SEED = 20260701
 FILES = 1000
+SIZES_DIR = WORK / "sizes"
+LABELLED = Path(os.environ.get("COMPLIANCE_BOT_LABELLED_CORPUS", "/work/shared/corpora/kubernetes"))
+RSS_TARGET_MB = 200  # at 5,000 files
+SMALL_TARGET_S = 0.5  # `scan` of 3 files
 
 # -- the 1,000 manifests -------------------------------------------------------------------------
 
@@ -401,6 +437,58 @@ def write_manifests(folder: Path, count: int, seed: int) -> dict[str, Any]:
             "sha256": digest.hexdigest()[:16]}  # fmt: skip
 
 
+class HeavyWriter(ManifestWriter):
+    """Files shaped like the labelled corpus: many workloads per file, each one broken in two to
+    five ways, no namespace, bare images, no resources or probes (many findings per document)."""
+
+    KINDS = ("Pod",) * 6 + ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+    def pick(self) -> tuple[str, set[str]]:
+        broken = set(self.rng.sample(VIOLATIONS, self.rng.randint(2, 5)))
+        return "plain", broken | {"default-namespace", "no-resources", "no-probes"}
+
+    def file(self, index: int) -> tuple[str, str]:
+        rng = self.rng
+        team, app = rng.choice(TEAMS), rng.choice(APPS)
+        self.version = rng.choice(TAGS)
+        docs = [
+            self.workload(rng.choice(self.KINDS), f"{app}{i:02d}", team)
+            for i in range(rng.randint(4, 14))
+        ]
+        text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=120) for d in docs)
+        return f"{team}/{app}-heavy-{index:04d}.yaml", text
+
+
+def write_heavy(folder: Path, count: int, seed: int) -> dict[str, Any]:
+    """The finding-heavy corpus: the labelled corpus replicated to ``count`` files when it is
+    present (read where it is, never kept in the repository), else ``HeavyWriter``'s."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    sources = sorted(LABELLED.rglob("*.yaml")) if LABELLED.is_dir() else []
+    writer = HeavyWriter(seed)
+    digest = hashlib.sha256()
+    size = lines = 0
+    for i in range(count):
+        if sources:
+            source = sources[i % len(sources)]
+            rel = f"copy-{i // len(sources):03d}/{source.relative_to(LABELLED).as_posix()}"
+            text = source.read_text("utf-8")
+        else:
+            rel, text = writer.file(i)
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+        digest.update(rel.encode() + b"\0" + text.encode() + b"\0")
+        size += len(text.encode())
+        lines += text.count("\n")
+    origin = (
+        f"the labelled corpus ({len(sources)} files) replicated" if sources
+        else f"HeavyWriter, seed {seed}"
+    )  # fmt: skip
+    return {"files": count, "bytes": size, "lines": lines, "seed": seed, "origin": origin,
+            "sha256": digest.hexdigest()[:16]}  # fmt: skip
+
+
 # -- the contenders ------------------------------------------------------------------------------
 
 # The engine alone, without the CLI around it (``--ours engine``): load the bundled pack,
@@ -568,8 +656,8 @@ def run_once(tool: Tool) -> tuple[float, float, int, bytes]:
     return wall, float(user) + float(system), int(rss_kib) * 1024, stdout
 
 
-def measure(tools: list[Tool]) -> None:
-    for tool in tools:  # warm-up: page cache, .pyc files; not counted
+def measure(tools: list[Tool], warm_up: bool = True) -> None:
+    for tool in tools if warm_up else ():  # warm-up: page cache, .pyc files; not counted
         print(f"warm-up {tool.key} ...", file=sys.stderr)
         tool.output = tool.summarise(run_once(tool)[3])
     for round_ in range(max(t.runs for t in tools)):
@@ -578,13 +666,184 @@ def measure(tools: list[Tool]) -> None:
                 continue
             wall, cpu, rss, stdout = run_once(tool)
             summary = tool.summarise(stdout)
-            if summary != tool.output:  # e.g. policies were added to the pack mid-run
+            if tool.output and summary != tool.output:  # e.g. policies added to the pack mid-run
                 print(f"warning: {tool.key} gave {summary}, before {tool.output}", file=sys.stderr)
-                tool.output = summary
+            tool.output = summary
             tool.walls.append(wall)
             tool.cpus.append(cpu)
             tool.rss.append(rss)
             print(f"  round {round_ + 1} {tool.key:<16} {wall:7.3f}s", file=sys.stderr)
+
+
+# -- sizes (issue 14): time and memory as the repository grows -----------------------------------
+
+CORPORA: dict[str, Callable[[Path, int, int], dict[str, Any]]] = {
+    "realistic": write_manifests,
+    "finding-heavy": write_heavy,
+}
+
+
+def count_documents(folder: Path) -> int:
+    return sum(
+        sum(1 for _ in yaml.load_all(p.read_text("utf-8"), Loader=yaml.CSafeLoader))
+        for p in sorted(folder.rglob("*.yaml"))
+    )
+
+
+def read_all(folder: Path) -> None:
+    """Read every file once, so the first measured run does not pay for the disk."""
+    for p in folder.rglob("*.yaml"):
+        p.read_bytes()
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def size_tools(folder: Path, runs: int, checkov: bool, checkov_runs: int) -> list[Tool]:
+    here = {"PYTHONPATH": str(REPO)}
+    python = sys.executable
+    tools = [
+        Tool("ours", OURS_LABEL["cli"], ours_argv(folder), count_ours, runs, ok_codes=(0, 1),
+             env=here),
+        Tool("ours-1", "compliance-bot scan --jobs 1", ours_argv(folder, jobs=1), count_ours,
+             runs, ok_codes=(0, 1), env=here),
+        Tool("parse-libyaml", "parse floor: PyYAML CSafeLoader (libyaml)",
+             [python, "-c", PARSE_PYYAML, str(folder), "CSafeLoader"], count_docs, runs),
+    ]  # fmt: skip
+    if checkov:
+        tools.append(Tool("checkov", f"checkov {CHECKOV_VERSION}", checkov_argv(folder),
+                          count_checkov, checkov_runs, ok_codes=(0, 1),
+                          env={"LOG_LEVEL": "WARNING"}))  # fmt: skip
+    return tools
+
+
+def measure_sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """Every corpus at every size, then the 3-file scan; see the module docstring."""
+    sizes = [int(n) for n in args.sizes.split(",")]
+    checkov_sizes = {
+        corpus: set() if args.no_checkov else {int(n) for n in spec.split(",") if n}
+        for corpus, spec in (("realistic", args.checkov_sizes),
+                             ("finding-heavy", args.checkov_heavy_sizes))
+    }  # fmt: skip
+    environment: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"PyYAML {yaml.__version__} (libyaml {yaml.__with_libyaml__})",
+        "loadavg_start": loadavg(),
+    }
+    if any(checkov & set(sizes) for checkov in checkov_sizes.values()):
+        environment["checkov"] = ensure_checkov()
+    (WORK / ".compliance").mkdir(parents=True, exist_ok=True)
+    (WORK / ".compliance" / "config.yaml").write_text(SCAN_CONFIG)
+    rows = []
+    for corpus, write in CORPORA.items():
+        warmed = False
+        for n in sizes:
+            folder = SIZES_DIR / f"{corpus}-{n}"
+            info = write(folder, n, args.seed)
+            info["documents"] = count_documents(folder)
+            small = n <= 1000
+            runs = args.runs if small else args.large_runs
+            tools = size_tools(
+                folder.relative_to(WORK), runs, n in checkov_sizes[corpus], args.checkov_runs
+            )
+            info.setdefault("origin", f"ManifestWriter, seed {args.seed}")
+            read_all(folder)
+            print(f"{corpus} {n} files ({info['origin']}) ...", file=sys.stderr)
+            # one warm-up (imports, .pyc, page cache) per corpus, at the smaller sizes only
+            measure(tools, warm_up=small and not warmed)
+            warmed = warmed or small
+            rows.append({"corpus": corpus, "size": n, "info": info,
+                         "tools": [t.row() for t in tools], "loadavg": loadavg()})  # fmt: skip
+            # what is done so far, should a long run be stopped
+            (WORK / "sizes-partial.json").write_text(json.dumps(rows, indent=2), "utf-8")
+    folder = SIZES_DIR / "small-3"
+    write_manifests(folder, 3, args.seed)
+    here = {"PYTHONPATH": str(REPO)}
+    three = Tool("ours", "compliance-bot scan, 3 files", ours_argv(folder.relative_to(WORK)),
+                 count_ours, args.small_runs, ok_codes=(0, 1), env=here)  # fmt: skip
+    measure([three])
+    small_row = {**three.row(), "p90_s": sorted(three.walls)[math.ceil(0.9 * len(three.walls)) - 1],
+                 "loadavg": loadavg()}  # fmt: skip
+    result = {"environment": environment, "rows": rows, "small": small_row}
+    result["targets"] = size_targets(result)
+    return result
+
+
+def size_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 14's targets, in a fixed order: each corpus and size, then memory, then 3 files."""
+    out = []
+    for row in result["rows"]:
+        tools = {t["tool"]: t for t in row["tools"]}
+        floor = tools["parse-libyaml"]["median_s"]
+        for key in ("ours", "ours-1"):
+            ratio = tools[key]["median_s"] / floor
+            out.append({"text": f"{row['corpus']}, {row['size']:,} files: {tools[key]['label']} / "
+                        "parse floor", "value": f"{ratio:.2f}x", "target": "<= 2x",
+                        "met": ratio <= 2})  # fmt: skip
+    for row in result["rows"]:
+        if row["size"] != 5000:
+            continue
+        for t in row["tools"]:
+            if t["tool"] in ("ours", "ours-1"):
+                mb = t["peak_rss_mib"] * 2**20 / 1e6
+                out.append({"text": f"{row['corpus']}, 5,000 files: {t['label']} peak RSS",
+                            "value": f"{mb:.0f} MB", "target": f"< {RSS_TARGET_MB} MB",
+                            "met": mb < RSS_TARGET_MB})  # fmt: skip
+    small = result["small"]
+    median = small["median_s"]
+    out.append({"text": f"{small['label']}: median wall", "value": f"{median:.3f} s",
+                "target": f"< {SMALL_TARGET_S} s", "met": median < SMALL_TARGET_S})  # fmt: skip
+    return out
+
+
+def sizes_markdown(result: dict[str, Any]) -> str:
+    env = result["environment"]
+    out = [
+        f"Machine: {env['machine']}; load average {env['loadavg_start']} at start.",
+        "",
+        "| corpus | files | documents | MB | tool | runs | median wall | min – max | "
+        "CPU (user+sys) | peak RSS | output | vs parse floor | load avg after |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for row in result["rows"]:
+        info = row["info"]
+        floor = next(t for t in row["tools"] if t["tool"] == "parse-libyaml")["median_s"]
+        for t in row["tools"]:
+            out.append(
+                f"| {row['corpus']} | {info['files']:,} | {info['documents']:,} | "
+                f"{info['bytes'] / 1e6:.1f} | {t['label']} | {t['runs']} | {t['median_s']:.3f} s | "
+                f"{t['min_s']:.3f} – {t['max_s']:.3f} s | {t['cpu_s']:.3f} s | "
+                f"{t['peak_rss_mib']:.0f} MiB | {t['output']} | {t['median_s'] / floor:.2f}x | "
+                f"{' '.join(map(str, row['loadavg']))} |"
+            )
+    small = result["small"]
+    out += [
+        "",
+        f"{small['label']} ({small['runs']} runs, warm): median {small['median_s']:.3f} s, "
+        f"p90 {small['p90_s']:.3f} s, min {small['min_s']:.3f} s, max {small['max_s']:.3f} s, "
+        f"CPU {small['cpu_s']:.3f} s, peak RSS {small['peak_rss_mib']:.0f} MiB, "
+        f"{small['output']}; load average after {' '.join(map(str, small['loadavg']))}.",
+        "",
+        "Corpora: "
+        + "; ".join(
+            f"{r['corpus']} {r['size']:,}: {r['info']['origin']}, sha256 {r['info']['sha256']}"
+            for r in result["rows"]
+        )
+        + ".",
+        "",
+    ]
+    for t in result["targets"]:
+        out.append(f"- {t['text']}: **{t['value']}** (target {t['target']}): "
+                   f"{'met' if t['met'] else 'NOT met'}")  # fmt: skip
+    out += ["", "Commands (each a fresh subprocess, run in `benchmarks/.work`):", ""]
+    shown = {}
+    for row in result["rows"]:
+        for t in row["tools"]:
+            shown.setdefault(t["tool"], (t["label"], t["command"]))
+    shown["small"] = (small["label"], small["command"])
+    out += [f"- {label}: `{command}`" for label, command in shown.values()]
+    return "\n".join(out)
 
 
 # -- in-process stages and hot spots -------------------------------------------------------------
@@ -773,9 +1032,28 @@ def main() -> int:
     )
     parser.add_argument("--files", type=int, default=FILES)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--sizes", default=None, help="issue 14: e.g. 100,1000,5000 (see above)")
+    parser.add_argument("--large-runs", type=int, default=3, help="--sizes: runs above 1,000")
+    parser.add_argument("--checkov-sizes", default="100,1000", help="--sizes: checkov's sizes")
+    parser.add_argument(
+        "--checkov-heavy-sizes", default="100", help="--sizes: checkov's, finding-heavy corpus"
+    )
+    parser.add_argument("--small-runs", type=int, default=20, help="--sizes: 3-file scan runs")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.checkov_runs = 3, 1
+    if args.sizes:
+        if not Path(ours_argv(MANIFESTS)[0]).exists() or not Path(GNU_TIME).exists():
+            raise SystemExit(f"--sizes needs compliance-bot installed here and {GNU_TIME}")
+        if "--checkov-runs" not in sys.argv:
+            args.checkov_runs = 1
+        sized = measure_sizes(args)
+        if args.json:
+            json.dump(sized, sys.stdout, indent=2)
+            print()
+        else:
+            print(sizes_markdown(sized))
+        return 0
 
     corpus = write_manifests(MANIFESTS, args.files, args.seed)
     (WORK / ".compliance").mkdir(exist_ok=True)

@@ -3,6 +3,8 @@
     python benchmarks/forge.py [--quick] [--json] [--save FILE] [--only calls,check,edge]
                                [--forge github,gitlab] [--profile] [--modes sqlite,postgres]
                                [--edge-repeat N] [--idle SECONDS] [--poll-max-delay SECONDS]
+    python benchmarks/forge.py --only restart [--restarts 3] [--warm-runs 2] [--settle 5]
+                               [--cold-pool]
 
 DESIGN.md §7 sets three budgets that only the running bot can show; this script measures each
 with the real bot (nothing mocked) against the stateful fake GitHub of the end-to-end tests
@@ -51,6 +53,18 @@ with the real bot (nothing mocked) against the stateful fake GitHub of the end-t
    a 300-file MR: from the release of ``open`` to the ``compliance`` status finished on the fake,
    and to the bot idle (summary note and discussions posted), fresh head each run, one warm-up.
    The webhook edge is the same code for both forges and is measured on GitHub's.
+
+5. **The first delivery after a restart** (``--only restart``; issue 14, target: within 1.5x of
+   a warm one): ``compliance-bot serve`` as a real subprocess (SQLite + SQLite queue) against
+   the fake GitHub, so a restart is a fresh process: fresh imports, fresh evaluation processes.
+   After one unmeasured PR (the mirror's first clone), each of ``--restarts`` rounds pushes a
+   300-file head and releases its ``push`` and ``check_suite.requested``, opens the PR (its
+   ``pull_request.opened`` held), restarts the bot (SIGTERM, start, healthy, then ``--settle``
+   seconds, a delivery arriving that long after the restart), and times that delivery to the
+   completed check as in 2 (the *first* delivery); then ``--warm-runs`` whole PRs (push, then
+   PR) in the same process, timed the same way (*warm*). The time from the start of the process
+   to ``/healthz`` answering is reported beside them. ``--cold-pool`` is the A/B: ``serve`` with
+   its evaluation processes started by the first large PR, as before.
 
 ``--profile`` runs 300-file evaluations in the main thread, timed stage by stage, and one whole
 job under cProfile. The script measures; it never fails on a budget. Load averages are printed
@@ -397,6 +411,159 @@ def measure_check_time(
         "process_cpu_median_s": round(statistics.median(s["process_cpu_s"] for s in measured), 3),
         "pass": statistics.median(completed) < 1.0,
         "samples": samples,
+    }
+
+
+# A/B (``--cold-pool``): ``serve`` as before issue 14, its evaluation processes started by the
+# first large PR instead of at start.
+COLD_POOL_SERVE = """
+import sys
+from bot.services import Services
+Services.warm_evaluation_pool = lambda self: None
+from bot.cli import main
+sys.exit(main(["serve"]))
+"""
+
+
+class ServeProcess:
+    """``compliance-bot serve`` in a subprocess, on the bot's data directory; waiting for idle
+    reads its store and queue as ``BotUnderTest.wait_idle`` does."""
+
+    def __init__(self, settings: Settings, fake: FakeGitHub, cold_pool: bool = False) -> None:
+        self.settings, self.fake, self.cold_pool = settings, fake, cold_pool
+        self.reader = Services(settings)  # reads the deliveries and the queue; runs nothing
+        self.reader.migrate()
+        self.proc: subprocess.Popen | None = None
+        self.started_to_healthy_s = 0.0
+
+    def start(self) -> ServeProcess:
+        env = web_env(self.settings)
+        env.update({"COMPLIANCE_BOT_WORKERS": str(self.settings.worker_threads),
+                    "PYTHONPATH": str(REPO)})  # fmt: skip
+        command = [str(Path(sys.executable).parent / "compliance-bot"), "serve"]
+        if self.cold_pool:
+            command = [sys.executable, "-c", COLD_POOL_SERVE]
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            command, env=env, cwd=self.settings.data_dir, stdout=subprocess.DEVNULL
+        )
+        wait_healthy(self.settings.port, self.proc)
+        self.started_to_healthy_s = time.perf_counter() - started
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+
+    def wait_idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.fake.wait_for_deliveries(timeout)
+            with self.reader.store.session() as s:
+                statuses = list(s.scalars(select(Delivery.status)))
+            if all(st in ("done", "failed") for st in statuses) and (
+                self.reader.huey.pending_count() == 0
+            ):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("bot still busy")
+
+
+def timed_opened(w: Any, repo: Any, sha: str) -> dict[str, float]:
+    """Release the held ``pull_request.opened``; seconds to the completed check, as in 2."""
+    watcher = CheckWatcher(w, repo, sha)
+    watcher.start()
+    opened = held(w, "pull_request", "opened")
+    watcher.t0 = t0 = time.perf_counter()
+    w.fake.deliver_pending([d.guid for d in opened])
+    w.bot.wait_idle(IDLE_TIMEOUT)
+    done = time.perf_counter()
+    time.sleep(0.01)
+    watcher.stop.set()
+    watcher.join()
+    drop_bot_webhooks(w)
+    final = watcher.seen[-1][1] if watcher.seen else 0
+    return {
+        "completed_s": round((watcher.completed or done) - t0, 4),
+        "job_idle_s": round(done - t0, 4),
+        "annotations": final,
+    }
+
+
+def measure_restart(
+    root: Path,
+    restarts: int,
+    warm_runs: int,
+    settle: float,
+    files: int = 300,
+    cold_pool: bool = False,
+) -> dict[str, Any]:
+    """The first delivery after a restart of ``serve`` against warm ones (see 5 above)."""
+    fake = FakeGitHub(root / "fake-github").start()
+    bot = None
+    try:
+        fake.add_org("acme")
+        fake.add_user("dev")
+        repo = fake.create_repo("acme/restart", files=BASE_FILES)
+        app = fake.create_app(owner="acme")
+        installation = fake.install(app, "acme")
+        settings = replace(
+            bot_settings(root, app=app, api_url=fake.api_url, mode="sqlite", database_url=None),
+            port=free_port(),
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        app.webhook_url = f"http://127.0.0.1:{settings.port}/webhooks/github"
+        fake.webhook_mode = "manual"
+        fake.drop_pending()
+        bot = ServeProcess(settings, fake, cold_pool).start()
+        w = World(fake, app, installation, repo, bot)  # type: ignore[arg-type]
+        count = iter(range(10**6))
+
+        def push_and_open() -> str:
+            i = next(count)
+            branch = f"restart-{i}"
+            sha = fake.commit(repo, branch, manifests(files, SEED + 5000 + i), "m", author="dev")
+            release(w, held(w, "push") + held(w, "check_suite", "requested"))
+            fake.open_pull(repo, branch, title=f"change {i}", user="dev")
+            return sha
+
+        warmup = timed_opened(w, repo, push_and_open())  # the mirror's first clone
+        first, warm, healthy = [], [], []
+        for r in range(restarts):
+            sha = push_and_open()  # the push's deliveries reach the process before the restart
+            bot.stop()
+            bot.start()
+            healthy.append(round(bot.started_to_healthy_s, 3))
+            time.sleep(settle)
+            first.append(timed_opened(w, repo, sha))
+            print(f"  restart {r}: healthy in {healthy[-1]} s, first {first[-1]}", file=sys.stderr)
+            for _ in range(warm_runs):
+                warm.append(timed_opened(w, repo, push_and_open()))
+                print(f"  restart {r}: warm {warm[-1]}", file=sys.stderr)
+    finally:
+        if bot is not None:
+            bot.stop()
+        fake.stop()
+    cold_s = [s["completed_s"] for s in first]
+    warm_s = [s["completed_s"] for s in warm]
+    ratio = statistics.median(cold_s) / statistics.median(warm_s)
+    return {
+        "files": files,
+        "pool": "started by the first large PR (--cold-pool)" if cold_pool else "warm at start",
+        "restarts": restarts,
+        "settle_s": settle,
+        "warmup_completed_s": warmup["completed_s"],
+        "healthy_s": healthy,
+        "first": first,
+        "warm": warm,
+        "first_median_s": round(statistics.median(cold_s), 3),
+        "warm_median_s": round(statistics.median(warm_s), 3),
+        "first_max_s": round(max(cold_s), 3),
+        "warm_max_s": round(max(warm_s), 3),
+        "annotations_median": statistics.median(s["annotations"] for s in first + warm),
+        "ratio": round(ratio, 2),
+        "pass": ratio <= 1.5,
     }
 
 
@@ -1041,6 +1208,31 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{'yes' if r['pass'] else '**no**'} |"
             )
         out.append("")
+    if "restart" in result:
+        r = result["restart"]
+        out.append(
+            f"### First delivery after a restart ({r['files']} changed files, `serve` subprocess, "
+            f"SQLite + SQLite queue; evaluation processes {r['pool']})\n"
+        )
+        out.append(
+            "| delivery | runs | median | max | samples (completed check) | annotations (median) |"
+        )
+        out.append("|---|---:|---:|---:|---|---:|")
+        for key, label in (
+            ("first", f"first after a restart ({r['settle_s']:.0f} s after healthy)"),
+            ("warm", "warm (same process, after the first)"),
+        ):
+            samples = ", ".join(f"{s['completed_s']:.3f}" for s in r[key])
+            out.append(
+                f"| {label} | {len(r[key])} | {r[key + '_median_s']:.3f} s | "
+                f"{r[key + '_max_s']:.3f} s | {samples} | {r['annotations_median']:.0f} |"
+            )
+        out.append(
+            f"\nFirst / warm (medians): **{r['ratio']:.2f}x** (target <= 1.5x): "
+            f"{'met' if r['pass'] else '**NOT met**'}. Process start to `/healthz`: "
+            f"{', '.join(f'{h:.2f}' for h in r['healthy_s'])} s. Unmeasured first PR (the "
+            f"mirror's clone): {r['warmup_completed_s']:.3f} s.\n"
+        )
     if "profile" in result:
         p = result["profile"]
         out.append(f"### Where a {p['files']}-file evaluation spends its time (median of 3)\n")
@@ -1144,7 +1336,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs, 10 s of load")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--save", type=Path, default=None, help="also write the JSON here")
-    parser.add_argument("--only", default="calls,check,edge", help="calls,check,edge (any of)")
+    parser.add_argument(
+        "--only", default="calls,check,edge", help="calls,check,edge,restart (any of)"
+    )
     parser.add_argument(
         "--forge", default="github,gitlab", help="github,gitlab (any of; edge is GitHub's)"
     )
@@ -1163,6 +1357,14 @@ def main() -> int:
         type=float,
         default=None,
         help="A/B: SQLite-queue workers' longest poll interval (bot default 0.25; Huey's 10)",
+    )
+    parser.add_argument("--restarts", type=int, default=3, help="restart: rounds (default 3)")
+    parser.add_argument(
+        "--cold-pool", action="store_true", help="restart A/B: no evaluation processes at start"
+    )
+    parser.add_argument("--warm-runs", type=int, default=2, help="restart: warm PRs per round")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="restart: seconds from healthy to the delivery"
     )
     args = parser.parse_args()
     if args.poll_max_delay is not None:
@@ -1242,6 +1444,10 @@ def run_github(
             result["check"].append(measure_check_time(root / f"check-{m}", m, runs, 300))
             if idle:
                 result["check"].append(measure_check_time(root / f"idle-{m}", m, 5, 300, idle=idle))
+    if "restart" in only:
+        result["restart"] = measure_restart(
+            root / "restart", args.restarts, args.warm_runs, args.settle, cold_pool=args.cold_pool
+        )
     if args.profile:
         result["profile"] = profile_evaluation(root / "profile", 300)
     if "edge" in only:

@@ -6,22 +6,27 @@ pure: callers hand in a way to read files at the base and the changed files at t
 
 Fail closed: a policy, config or exceptions file that can't be read becomes an error on the
 report, and an error fails the check. An exceptions file that can't be read grants nothing.
+
+Files are judged one path at a time in path order, so findings come out in report order and can
+be streamed to a writer (``check(sink=...)``) instead of kept: the CLI's memory then does not
+grow with the number of findings. The check run keeps them all (it posts them in batches).
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from bot import exemptions
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
 from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
-from bot.exemptions.model import ExemptionEntry
+from bot.exemptions.model import ExemptionEntry, require_aware
 from bot.repoconfig import (
     CONFIG_PATH,
     EXCEPTIONS_PATH,
@@ -31,11 +36,13 @@ from bot.repoconfig import (
     parse_config,
     unknown_enforced,
 )
-from bot.report.model import ExceptionUse, Report, ReportedFinding
+from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
 
 Reader = Callable[[str], "str | None"]  # path at the base -> text, None when absent
 Lister = Callable[[str], "list[str]"]  # directory at the base -> file paths in it
 Verifier = Callable[[ExemptionEntry], "Approval | None"]
+Sink = Callable[[ReportedFinding], None]  # takes each finding as it is judged, in report order
+Progress = Callable[[int], None]  # told how many files have been evaluated so far
 
 NOT_VERIFIED_NOTE = (
     "Exceptions are applied but not verified: this run has no approval records, so it can't "
@@ -116,6 +123,8 @@ def check(
     jobs: int = 1,
     pool: Callable[[], Executor | None] | None = None,
     place: Callable[[list[Finding]], list[Finding]] | None = None,
+    sink: Sink | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified.
 
@@ -127,6 +136,13 @@ def check(
 
     ``jobs > 1`` spreads large file sets over that many processes (forked: only for a process
     without threads, such as the CLI; the bot's workers evaluate in their own thread).
+
+    With ``sink``, the findings are not kept: each is handed to ``sink`` as soon as its file is
+    judged, in report order (``Finding.sort_key``), and the report counts them
+    (``report.tally``) instead of listing them, so memory is bounded by the largest file, not by
+    the number of findings. The exception a streamed finding names is the entry as it stands;
+    its count of findings is final only in ``report.applied``. With ``place``, findings can move
+    to any file, so they are gathered first and then handed over in order.
     """
     policies = rules.policies
     if policy_ids is not None:
@@ -142,68 +158,201 @@ def check(
             kept.append(file)
         else:
             report.excluded.setdefault(glob, []).append(file.path)
-    evaluation = _evaluate(policies, kept, facts, jobs, pool)
-    if place is not None:
-        evaluation.findings = place(evaluation.findings)
-    if config.exclude:  # placed on an excluded file (a rendered base, say): excluded too
-        evaluation.findings = [
-            f for f in evaluation.findings if not f.path or config.excluding(f.path) is None
-        ]
-    report.files_checked = evaluation.files
-    report.errors.extend(evaluation.errors)
+    # The exceptions file's own problems are reported after the evaluation's, as they always were.
+    scratch = Report(policies=report.policies)
+    entries = _valid_entries(rules, scratch, now, verify)
+    report.invalid, report.unapproved = scratch.invalid, scratch.unapproved
+    exempting = _Exempting(entries, now)
 
-    entries = _valid_entries(rules, report, now, verify)
-    application = exemptions.apply(entries, evaluation.findings, now)
+    tally = Tally()
+    judged: list[tuple[Finding, ExemptionEntry | None]] = []  # without a sink only
+    standing: dict[str, ExceptionUse] = {}  # entry id -> the use streamed findings name
+    last_path: list[str | None] = [None]
+
+    def hand(findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            if sink is not None and finding.path != last_path[0]:
+                exempting.forget()  # findings come by path: equal ones can't come back
+                last_path[0] = finding.path
+            entry = exempting.entry_for(finding)
+            if sink is None:
+                judged.append((finding, entry))
+                continue
+            use = None
+            if entry is not None:
+                use = standing.get(entry.id)
+                if use is None:
+                    use = standing[entry.id] = _use(entry, "applied", 0, verify)
+            reported = ReportedFinding(finding, use)
+            tally.add(reported)
+            sink(reported)
+
+    errors: list[tuple[int, list[EvalError]]] = []
+    gathered: list[Finding] = []
+    for position, evaluation in _evaluations(policies, kept, facts, jobs, pool, progress):
+        report.files_checked += evaluation.files
+        if evaluation.errors:
+            errors.append((position, evaluation.errors))
+        if place is not None:
+            gathered.extend(evaluation.findings)
+        else:
+            hand(evaluation.findings)
+    if place is not None:
+        gathered = place(gathered)
+        if config.exclude:  # placed on an excluded file (a rendered base, say): excluded too
+            gathered = [f for f in gathered if not f.path or config.excluding(f.path) is None]
+        hand(sorted(gathered, key=Finding.sort_key) if sink is not None else gathered)
+    errors.sort(key=lambda item: item[0])  # in the order the files came, whatever the pool did
+    for _, file_errors in errors:
+        report.errors.extend(file_errors)
+    report.errors.extend(scratch.errors)
+
     uses: dict[str, ExceptionUse] = {}
-    for entry, covered in application.applied.items():
-        uses[entry.id] = _use(entry, "applied", len(covered), verify)
+    for entry, covered in exempting.applied():
+        uses[entry.id] = _use(entry, "applied", covered, verify)
         report.applied.append(uses[entry.id])
-    for entry in application.expired:
+    for entry in exempting.expired:
         report.expired.append(_use(entry, "expired", 0, verify))
-    for entry in application.unused:
+    for entry in exempting.unused():
         report.unused.append(_use(entry, "unused", 0, verify))
     soon = now + timedelta(days=rules.config.expiring_soon_days)
-    report.expiring_soon = [uses[e.id] for e in application.applied if e.expires <= soon]
-    for finding in evaluation.findings:
-        entry = application.covering.get(finding)
-        report.findings.append(ReportedFinding(finding, uses[entry.id] if entry else None))
+    report.expiring_soon = [uses[e.id] for e, _ in exempting.applied() if e.expires <= soon]
+    if sink is None:
+        report.findings = [
+            ReportedFinding(finding, uses[entry.id] if entry else None) for finding, entry in judged
+        ]
+    else:
+        report.tally = tally
     if verify is None and (report.applied or report.unused):
         report.notes.append(NOT_VERIFIED_NOTE)
     return report
 
 
+class _Exempting:
+    """``exemptions.apply`` one finding at a time: which entry covers each finding as it comes,
+    counting per entry instead of keeping the findings. Same rules: the first live entry in file
+    order whose scope includes the finding; an entry past its deadline never applies; a finding
+    equal to one already covered is covered again but counted once (equal findings share a
+    path, so the caller may ``forget`` them when the path changes)."""
+
+    def __init__(self, entries: Iterable[ExemptionEntry], now: datetime) -> None:
+        now = require_aware(now)
+        self.live: list[ExemptionEntry] = []
+        self.expired: list[ExemptionEntry] = []
+        for entry in entries:
+            (self.expired if entry.is_expired(now) else self.live).append(entry)
+        self.counts: dict[int, int] = {}  # index in ``live`` -> findings covered
+        self.covered: dict[Finding, int] = {}
+
+    def entry_for(self, finding: Finding) -> ExemptionEntry | None:
+        if not self.live:
+            return None
+        index = self.covered.get(finding)
+        if index is not None:
+            return self.live[index]
+        for index, entry in enumerate(self.live):
+            if entry.covers(finding):
+                self.covered[finding] = index
+                self.counts[index] = self.counts.get(index, 0) + 1
+                return entry
+        return None
+
+    def forget(self) -> None:
+        self.covered.clear()
+
+    def applied(self) -> list[tuple[ExemptionEntry, int]]:
+        """Entries that covered a finding, in file order, with how many they covered."""
+        return [(e, self.counts[i]) for i, e in enumerate(self.live) if i in self.counts]
+
+    def unused(self) -> list[ExemptionEntry]:
+        return [e for i, e in enumerate(self.live) if i not in self.counts]
+
+
 PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves
+CHUNKS_PER_JOB = 8  # more chunks than processes: results come back, in order, a chunk at a time
+PROGRESS_EVERY = 50  # files between progress reports when evaluating in this process
 
 
-def _evaluate(
+def _evaluations(
     policies: list[Policy],
     files: list[SourceFile],
     facts: PullRequestFacts | None,
     jobs: int,
     pool: Callable[[], Executor | None] | None = None,
-) -> Evaluation:
+    progress: Progress | None = None,
+) -> Iterator[tuple[int, Evaluation]]:
+    """The evaluation of each path, in path order (so findings come in report order), with the
+    position of its first file in ``files`` (errors are reported in the order files came). The
+    pull-request target comes first: its findings have no path, which sorts first."""
+    engine = Engine(policies)
+    pr = engine.evaluate([], facts)
+    if pr.findings or pr.errors:
+        yield len(files), pr  # its errors after every file's, as one evaluation gives them
+    order = sorted(range(len(files)), key=lambda i: files[i].path)
+    groups = [list(g) for _, g in groupby(order, key=lambda i: files[i].path)]
     if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
-        return Engine(policies).evaluate(files, facts)
-    chunks = [files[i::jobs] for i in range(jobs)]  # interleaved, so big and small files mix
-    work = [(policies, chunk) for chunk in chunks]
+        done = 0
+        for group in groups:
+            yield group[0], engine.evaluate([files[i] for i in group])
+            done += len(group)
+            if progress is not None and (done % PROGRESS_EVERY < len(group) or done == len(files)):
+                progress(done)
+        return
+    size = max(1, -(-len(groups) // (jobs * CHUNKS_PER_JOB)))
+    chunks = [groups[i : i + size] for i in range(0, len(groups), size)]
+    work = [(policies, [[(i, files[i]) for i in group] for group in chunk]) for chunk in chunks]
     executor = pool() if pool is not None else None
     if executor is not None:  # the bot's long-lived processes: nothing started per job
-        parts = list(executor.map(_evaluate_chunk, work))
-    else:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as own:
-            parts = list(own.map(_evaluate_chunk, work))
-    merged = Engine(policies).evaluate([], facts)  # the pull-request target, once
-    for part in parts:
-        merged.findings.extend(part.findings)
-        merged.errors.extend(part.errors)
-        merged.files += part.files
-    merged.findings.sort(key=Finding.sort_key)
-    return merged
+        yield from _chunk_results(executor, work, 2 * jobs, len(files), progress)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as own:
+        yield from _chunk_results(own, work, 2 * jobs, len(files), progress)
 
 
-def _evaluate_chunk(work: tuple[list[Policy], list[SourceFile]]) -> Evaluation:
-    policies, files = work
-    return Engine(policies).evaluate(files)
+def _chunk_results(
+    executor: Executor,
+    work: list[tuple[list[Policy], list[list[tuple[int, SourceFile]]]]],
+    window: int,
+    total: int,
+    progress: Progress | None,
+) -> Iterator[tuple[int, Evaluation]]:
+    """Each chunk's evaluations in chunk order, with at most ``window`` chunks in flight: results
+    never pile up faster than they are written out."""
+    pending: deque[tuple[int, Future[list[tuple[int, Evaluation]]]]] = deque()
+    queue = iter(work)
+
+    def submit() -> None:
+        for item in queue:
+            files = sum(len(group) for group in item[1])
+            pending.append((files, executor.submit(_evaluate_chunk, item)))
+            return
+
+    for _ in range(max(1, window)):
+        submit()
+    done = 0
+    try:
+        while pending:
+            files, future = pending.popleft()
+            results = future.result()
+            submit()
+            yield from results
+            done += files
+            if progress is not None:
+                progress(min(done, total))
+    finally:  # the reader stopped (^C, a closed pipe): no more work for the processes
+        for _, future in pending:
+            future.cancel()
+
+
+def _evaluate_chunk(
+    work: tuple[list[Policy], list[list[tuple[int, SourceFile]]]],
+) -> list[tuple[int, Evaluation]]:
+    policies, groups = work
+    engine = Engine(policies)
+    return [(group[0][0], engine.evaluate([file for _, file in group])) for group in groups]
 
 
 def live_entries(rules: Rules, now: datetime, verify: Verifier | None) -> list[ExemptionEntry]:

@@ -8,37 +8,31 @@ stderr in one line naming the file, line or option at fault; reports go to stdou
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
-import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TextIO
 
 from bot import __version__, exemptions
 from bot.checking import Rules, check, load_rules
-from bot.engine import render as rendering
-from bot.engine.fixtures import run_fixtures
 from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, policy_files
 from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_policy
 from bot.forge.git import GitError, GitRepo
 from bot.repoconfig import EXCEPTIONS_PATH
-from bot.report import Report, render_json, render_markdown, render_sarif, render_text
+from bot.report import STREAMED_FORMATS, Report, ReportedFinding, render_markdown, writer
 from bot.report.text import View, count, when
 
 EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
-FORMATS = ("text", "json", "sarif", "markdown")
+FORMATS = ("text", "json", "jsonl", "sarif", "markdown")
+# Commands registered by their own packages. They import the store (SQLAlchemy, Alembic), which
+# takes longer than a small scan: the parser has them only when the command line may name one.
+PACKAGE_COMMANDS = ("audit", "notify")
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"}
 PROGRESS_MIN_FILES = 300  # smaller scans end before a progress line would tell anything
-PROGRESS_STEPS = 100  # at most this many updates of the line (chunks of work)
-PROGRESS_CHUNK = 50  # files per chunk, below that bound
-
-T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -46,7 +40,8 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(with_package_commands=_may_name_package_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -66,7 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+LOCAL_COMMANDS = frozenset(
+    ("serve", "web", "worker", "clock", "expire", "ledger", "check", "scan", "policies",
+     "exceptions")
+)  # fmt: skip
+
+
+def _may_name_package_command(argv: Sequence[str]) -> bool:
+    """False only when the command is plainly one of ours (``scan``, ``check``...): help, an
+    unknown word or no command at all get the full parser, so they list every command."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    return command is None or command in PACKAGE_COMMANDS or command not in LOCAL_COMMANDS
+
+
+def build_parser(*, with_package_commands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compliance-bot",
         description="Compliance as code on pull requests, with governed, time-boxed opt-outs.",
@@ -192,13 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
         p.set_defaults(func=func)
 
-    from bot.audit.commands import add_commands as add_audit_commands
+    if with_package_commands:
+        from bot.audit.commands import add_commands as add_audit_commands
 
-    add_audit_commands(sub)
+        add_audit_commands(sub)
 
-    from bot.notify.commands import add_commands as add_notify_commands
+        from bot.notify.commands import add_commands as add_notify_commands
 
-    add_notify_commands(sub)
+        add_notify_commands(sub)
     return parser
 
 
@@ -225,21 +234,34 @@ def use_color(choice: str) -> bool:
     return sys.stdout.isatty()
 
 
-def emit(report: Report, args: argparse.Namespace) -> int:
-    """Print the report as asked; the exit code is the report's, whatever the view hides."""
-    view = View(min_severity=args.min_severity, blocking_only=args.blocking_only)
-    if args.format == "text":
-        text = render_text(report, color=use_color(args.color), view=view)
-    elif args.format == "json":
-        text = render_json(report, view)
-    elif args.format == "sarif":
-        text = render_sarif(report, __version__, view)
-    else:
-        text = render_markdown(report, view=view)
-    sys.stdout.write(text)
-    for error in report.errors if args.format != "text" else ():
-        print(f"compliance-bot: error: {error}", file=sys.stderr)
-    return report.exit_code
+class Output:
+    """Where ``check`` and ``scan`` write their report, as asked by ``--format`` and the view.
+
+    Text, JSON, JSON Lines and SARIF are written as the findings are judged (``sink``), so a
+    large scan holds counts, not findings; markdown, the check run's summary, needs them all."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.format = args.format
+        self.out = out
+        self.view = View(min_severity=args.min_severity, blocking_only=args.blocking_only)
+        self.writer = None
+        if self.format in STREAMED_FORMATS:
+            color = use_color(args.color) if self.format == "text" else False
+            self.writer = writer(self.format, out, color=color, view=self.view)
+
+    @property
+    def sink(self) -> Callable[[ReportedFinding], None] | None:
+        return self.writer.add if self.writer is not None else None
+
+    def emit(self, report: Report) -> int:
+        """Finish the report; the exit code is the report's, whatever the view hides."""
+        if self.writer is not None:
+            self.writer.finish(report)
+        else:
+            self.out.write(render_markdown(report, view=self.view))
+        for error in report.errors if self.format != "text" else ():
+            print(f"compliance-bot: error: {error}", file=sys.stderr)
+        return report.exit_code
 
 
 def decode(data: bytes, path: str) -> str | None:
@@ -429,16 +451,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         base_ref=args.base,
         head_ref=args.head,
     )
+    from bot.engine import render as rendering  # charts and kustomizations: only here
+
     tree = rendering.GitTree(repo, head)
     settings = rendering.settings_for(rules.config)
     expansion = rendering.expand(files, evaluated, tree, settings)
-    report = check(rules, expansion.files, now=now, facts=facts, place=expansion.place)
+    output = Output(args, sys.stdout)
+    report = check(
+        rules, expansion.files, now=now, facts=facts, place=expansion.place, sink=output.sink
+    )
     report.notes.extend(expansion.notes)
     report.errors.extend(expansion.errors)
     for glob, paths in excluded.items():
         report.excluded.setdefault(glob, []).extend(paths)
     report.base, report.head = base, head
-    return emit(report, args)
+    return output.emit(report)
 
 
 def history(repo: GitRepo, base_ref: str, head_ref: str) -> tuple[str, str, str]:
@@ -547,11 +574,30 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 raise UsageError(f"--policy: no policy {policy_id!r}{suggestion}")
     files = collect_files(args.paths, root)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    if shows_progress(len(files), sys.stderr):
-        report = check_showing_progress(rules, files, now, args.policy, jobs, sys.stderr)
-    else:
-        report = check(rules, files, now=now, policy_ids=args.policy, jobs=jobs)
-    return emit(report, args)
+    output = Output(args, sys.stdout)
+    # JSON Lines goes out as it comes: on a terminal, a progress line would be written over it
+    quiet = args.format == "jsonl" and sys.stdout.isatty()
+    line = (
+        None
+        if quiet or not shows_progress(len(files), sys.stderr)
+        else ProgressLine(len(files), sys.stderr)
+    )
+    if line is not None:
+        line.show(0)
+    try:
+        report = check(
+            rules,
+            files,
+            now=now,
+            policy_ids=args.policy,
+            jobs=jobs,
+            sink=output.sink,
+            progress=line.show if line is not None else None,
+        )
+    finally:
+        if line is not None:
+            line.close()  # before the report is written out, and on ^C too
+    return output.emit(report)
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -583,57 +629,6 @@ class ProgressLine:
         self.stream.flush()
 
 
-def check_showing_progress(
-    rules: Rules,
-    files: list[SourceFile],
-    now: datetime,
-    policy_ids: Sequence[str] | None,
-    jobs: int,
-    stream: TextIO,
-) -> Report:
-    """``check`` with a progress line on ``stream``: the files go in more chunks than there are
-    processes, so that the line moves as each chunk comes back. Same findings as without."""
-    line = ProgressLine(len(files), stream)
-    chunks = max(jobs, min(PROGRESS_STEPS, -(-len(files) // PROGRESS_CHUNK)))
-    fork = multiprocessing.get_context("fork")  # as ``check`` does: the CLI runs no threads
-    workers = ProcessPoolExecutor(jobs, mp_context=fork) if jobs > 1 else None
-    pool = ChunkProgress(workers, line, chunks)
-    try:
-        line.show(0)
-        # With a pool, ``check`` splits the files into ``jobs`` chunks for it to run.
-        return check(rules, files, now=now, policy_ids=policy_ids, jobs=chunks, pool=lambda: pool)
-    finally:
-        line.close()  # before the report is printed, and on ^C too
-        if workers is not None:
-            workers.shutdown(cancel_futures=True)
-
-
-class ChunkProgress(Executor):
-    """What ``check`` spreads its chunks of files over: ``inner``'s processes (or this one),
-    moving the progress line on as each chunk comes back. Chunks are of equal size (give or
-    take a file), so ``k`` of ``chunks`` done is ``k/chunks`` of the files."""
-
-    def __init__(self, inner: Executor | None, line: ProgressLine, chunks: int) -> None:
-        self.inner = inner
-        self.line = line
-        self.chunks = chunks
-
-    def map(
-        self,
-        fn: Callable[..., T],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int = 1,
-    ) -> Iterator[T]:
-        if self.inner is not None:
-            results = self.inner.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
-        else:
-            results = map(fn, *iterables)
-        for done, result in enumerate(results, 1):
-            self.line.show(self.line.total * done // self.chunks)
-            yield result
-
-
 # -- policies ---------------------------------------------------------------------------------
 
 
@@ -651,6 +646,8 @@ def cmd_policies_list(args: argparse.Namespace) -> int:
 
 
 def cmd_policies_test(args: argparse.Namespace) -> int:
+    from bot.engine.fixtures import run_fixtures
+
     policies = load_policy_paths(args.paths) if args.paths else load_bundled()
     failures = 0
     ran = 0
@@ -788,6 +785,8 @@ def cmd_exceptions_expire(args: argparse.Namespace) -> int:
         print(f"expired: {entry.id} ({entry.policy}) on {entry.deadline}, line {entry.line}")
     new_text = exemptions.remove_entries(text, [e.id for e in expired])
     if args.dry_run:
+        import difflib
+
         diff = difflib.unified_diff(
             text.splitlines(keepends=True),
             new_text.splitlines(keepends=True),

@@ -1,7 +1,9 @@
 """Wiring: build the store, the queue, the forge clients and the job table from ``Settings``.
 
 One ``Services`` per process. Building it opens nothing but the database engine (lazily) and the
-queue; forge clients are made per job, for the installation of the event.
+queue; forge clients are made per job, for the installation of the event. A process that runs
+jobs (``serve``, ``worker``) starts its evaluation processes when its runner starts, warm, so the
+first large PR after a restart waits for none of that; the ``web`` process never starts them.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,69 @@ if TYPE_CHECKING:
 CREDENTIALS_FILE = "github-app.json"
 GITLAB = "gitlab"  # the "installation" of GitLab events: the deployment's one token
 _POOL_LOCK = threading.Lock()
+# Imported once by the fork server the evaluation processes are forked from, so each starts
+# with the evaluation code loaded (and shares those pages with the others).
+_POOL_PRELOAD = ["bot.checking"]
+# What each evaluation process runs as it starts, before any task: compile the bundled packs
+# (CEL programs are cached per process) and evaluate a sample with them; and exit when the bot
+# process is gone: a pool process blocks on a queue whose both ends it holds, so a bot killed
+# outright (SIGKILL, OOM) would leave it and the fork server running for ever. It is code run
+# by ``exec``, not a function of this module: naming one would import ``bot.services`` (the
+# forge clients, the store: about a second and 100 MB) into every process.
+_POOL_START = """
+import os, threading, time
+
+def exit_with(pid):  # the bot process (the pool process's own parent is the fork server)
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+
+threading.Thread(target=exit_with, args=(bot_pid,), name="exit-with-bot", daemon=True).start()
+try:  # best effort: what fails here fails again, with its own message, in the first real task
+    from bot.engine.evaluate import Engine
+    from bot.engine.loader import load_bundled
+    from bot.engine.model import SourceFile
+
+    Engine(load_bundled()).evaluate([SourceFile("deploy/warm-up.yaml", sample)])
+except Exception:
+    pass
+"""
+# Evaluated once in each process as it starts: the YAML loader, the Kubernetes views, every
+# bundled condition's first run (each builds its CEL environment then), the report's findings.
+_POOL_SAMPLE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: warm-up
+spec:
+  selector:
+    matchLabels: {app: warm-up}
+  template:
+    metadata:
+      labels: {app: warm-up}
+    spec:
+      containers:
+        - name: app
+          image: nginx:latest
+          securityContext: {privileged: true, runAsUser: 0}
+          volumeMounts: [{name: sock, mountPath: /var/run/docker.sock}]
+      volumes: [{name: sock, hostPath: {path: /var/run/docker.sock}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: warm-up
+  namespace: default
+spec:
+  type: NodePort
+  ports: [{port: 80, nodePort: 30080}]
+"""
+WARM_UP_TIMEOUT = 120.0  # seconds; a process not ready by then is left to start on its own
+
+log = logging.getLogger(__name__)
 
 
 def load_stored_credentials(settings: Settings) -> Settings:
@@ -108,8 +174,9 @@ class Services:
 
         signer = checkpoints.load_signer(self.settings)  # made on first start
         assert signer is not None
-        logging.getLogger(__name__).info("audit checkpoints are signed by %s", signer.verifier.vkey)
-        return Runner(
+        log.info("audit checkpoints are signed by %s", signer.verifier.vkey)
+        return PoolRunner(
+            self,
             self.jobs,
             role=role,
             workers=self.settings.worker_threads,
@@ -198,7 +265,8 @@ class Services:
         )
 
     def evaluation_pool(self) -> Executor | None:
-        """Processes that evaluate large PRs in parallel, started on the first large PR.
+        """Processes that evaluate large PRs in parallel: started warm by the job runner
+        (``warm_evaluation_pool``), or else by the first large PR.
 
         With ``forkserver``: forking this multi-threaded process directly is not safe.
         ``COMPLIANCE_BOT_EVALUATION_PROCESSES=1`` keeps evaluation in the worker thread.
@@ -207,12 +275,57 @@ class Services:
             return None
         with _POOL_LOCK:
             if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(_POOL_PRELOAD)  # no effect once it runs
                 self._pool = ProcessPoolExecutor(
                     self.settings.evaluation_processes,
-                    mp_context=multiprocessing.get_context("forkserver"),
+                    mp_context=context,
+                    initializer=exec,
+                    initargs=(_POOL_START, {"bot_pid": os.getpid(), "sample": _POOL_SAMPLE}),
                 )
                 atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
         return self._pool
+
+    def warm_evaluation_pool(self) -> Future[list[int]] | None:
+        """Start every evaluation process now, on a background thread; the future holds their pids.
+
+        Processes start on demand, one per task while none is idle: one trivial task per process
+        starts them all, and each runs ``_POOL_START`` (the engine imported, the packs compiled, a
+        sample evaluated) before its first task. The first one ready may take every task, so
+        rounds follow until each has answered. Nothing waits for this: a large PR that comes first
+        waits for the pool as it would have, and a failure is logged and left for that PR to meet.
+        """
+        processes = self.settings.evaluation_processes
+        if processes <= 1:
+            return None
+        done: Future[list[int]] = Future()
+
+        def warm() -> None:
+            try:
+                pool = self.evaluation_pool()
+                assert pool is not None
+                ready: set[int] = set()
+                deadline = time.monotonic() + WARM_UP_TIMEOUT
+                while len(ready) < processes and time.monotonic() < deadline:
+                    tasks = [pool.submit(os.getpid) for _ in range(processes)]
+                    ready.update(task.result() for task in tasks)
+                    if len(ready) < processes:
+                        time.sleep(0.01)
+                done.set_result(sorted(ready))
+            except Exception as exc:
+                log.warning("could not start the evaluation processes: %s", exc)
+                done.set_exception(exc)
+
+        threading.Thread(target=warm, name="compliance-bot-pool-warm-up", daemon=True).start()
+        return done
+
+    def close_evaluation_pool(self) -> None:
+        """Stop the evaluation processes (a later large PR starts them again)."""
+        with _POOL_LOCK:
+            pool, self._pool = self._pool, None
+        if isinstance(pool, ProcessPoolExecutor):
+            atexit.unregister(pool.shutdown)
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def queue_healthy(self) -> bool:
         try:
@@ -278,3 +391,29 @@ class Services:
         if isinstance(ctx.actions, DryRunActions):
             summary["planned"] = ctx.actions.planned
         return summary
+
+
+class PoolRunner(Runner):
+    """The job runner of ``serve`` and ``worker``: it starts the evaluation processes warm when
+    it starts taking jobs, and stops them when it stops. (Building it starts nothing: the e2e
+    harness builds one for a web server that never runs jobs.)"""
+
+    def __init__(self, services: Services, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.services = services
+        self.warm: Future[list[int]] | None = None
+
+    def start(self) -> list[str]:
+        self.warm = self.services.warm_evaluation_pool()
+        return super().start()
+
+    def run(self) -> None:
+        self.warm = self.services.warm_evaluation_pool()
+        try:
+            super().run()
+        finally:
+            self.services.close_evaluation_pool()
+
+    def stop(self) -> None:
+        super().stop()
+        self.services.close_evaluation_pool()

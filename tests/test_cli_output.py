@@ -23,7 +23,6 @@ from jsonschema.validators import validator_for
 from test_cli import NOW, PRIVILEGED_POD, cli, commit, git, write
 
 from bot.cli import (
-    ChunkProgress,
     ProgressLine,
     fetch_command,
     main,
@@ -31,7 +30,7 @@ from bot.cli import (
     repository_root,
     shows_progress,
 )
-from bot.engine.model import Finding, ResourceRef
+from bot.engine.model import Finding, ResourceRef, SourceFile
 from bot.report.markdown import render_markdown
 from bot.report.model import ExceptionUse, Report, ReportedFinding
 from bot.report.sarif import sarif_log
@@ -293,12 +292,20 @@ def test_progress_line_text_is_rewritten_in_place_then_erased():
     assert stream.getvalue() == "\rscanning 1,200 files… 600/1,200\x1b[K\r\x1b[K"
 
 
-def test_chunk_progress_moves_the_line_as_each_chunk_comes_back():
+def test_check_moves_the_progress_line_as_files_are_evaluated():
+    from datetime import UTC, datetime
+
+    from bot.checking import Rules, check
+    from bot.engine.loader import load_bundled
+    from bot.repoconfig import RepoConfig
+
+    rules = Rules(load_bundled(["kubernetes"]), RepoConfig(), None)
+    files = [SourceFile(f"k8s/{i:03d}.yaml", PRIVILEGED_POD) for i in range(120)]
     stream = Terminal()
-    pool = ChunkProgress(None, ProgressLine(1000, stream), chunks=4)
-    assert list(pool.map(lambda x: x * 2, [1, 2, 3, 4])) == [2, 4, 6, 8]
-    done = re.findall(r"… ([\d,]+)/1,000", stream.getvalue())
-    assert done == ["250", "500", "750", "1,000"]
+    line = ProgressLine(len(files), stream)
+    check(rules, files, now=datetime(2026, 12, 1, tzinfo=UTC), progress=line.show)
+    done = re.findall(r"… ([\d,]+)/120", stream.getvalue())
+    assert done == ["50", "100", "120"]
 
 
 def test_scan_shows_progress_on_a_terminal_and_nowhere_else(tmp_path: Path):
@@ -594,3 +601,27 @@ def test_check_lists_what_the_base_configs_exclude_kept_out(repo: Path):
     text = check(repo).stdout
     assert "  legacy/**  kept out 1 file\n    legacy/agent.yaml\n" in text
     assert "  docs/**  no file of this change matched\n" in text
+
+
+def test_a_small_scan_starts_no_pool_and_imports_no_store(tmp_path: Path):
+    # a pre-commit hook runs `scan` on a few files: it must not pay for what it doesn't use
+    for i in range(3):
+        write(tmp_path, f"k8s/{i}.yaml", PRIVILEGED_POD)
+    code = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "code = main(['scan', 'k8s', '--format', 'json', '--jobs', '4', '--now', sys.argv[1]])\n"
+        "heavy = ('sqlalchemy', 'alembic', 'flask', 'github', 'gitlab', 'jsonschema',\n"
+        "         'multiprocessing', 'concurrent.futures.process')\n"
+        "print([m for m in heavy if m in sys.modules], code, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, NOW], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.stderr.strip() == "[] 1", proc.stderr
+
+
+def test_audit_and_notify_commands_are_still_listed_and_run():
+    proc = cli("--help")
+    assert " audit " in proc.stdout and " notify " in proc.stdout
+    assert "usage: compliance-bot audit" in cli("audit", "--help").stdout

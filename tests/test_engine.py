@@ -254,3 +254,56 @@ def test_a_long_lived_process_pool_gives_the_same_report():
         pooled = check(rules, files, now=now, pool=lambda: pool, jobs=2)
     assert pooled.to_json() == alone.to_json()
     assert len(alone.findings) > 210
+
+
+def test_messages_fill_placeholders_from_the_violation_then_the_subjects_scalars():
+    text = policy(
+        condition="containers.map(c, {'container': c.name, 'kind': 'shadowed'})",
+        message="{kind} {name}: {container} in {namespace} {}",
+    )
+    result = run(text, {"p.yaml": workload("Deployment")})
+    assert sorted(f.message for f in result.findings) == [
+        "shadowed w: app in prod {}",
+        "shadowed w: init in prod {}",
+    ]
+    # a list or a map of the subject has no one-line text: naming it is an error, as before
+    result = run(policy(message="{containers}"), {"p.yaml": workload("Pod")})
+    assert result.findings == [] and "placeholder {containers}" in result.errors[0].message
+
+
+def test_a_message_placeholder_with_a_null_value_reads_null():
+    text = policy(condition="[{'who': null}]", message="by {who}, {name}")
+    result = run(text, {"p.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {}\n"})
+    assert [f.message for f in result.findings] == ["by null, null"]
+
+
+def test_findings_share_their_repeated_message_texts():
+    files = {f"k8s/{i}.yaml": workload("Deployment") for i in range(3)}
+    result = run(policy(message="container {container} uses :latest"), files)
+    assert len(result.findings) == 6
+    texts = {f.message: f.message for f in result.findings}
+    assert all(f.message is texts[f.message] for f in result.findings)
+
+
+def test_a_condition_is_compiled_once_per_process():
+    from bot.engine import cel as celx
+    from bot.engine.evaluate import compile_policy
+
+    condition = "containers.exists(c, c.name == 'compiled-once-test')"
+    before = celx.compile_expression.cache_info()
+    first = load_policy_text(policy(id="t.one", condition=condition), "one.yaml")
+    second = load_policy_text(policy(id="t.two", condition=condition), "two.yaml")
+    after = celx.compile_expression.cache_info()
+    assert after.misses == before.misses + 1  # two policies, one condition: one compile
+    assert compile_policy(first).program is compile_policy(second).program
+    assert Engine([first]).compiled[0] is compile_policy(first)  # loading compiled it already
+
+
+def test_a_policy_text_is_loaded_once_per_process_and_errors_are_not_kept():
+    text = policy(id="t.cached")
+    assert load_policy_text(text, "p.yaml") is load_policy_text(text, "p.yaml")
+    assert load_policy_text(text, "p.yaml") is not load_policy_text(text, "q.yaml")
+    broken = policy(condition="containers.(")
+    for _ in range(2):
+        with pytest.raises(PolicyLoadError, match="does not compile"):
+            load_policy_text(broken, "p.yaml")

@@ -249,3 +249,80 @@ def test_sweep_without_an_app_is_skipped_quietly_until_one_is_registered(tmp_pat
     store_credentials(services.settings, {"id": 1, "pem": PEM, "webhook_secret": "s3cret"})
     sweep_deadlines(services)
     assert services.huey.pending_count() == 1
+
+
+# -- evaluation processes: started warm by the job runner -----------------------------------------
+
+# Run in a pool process by its name alone (``eval`` imports nothing): what that process has loaded.
+PROBE = (
+    "(__import__('os').getpid(), 'bot.engine.evaluate' in __import__('sys').modules,"
+    " __import__('sys').modules['bot.engine.cel'].compile_expression.cache_info().currsize"
+    " if 'bot.engine.cel' in __import__('sys').modules else 0)"
+)
+
+
+def test_the_job_runner_starts_the_evaluation_processes_warm_and_stops_them(tmp_path):
+    from bot.engine.loader import load_bundled
+
+    services = Services(Settings(data_dir=tmp_path, evaluation_processes=2))
+    services.migrate()
+    runner = services.runner("worker", check_worker_health=False)
+    assert services._pool is None  # building a runner (as a web-only harness does) starts none
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        runner.start()
+        assert runner.warm is not None
+        pids = runner.warm.result(timeout=120)
+        pool = services.evaluation_pool()
+        assert pool is not None and len(pids) == 2
+        assert set(pids) == set(pool._processes)  # type: ignore[attr-defined]
+        conditions = len({p.condition for p in load_bundled()})
+        for pid, engine, compiled in pool.map(eval, [PROBE] * 8):
+            assert pid in pids  # no process started for the work itself
+            assert engine and compiled >= conditions
+    finally:
+        runner.stop()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        services.store.dispose()
+    assert services._pool is None
+
+
+BOT_KILLED_OUTRIGHT = """
+import sys, time
+from pathlib import Path
+from bot.config import Settings
+from bot.services import Services
+services = Services(Settings(data_dir=Path(sys.argv[1]), evaluation_processes=2))
+print(*services.warm_evaluation_pool().result(timeout=120), flush=True)
+time.sleep(600)
+"""
+
+
+def test_evaluation_processes_exit_when_the_bot_is_killed_outright(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BOT_KILLED_OUTRIGHT, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        pids = [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)

@@ -7,6 +7,7 @@ judges the same subject. A policy that fails at evaluation produces an error, ne
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,8 @@ class CompiledPolicy:
     match: Any
     files: GlobSet
     exclude: GlobSet | None
-    reads: frozenset[str] = frozenset()  # the target's variables the condition mentions
+    reads: frozenset[str]  # the target's variables the condition mentions
+    message: celx.Message  # the policy's message, split once into text and placeholders
 
 
 @dataclass
@@ -38,7 +40,23 @@ class Evaluation:
 
 
 def compile_policy(policy: Policy, targets: dict[str, Target] = TARGETS) -> CompiledPolicy:
-    """Raises CELCompileError / MatchError / KeyError; the loader turns these into load errors."""
+    """Raises CELCompileError / MatchError / KeyError; the loader turns these into load errors.
+
+    With the standard targets the result is kept for the life of the process, keyed by the
+    policy's whole content (a frozen record): the loader compiles each policy to check it and
+    every check builds an Engine of the same pack, which then costs a dictionary lookup.
+    """
+    if targets is TARGETS:
+        return _compiled(policy)
+    return _compile(policy, targets)
+
+
+@functools.lru_cache(maxsize=2048)
+def _compiled(policy: Policy) -> CompiledPolicy:
+    return _compile(policy, TARGETS)
+
+
+def _compile(policy: Policy, targets: dict[str, Target]) -> CompiledPolicy:
     target = targets[policy.target]
     files = policy.files or target.default_files
     exclude = policy.exclude if policy.files else target.default_exclude + policy.exclude
@@ -50,6 +68,7 @@ def compile_policy(policy: Policy, targets: dict[str, Target] = TARGETS) -> Comp
         files=GlobSet(files),
         exclude=GlobSet(exclude) if exclude else None,
         reads=_reads(policy.condition, target),
+        message=celx.message(policy.message),
     )
 
 
@@ -90,6 +109,9 @@ class Engine:
         self, files: Iterable[SourceFile], facts: PullRequestFacts | None = None
     ) -> Evaluation:
         result = Evaluation()
+        # Findings repeat their messages (one policy, the same container name, many resources):
+        # each distinct text is kept once, which is most of a finding's memory and pickled size.
+        texts: dict[str, str] = {}
         for file in files:
             applicable = self.policies_for(file.path)
             if not applicable:
@@ -113,24 +135,34 @@ class Engine:
                         )
                     )
                     continue
-                self._judge(subjects, compiled, result)
+                self._judge(subjects, compiled, result, texts)
         if facts is not None and self._change_policies:
             for target_name in {c.target.name for c in self._change_policies}:
                 compiled = [c for c in self._change_policies if c.target.name == target_name]
                 target = compiled[0].target
                 assert isinstance(target, ChangeTarget)
-                self._judge(list(target.change_subjects(facts)), compiled, result)
+                self._judge(list(target.change_subjects(facts)), compiled, result, texts)
         result.findings.sort(key=Finding.sort_key)
         return result
 
     def _judge(
-        self, subjects: list[Subject], compiled: list[CompiledPolicy], result: Evaluation
+        self,
+        subjects: list[Subject],
+        compiled: list[CompiledPolicy],
+        result: Evaluation,
+        texts: dict[str, str],
     ) -> None:
         for subject in subjects:
             pairs: list[tuple[CompiledPolicy, Subject]] = []
+            # Convert into CEL only the variables these conditions read: converting is most of
+            # the cost, and the whole resource (`object`) is rarely needed.
+            needed: set[str] = set()
             for c in compiled:
                 try:
-                    pairs.extend((c, selected) for selected in c.target.select(c.match, subject))
+                    for selected in c.target.select(c.match, subject):
+                        pairs.append((c, selected))
+                        if selected is subject:
+                            needed |= c.reads
                 except TargetError as exc:
                     result.errors.append(
                         EvalError(
@@ -139,12 +171,6 @@ class Engine:
                     )
             if not pairs:
                 continue
-            # Convert into CEL only the variables these conditions read: converting is most of
-            # the cost, and the whole resource (`object`) is rarely needed.
-            needed: set[str] = set()
-            for c, selected in pairs:
-                if selected is subject:
-                    needed |= c.reads
             shared = None
             for c, selected in pairs:
                 if selected is subject:
@@ -154,22 +180,31 @@ class Engine:
                     context = shared
                 else:
                     context = celx.new_context(selected.variables, self._functions)
-                self._apply(c, selected, context, result)
+                self._apply(c, selected, context, result, texts)
 
     @staticmethod
-    def _apply(c: CompiledPolicy, subject: Subject, context: Any, result: Evaluation) -> None:
+    def _apply(
+        c: CompiledPolicy,
+        subject: Subject,
+        context: Any,
+        result: Evaluation,
+        texts: dict[str, str],
+    ) -> None:
         policy = c.policy
         try:
             found = celx.violations(celx.run(c.program, context))
             if not found:  # the usual case; the placeholder values are only needed for a message
                 return
-            base = {k: v for k, v in subject.variables.items() if _is_scalar(v)}
+            # A placeholder is filled from the violation, else from the subject's scalar
+            # variables (name, kind, ...): looked up per placeholder, not copied per finding.
+            scalars = _Scalars(subject.variables)
             for violation in found:
-                values = {**base, **violation}
                 line = subject.line
                 field_path = violation.get("path")
                 if isinstance(field_path, str) and field_path:
                     line = subject.locate(field_path) or line
+                text = c.message.render(violation, scalars)
+                text = texts.setdefault(text, text)
                 result.findings.append(
                     Finding(
                         policy=policy.id,
@@ -177,7 +212,7 @@ class Engine:
                         enforcement=policy.enforcement,
                         path=subject.path,
                         line=line,
-                        message=celx.render(policy.message, values),
+                        message=text,
                         resource=subject.resource,
                         title=policy.title,
                     )
@@ -192,6 +227,20 @@ class Engine:
                     policy=policy.id,
                 )
             )
+
+
+class _Scalars:
+    """A subject's variables as message placeholders see them: scalars only (a list or a map
+    has no one-line text, so ``{containers}`` is an error unless the violation names it)."""
+
+    __slots__ = ("_variables",)
+
+    def __init__(self, variables: dict[str, Any]) -> None:
+        self._variables = variables
+
+    def get(self, key: str, default: Any) -> Any:
+        value = self._variables.get(key, default)
+        return value if value is default or _is_scalar(value) else default
 
 
 def _is_scalar(value: Any) -> bool:

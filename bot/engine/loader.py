@@ -11,7 +11,6 @@ import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +50,8 @@ class PolicyLoadError(Exception):
 
 @functools.cache
 def _schema_validator(name: str) -> jsonschema.Draft202012Validator:
+    from importlib import resources  # here, not at start: it brings tempfile and shutil
+
     text = resources.files("bot.schemas").joinpath(name).read_text("utf-8")
     import jsonschema
 
@@ -112,10 +113,13 @@ def _shown(value: Any) -> str:
 
 def bundled_dir() -> Path:
     """Where the bundled packs are: inside the wheel, or the checkout's ``policies/``."""
-    packaged = resources.files("bot").joinpath("_policies")
+    # (the package's own folder, as importlib.resources.files("bot") names it, without importing
+    # importlib.resources, tempfile and shutil at every start)
+    here = Path(__file__).resolve().parents[1]
+    packaged = here / "_policies"
     if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "policies"
+        return packaged
+    return here.parent / "policies"
 
 
 def bundled_packs() -> list[str]:
@@ -180,9 +184,16 @@ def check_unique(policies: Iterable[Policy]) -> None:
         seen[p.id] = p
 
 
+@functools.lru_cache(maxsize=1024)
 def load_policy_text(
     text: str, source: str, pack: str = "local", *, trusted: bool = False
 ) -> Policy:
+    """One policy file's text as a checked, compiled :class:`Policy`; raises PolicyLoadError.
+
+    Kept per process by the file's content (and its name, pack and trust): a bot process loads
+    the same packs and the same repositories' policies for check after check. Policies are
+    frozen records, so handing the same one out twice is safe; an error is never kept.
+    """
     try:
         doc = safeyaml.load(text, safeyaml.STRICT)
     except safeyaml.YAMLError as exc:

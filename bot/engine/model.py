@@ -6,7 +6,6 @@ serialise them to the JSON contract. Nothing here parses, evaluates or does I/O.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ Enforcement = Literal["blocking", "advisory"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceRef:
     """A Kubernetes-style object inside a file: ``Deployment/prod/web``."""
 
@@ -114,7 +113,7 @@ class Subject:
     key: str = ""  # groups subjects whose CEL context can be shared (one per document)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per finding: no per-instance __dict__
 class Finding:
     policy: str
     severity: Severity
@@ -195,5 +194,7 @@ def closest_policy(name: str, policies: Iterable[Policy]) -> str | None:
         readers = [p.id for p in policies if pattern.search(p.condition)]
         if len(readers) == 1:
             return readers[0]
+    import difflib  # only for a mistyped id: not at every start
+
     close = difflib.get_close_matches(name, sorted(p.id for p in policies), n=1)
     return close[0] if close else None

@@ -1,19 +1,54 @@
 """Reports: the outcome of a check and its renderings (text, JSON, SARIF, markdown).
 
-``render(report, fmt)`` is the one entry point the CLI and the check-run code use; each format
-lives in its own module (``text``, ``jsonout``, ``sarif``, ``markdown``).
+``render(report, fmt)`` is the one entry point the check-run code uses; each format lives in its
+own module (``text``, ``jsonout``, ``sarif``, ``markdown``). ``writer(fmt, out)`` is what the CLI
+uses for text, JSON, JSON Lines and SARIF: the findings are written as they are judged, so a
+scan's memory does not grow with its findings.
 """
 
 from __future__ import annotations
 
+from typing import Protocol, TextIO
+
 from bot import __version__
-from bot.report.jsonout import render_json
+from bot.report.jsonout import JsonLinesWriter, JsonWriter, render_json
 from bot.report.markdown import render_markdown
-from bot.report.model import ExceptionUse, Report, ReportedFinding
-from bot.report.sarif import render_sarif
-from bot.report.text import render_text
+from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
+from bot.report.sarif import SarifWriter, render_sarif
+from bot.report.text import ALL, TextWriter, View, render_text
 
 FORMATS = ("text", "json", "sarif", "markdown")
+STREAMED_FORMATS = ("text", "json", "jsonl", "sarif")  # what ``writer`` writes
+
+
+class Writer(Protocol):
+    """Writes a report whose findings come one at a time (``check(sink=writer.add)``): ``add``
+    each finding in report order, then ``finish`` with the report, which holds no findings."""
+
+    def add(self, rf: ReportedFinding) -> None: ...
+
+    def finish(self, report: Report) -> None: ...
+
+
+def writer(
+    fmt: str,
+    out: TextIO,
+    *,
+    color: bool = False,
+    view: View = ALL,
+    tool_version: str = __version__,
+) -> Writer:
+    """A ``Writer`` of ``fmt`` (one of ``STREAMED_FORMATS``) to ``out``: for text, JSON and SARIF
+    the same bytes as ``render`` of the whole report, without holding its findings."""
+    if fmt == "text":
+        return TextWriter(out, color=color, view=view)
+    if fmt == "json":
+        return JsonWriter(out, view)
+    if fmt == "jsonl":
+        return JsonLinesWriter(out, view)
+    if fmt == "sarif":
+        return SarifWriter(out, tool_version, view)
+    raise ValueError(f"no streamed {fmt!r} output: expected one of {', '.join(STREAMED_FORMATS)}")
 
 
 def render(
@@ -38,12 +73,16 @@ def render(
 
 __all__ = [
     "FORMATS",
+    "STREAMED_FORMATS",
     "ExceptionUse",
     "Report",
     "ReportedFinding",
+    "Tally",
+    "Writer",
     "render",
     "render_json",
     "render_markdown",
     "render_sarif",
     "render_text",
+    "writer",
 ]

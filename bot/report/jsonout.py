@@ -7,14 +7,21 @@ not shadow the standard library's ``json`` inside this package.
 A narrowed ``View`` (``--min-severity``, ``--blocking-only``) leaves findings out of
 ``findings`` only; ``summary`` and ``conclusion`` still count them, and a ``hidden`` object
 right after ``findings`` says how many were left out and by which filter.
+
+``JsonWriter`` writes the same bytes from findings that come one at a time (``check(sink=)``),
+spooling them until the verdict is known. ``JsonLinesWriter`` (``--format jsonl``) needs no
+spool: one finding per line as it comes (the objects of ``findings``), then one last line with
+the rest of the report (``conclusion``, ``exceptions``, ``errors``, ``summary``, ...: the JSON
+report without ``findings``, with ``hidden`` when a view narrowed the findings).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TextIO
 
-from bot.report.model import Report
+from bot.report.model import Report, ReportedFinding
+from bot.report.spool import MARKER, copy_spool, new_spool
 from bot.report.text import ALL, View
 
 
@@ -35,3 +42,81 @@ def render_json(report: Report, view: View = ALL) -> str:
                 }
         data = shown
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def _hidden(hidden: int, blocking: int, view: View) -> dict[str, Any]:
+    return {
+        "findings": hidden,
+        "blocking": blocking,
+        "min_severity": view.min_severity,
+        "blocking_only": view.blocking_only,
+    }
+
+
+def _without_findings(report: Report, view: View, hidden: int, blocking: int) -> dict[str, Any]:
+    """The report's JSON with ``findings`` to be filled in (``MARKER``) and ``hidden`` after it."""
+    data = report.to_json()
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        shown[key] = value
+        if key == "findings" and view.active:
+            shown["hidden"] = _hidden(hidden, blocking, view)
+    return shown
+
+
+class JsonWriter:
+    """``render_json`` for findings handed over one at a time, in report order."""
+
+    INDENT = "    "  # a finding's depth in the report: an item of a list in the top object
+
+    def __init__(self, out: TextIO, view: View = ALL) -> None:
+        self.out = out
+        self.view = view
+        self.spool = new_spool()
+        self.shown = self.hidden = self.hidden_blocking = 0
+
+    def add(self, rf: ReportedFinding) -> None:
+        if not self.view.shows(rf):
+            self.hidden += 1
+            self.hidden_blocking += rf.blocking
+            return
+        text = json.dumps(rf.to_json(), indent=2)
+        # JSON strings hold no raw newline, so every line of the item moves in by the same step
+        self.spool.write(
+            (",\n" if self.shown else "") + self.INDENT + text.replace("\n", "\n" + self.INDENT)
+        )
+        self.shown += 1
+
+    def finish(self, report: Report) -> None:
+        data = _without_findings(report, self.view, self.hidden, self.hidden_blocking)
+        data["findings"] = [MARKER] if self.shown else []
+        text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+        if not self.shown:
+            self.out.write(text)
+            return
+        # ``findings`` is the second key, after the verdict: the first marker is its place
+        head, _, tail = text.partition(self.INDENT + json.dumps(MARKER))
+        self.out.write(head)
+        copy_spool(self.spool, self.out)
+        self.out.write(tail)
+
+
+class JsonLinesWriter:
+    """``--format jsonl``: each finding on its own line as it comes, then the rest of the report."""
+
+    def __init__(self, out: TextIO, view: View = ALL) -> None:
+        self.out = out
+        self.view = view
+        self.hidden = self.hidden_blocking = 0
+
+    def add(self, rf: ReportedFinding) -> None:
+        if not self.view.shows(rf):
+            self.hidden += 1
+            self.hidden_blocking += rf.blocking
+            return
+        self.out.write(json.dumps(rf.to_json()) + "\n")
+
+    def finish(self, report: Report) -> None:
+        data = _without_findings(report, self.view, self.hidden, self.hidden_blocking)
+        del data["findings"]
+        self.out.write(json.dumps(data) + "\n")

@@ -83,6 +83,32 @@ class ReportedFinding:
 
 
 @dataclass
+class Tally:
+    """How many findings a report has of each kind: all a streamed report keeps of them."""
+
+    blocking: int = 0
+    advisory: int = 0
+    excepted: int = 0
+    findings: int = 0
+
+    def add(self, rf: ReportedFinding) -> None:
+        self.findings += 1
+        if rf.exception is not None:
+            self.excepted += 1
+        elif rf.finding.enforcement == "advisory":
+            self.advisory += 1
+        elif rf.blocking:
+            self.blocking += 1
+
+    @classmethod
+    def of(cls, findings: list[ReportedFinding]) -> Tally:
+        tally = cls()
+        for rf in findings:
+            tally.add(rf)
+        return tally
+
+
+@dataclass
 class Report:
     findings: list[ReportedFinding] = field(default_factory=list)
     applied: list[ExceptionUse] = field(default_factory=list)
@@ -102,6 +128,12 @@ class Report:
     excluded: dict[str, list[str]] = field(default_factory=dict)
     base: str | None = None
     head: str | None = None
+    # Set when the findings were streamed (``check(sink=...)``) rather than kept in ``findings``:
+    # their counts, which the verdict and the summaries read through ``counts()``.
+    tally: Tally | None = None
+
+    def counts(self) -> Tally:
+        return self.tally if self.tally is not None else Tally.of(self.findings)
 
     @property
     def blocking(self) -> list[ReportedFinding]:
@@ -120,17 +152,18 @@ class Report:
     @property
     def conclusion(self) -> Literal["success", "failure"]:
         # Fail closed: anything we could not judge counts against the change.
-        return "failure" if self.blocking or self.errors else "success"
+        return "failure" if self.counts().blocking or self.errors else "success"
 
     @property
     def exit_code(self) -> int:
         if self.errors:
             return 2
-        return 1 if self.blocking else 0
+        return 1 if self.counts().blocking else 0
 
     def to_json(self) -> dict[str, Any]:
+        counts = self.counts()
         return {
-            "conclusion": self.conclusion,
+            "conclusion": "failure" if counts.blocking or self.errors else "success",
             "findings": [f.to_json() for f in self.findings],
             "exceptions": {
                 "applied": [e.to_json() for e in self.applied],
@@ -143,9 +176,9 @@ class Report:
             "errors": [e.to_json() for e in self.errors],
             "summary": {
                 "files": self.files_checked,
-                "blocking": len(self.blocking),
-                "advisory": len(self.advisory),
-                "excepted": len(self.excepted),
+                "blocking": counts.blocking,
+                "advisory": counts.advisory,
+                "excepted": counts.excepted,
                 "errors": len(self.errors),
             },
             "notes": list(self.notes),

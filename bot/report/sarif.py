@@ -22,7 +22,10 @@ each kept out (``exclusions``, present whenever there are globs; excluded files 
 analysed, so they are not results or artifacts), and what a narrowed ``View`` left out
 (``hidden``; its findings are neither results nor notifications).
 
-This module builds data; it does no I/O.
+``SarifWriter`` writes the same bytes from findings that come one at a time, in report order
+(``check(sink=)``): results go to a spool as they come, the rules and notifications (which need
+every finding's policy) are written once the findings are done. Apart from that writer, this
+module builds data; it does no I/O.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from bot.engine.model import EvalError, Finding, Policy
 from bot.report.model import Report, ReportedFinding
+from bot.report.spool import MARKER, copy_spool, new_spool
 from bot.report.text import ALL, View
 
 # The ``$id`` of the OASIS schema (tests/vendor/sarif holds the copy the tests validate against).
@@ -191,11 +195,7 @@ def sarif_log(report: Report, tool_version: str, view: View = ALL) -> dict[str, 
     samples: dict[str, Finding] = {}
     for rf in findings:
         samples.setdefault(rf.finding.policy, rf.finding)
-    # Errors name a rule only when the policy is known; otherwise the id rides in properties.
-    wanted = set(samples) | {e.policy for e in report.errors if e.policy in report.policies}
-    rule_ids = sorted(wanted)
-    rules = [_rule(pid, report.policies.get(pid), samples.get(pid)) for pid in rule_ids]
-    rule_index = {pid: i for i, pid in enumerate(rule_ids)}
+    rule_index = _rule_index(report, samples)
 
     results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
@@ -203,17 +203,52 @@ def sarif_log(report: Report, tool_version: str, view: View = ALL) -> dict[str, 
     for rf in sorted(findings, key=lambda x: x.finding.sort_key()):
         f = rf.finding
         if not f.path:
-            text = f"pull request: {_message(f)}"
-            if rf.exception is not None:
-                text += f" (excepted by {rf.exception.id})"
-            notifications.append(_notification(text, _level(rf), rule_index, f.policy))
+            notifications.append(_pull_request_notification(rf, rule_index))
             continue
         # Identical findings in one file (same policy, resource, message) stay distinct alerts.
         base = fingerprint(f)
         seen[base] = seen.get(base, 0) + 1
         results.append(_result(rf, rule_index[f.policy], f"{base}:{seen[base]}"))
-    notifications.extend(_error_notification(e, rule_index) for e in report.errors)
+    hidden = view.hidden(report.findings)
+    return _log(
+        report,
+        tool_version,
+        view,
+        samples,
+        rule_index,
+        notifications,
+        results,
+        (len(hidden), sum(1 for rf in hidden if rf.blocking)),
+    )
 
+
+def _rule_index(report: Report, samples: dict[str, Finding]) -> dict[str, int]:
+    # Errors name a rule only when the policy is known; otherwise the id rides in properties.
+    wanted = set(samples) | {e.policy for e in report.errors if e.policy in report.policies}
+    return {pid: i for i, pid in enumerate(sorted(wanted))}  # type: ignore[arg-type]
+
+
+def _pull_request_notification(rf: ReportedFinding, rule_index: dict[str, int]) -> dict[str, Any]:
+    f = rf.finding
+    text = f"pull request: {_message(f)}"
+    if rf.exception is not None:
+        text += f" (excepted by {rf.exception.id})"
+    return _notification(text, _level(rf), rule_index, f.policy)
+
+
+def _log(
+    report: Report,
+    tool_version: str,
+    view: View,
+    samples: dict[str, Finding],
+    rule_index: dict[str, int],
+    notifications: list[dict[str, Any]],
+    results: list[Any],
+    hidden: tuple[int, int],
+) -> dict[str, Any]:
+    rules = [_rule(pid, report.policies.get(pid), samples.get(pid)) for pid in rule_index]
+    notifications.extend(_error_notification(e, rule_index) for e in report.errors)
+    counts = report.counts()
     invocation: dict[str, Any] = {"executionSuccessful": not report.errors}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
@@ -231,9 +266,9 @@ def sarif_log(report: Report, tool_version: str, view: View = ALL) -> dict[str, 
         "results": results,
         "properties": {
             "conclusion": report.conclusion,
-            "blocking": len(report.blocking),
-            "advisory": len(report.advisory),
-            "excepted": len(report.excepted),
+            "blocking": counts.blocking,
+            "advisory": counts.advisory,
+            "excepted": counts.excepted,
             "errors": len(report.errors),
             "files": report.files_checked,
         },
@@ -248,13 +283,94 @@ def sarif_log(report: Report, tool_version: str, view: View = ALL) -> dict[str, 
             "excluded": {glob: list(report.excluded.get(glob, [])) for glob in report.exclude},
         }
     if view.active:
-        hidden = view.hidden(report.findings)
         run["properties"]["hidden"] = {
-            "findings": len(hidden),
-            "blocking": sum(1 for rf in hidden if rf.blocking),
+            "findings": hidden[0],
+            "blocking": hidden[1],
             "filter": view.options(),
         }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+class SarifWriter:
+    """``render_sarif`` for findings handed over one at a time, in report order.
+
+    A result names its rule by index in the sorted rules, which are known only at the end: it is
+    spooled with a provisional index (its policy's order of first appearance) and renumbered as
+    the spool is copied out. Fingerprints count identical findings per file, and a file's
+    findings come together, so the counts are kept for the current file only.
+    """
+
+    INDENT = " " * 8  # a result's depth: runs[0].results[i]
+    RULE_INDEX = INDENT + '  "ruleIndex": '  # the one key of a result at that depth so named
+
+    def __init__(self, out: TextIO, tool_version: str, view: View = ALL) -> None:
+        self.out = out
+        self.tool_version = tool_version
+        self.view = view
+        self.spool = new_spool()
+        self.samples: dict[str, Finding] = {}
+        self.first: dict[str, int] = {}  # policy -> provisional rule index
+        self.pull_request: list[ReportedFinding] = []
+        self.path: str | None = None
+        self.seen: dict[str, int] = {}
+        self.results = self.hidden = self.hidden_blocking = 0
+
+    def add(self, rf: ReportedFinding) -> None:
+        if not self.view.shows(rf):
+            self.hidden += 1
+            self.hidden_blocking += rf.blocking
+            return
+        f = rf.finding
+        self.samples.setdefault(f.policy, f)
+        if not f.path:
+            self.pull_request.append(rf)
+            return
+        if f.path != self.path:
+            self.path = f.path
+            self.seen.clear()
+        base = fingerprint(f)
+        self.seen[base] = self.seen.get(base, 0) + 1
+        index = self.first.setdefault(f.policy, len(self.first))
+        text = json.dumps(_result(rf, index, f"{base}:{self.seen[base]}"), indent=2)
+        separator = ",\n" if self.results else ""
+        self.spool.write(separator + self.INDENT + text.replace("\n", "\n" + self.INDENT))
+        self.results += 1
+
+    def finish(self, report: Report) -> None:
+        rule_index = _rule_index(report, self.samples)
+        notifications = [_pull_request_notification(rf, rule_index) for rf in self.pull_request]
+        results: list[Any] = [MARKER] if self.results else []
+        log = _log(
+            report,
+            self.tool_version,
+            self.view,
+            self.samples,
+            rule_index,
+            notifications,
+            results,
+            (self.hidden, self.hidden_blocking),
+        )
+        text = json.dumps(log, indent=2) + "\n"
+        if not self.results:
+            self.out.write(text)
+            return
+        # Rules and notifications come first and hold repository text; a line that is the marker
+        # alone, at a result's depth, can only be the results' place.
+        head, _, tail = text.partition("\n" + self.INDENT + json.dumps(MARKER) + "\n")
+        self.out.write(head + "\n")
+        renumber = {old: rule_index[policy] for policy, old in self.first.items()}
+        if all(old == new for old, new in renumber.items()):
+            copy_spool(self.spool, self.out)
+        else:
+            self.spool.seek(0)
+            prefix = self.RULE_INDEX
+            for line in self.spool:
+                if line.startswith(prefix):
+                    old, comma = line[len(prefix) :].rstrip("\n").split(",")
+                    line = f"{prefix}{renumber[int(old)]},{comma}\n"
+                self.out.write(line)
+            self.spool.close()
+        self.out.write("\n" + tail)
 
 
 def _error_notification(error: EvalError, rule_index: dict[str, int]) -> dict[str, Any]:

@@ -24,10 +24,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import IO, TextIO
 
 from bot.engine.model import SEVERITIES, EvalError, Severity
 from bot.repoconfig import CONFIG_PATH
 from bot.report.model import ExceptionUse, Report, ReportedFinding
+from bot.report.spool import copy_spool, new_spool
 
 PULL_REQUEST = "(pull request)"  # where findings of the pull-request target live
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -161,12 +163,16 @@ ALL = View()
 def hidden_note(report: Report, view: View) -> str | None:
     """How many findings ``view`` left out and how many of them block, or None when none."""
     hidden = view.hidden(report.findings)
+    return hidden_text(len(hidden), sum(1 for rf in hidden if rf.blocking), view)
+
+
+def hidden_text(hidden: int, blocking: int, view: View) -> str | None:
+    """``hidden_note`` from the counts (a streamed report keeps no findings to count)."""
     if not hidden:
         return None
-    blocking = sum(1 for rf in hidden if rf.blocking)
     of_them = f", {blocking} of them blocking" if blocking else ""
     return (
-        f"{count(len(hidden), 'finding')} not shown ({view.options()}){of_them}; "
+        f"{count(hidden, 'finding')} not shown ({view.options()}){of_them}; "
         "the verdict counts every finding"
     )
 
@@ -181,10 +187,11 @@ def excluded_summary(report: Report, glob: str) -> str:
 
 
 def verdict_counts(report: Report) -> str:
+    counts = report.counts()
     parts = [
-        count(len(report.blocking), "blocking finding"),
-        f"{len(report.advisory)} advisory",
-        f"{len(report.excepted)} excepted",
+        count(counts.blocking, "blocking finding"),
+        f"{counts.advisory} advisory",
+        f"{counts.excepted} excepted",
     ]
     if report.errors:
         parts.append(count(len(report.errors), "error"))
@@ -215,16 +222,35 @@ def render_text(report: Report, color: bool = False, view: View = ALL) -> str:
     blocking = [rf for rf in shown if rf.blocking]
     advisory = [rf for rf in shown if rf.exception is None and not rf.blocking]
     excepted = [rf for rf in shown if rf.exception is not None]
-    fail = "fails" if len(blocking) == 1 else "fail"
-    covered = "an exception" if len(excepted) == 1 else "exceptions"
-    for title, style, findings in (
-        (f"Blocking: {count(len(blocking), 'finding')} {fail} the check", "red-bold", blocking),
-        (f"Advisory: {count(len(advisory), 'finding')}, for information only", "yellow", advisory),
-        (f"Excepted: {count(len(excepted), 'finding')} covered by {covered}", "green", excepted),
+    for (title, style), findings in zip(
+        _section_titles(len(blocking), len(advisory), len(excepted)),
+        (blocking, advisory, excepted),
+        strict=True,
     ):
         if findings:
             lines.extend(_finding_section(paint(title, style), findings, paint))
+    hidden = view.hidden(report.findings)
+    lines.extend(
+        _closing_lines(
+            report, paint, hidden_text(len(hidden), sum(1 for rf in hidden if rf.blocking), view)
+        )
+    )
+    return "\n".join(lines) + "\n"
 
+
+def _section_titles(blocking: int, advisory: int, excepted: int) -> list[tuple[str, str]]:
+    fail = "fails" if blocking == 1 else "fail"
+    covered = "an exception" if excepted == 1 else "exceptions"
+    return [
+        (f"Blocking: {count(blocking, 'finding')} {fail} the check", "red-bold"),
+        (f"Advisory: {count(advisory, 'finding')}, for information only", "yellow"),
+        (f"Excepted: {count(excepted, 'finding')} covered by {covered}", "green"),
+    ]
+
+
+def _closing_lines(report: Report, paint: _Painter, hidden: str | None) -> list[str]:
+    """Everything after the findings: errors, exceptions, exclusions, notes and the verdict."""
+    lines: list[str] = []
     if report.errors:
         lines.append(
             paint("Errors: the check fails because these could not be evaluated", "red-bold")
@@ -243,20 +269,82 @@ def render_text(report: Report, color: bool = False, view: View = ALL) -> str:
         lines.extend(_exclusion_lines(report))
         lines.append("")
 
-    hidden = hidden_note(report, view)
     if hidden:  # not dim: what it hides may be failing the check
         lines.append(paint(f"note: {hidden}", "yellow"))
     lines.extend(paint(f"note: {plain(note)}", "dim") for note in report.notes)
     if hidden or report.notes:
         lines.append("")
 
-    if not report.findings and not report.errors:
+    if not report.counts().findings and not report.errors:
         lines.append("No findings.")
     if report.conclusion == "failure":
         lines.append(f"{paint('FAIL', 'red-bold')}: {verdict_counts(report)}")
     else:
         lines.append(f"{paint('PASS', 'green-bold')}: {verdict_counts(report)}")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+class TextWriter:
+    """``render_text`` for findings that come one at a time, in report order (``check(sink=)``).
+
+    Each section (blocking, advisory, excepted) is written to its own spool as the findings of a
+    file complete, keeping only the current file's findings; ``finish`` writes the sections with
+    their counts, then what ``render_text`` writes after them. The output is the same, byte for
+    byte, as ``render_text`` of the whole report.
+    """
+
+    def __init__(self, out: TextIO, color: bool = False, view: View = ALL) -> None:
+        self.out = out
+        self.paint = _Painter(color)
+        self.view = view
+        self.spools = [new_spool(), new_spool(), new_spool()]
+        self.counts = [0, 0, 0]
+        self.current: list[list[ReportedFinding]] = [[], [], []]  # the current file's
+        self.pull_request: list[list[ReportedFinding]] = [[], [], []]  # listed last
+        self.path: str | None = None
+        self.hidden = self.hidden_blocking = 0
+
+    def add(self, rf: ReportedFinding) -> None:
+        if not self.view.shows(rf):
+            self.hidden += 1
+            self.hidden_blocking += rf.blocking
+            return
+        section = 0 if rf.blocking else 1 if rf.exception is None else 2
+        self.counts[section] += 1
+        path = rf.finding.path
+        if not path:
+            self.pull_request[section].append(rf)
+            return
+        if path != self.path:
+            self._flush()
+            self.path = path
+        self.current[section].append(rf)
+
+    def _flush(self) -> None:
+        for section, findings in enumerate(self.current):
+            if findings:
+                _write_lines(
+                    self.spools[section],
+                    _file_lines(findings[0].finding.path, findings, self.paint),
+                )
+                findings.clear()
+
+    def finish(self, report: Report) -> None:
+        self._flush()
+        titles = _section_titles(*self.counts)
+        for section, (title, style) in enumerate(titles):
+            if not self.counts[section]:
+                continue
+            _write_lines(self.out, [self.paint(title, style), ""])
+            copy_spool(self.spools[section], self.out)
+            if self.pull_request[section]:
+                _write_lines(self.out, _file_lines("", self.pull_request[section], self.paint))
+        hidden = hidden_text(self.hidden, self.hidden_blocking, self.view)
+        _write_lines(self.out, _closing_lines(report, self.paint, hidden))
+
+
+def _write_lines(out: IO[str], lines: list[str]) -> None:
+    out.write("".join(line + "\n" for line in lines))
 
 
 def _finding_section(title: str, findings: list[ReportedFinding], paint: _Painter) -> list[str]:
@@ -267,16 +355,22 @@ def _finding_section(title: str, findings: list[ReportedFinding], paint: _Painte
     for rf in sorted(findings, key=lambda f: f.finding.sort_key()):
         files.setdefault(rf.finding.path, []).append(rf)
     for path in sorted(files, key=lambda p: (p == "", p)):
-        lines.append(paint(plain(path) if path else PULL_REQUEST, "bold"))
-        for place in places(files[path]):
-            if len(place) == 1:
-                lines.append(f"  {_finding_line(place[0], paint)}")
-                continue
-            f = place[0].finding
-            resource = f"  [{plain(f.resource)}]" if f.resource is not None else ""
-            lines.append(f"  {location(f.path, f.line)}{resource}: {count(len(place), 'finding')}")
-            lines.extend(f"    {_finding_line(rf, paint, at_place=False)}" for rf in place)
-        lines.append("")
+        lines.extend(_file_lines(path, files[path], paint))
+    return lines
+
+
+def _file_lines(path: str, findings: list[ReportedFinding], paint: _Painter) -> list[str]:
+    """One file's findings in a section (in report order): its name, then each place."""
+    lines = [paint(plain(path) if path else PULL_REQUEST, "bold")]
+    for place in places(findings):
+        if len(place) == 1:
+            lines.append(f"  {_finding_line(place[0], paint)}")
+            continue
+        f = place[0].finding
+        resource = f"  [{plain(f.resource)}]" if f.resource is not None else ""
+        lines.append(f"  {location(f.path, f.line)}{resource}: {count(len(place), 'finding')}")
+        lines.extend(f"    {_finding_line(rf, paint, at_place=False)}" for rf in place)
+    lines.append("")
     return lines
 
 

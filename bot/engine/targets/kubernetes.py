@@ -8,6 +8,7 @@ is written once and judges every controller by its template, as the Pod Security
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -99,10 +100,10 @@ class KubernetesTarget(FileTarget):
                     if _is_resource(item):
                         line = doc.line_of(["items", i]) or doc.line
                         out.append(
-                            _subject(file.path, item, line, doc, ["items", i], f"{index}.{i}")
+                            _subject(file.path, item, line, doc, ("items", i), f"{index}.{i}")
                         )
                 continue
-            out.append(_subject(file.path, value, doc.line, doc, [], str(index)))
+            out.append(_subject(file.path, value, doc.line, doc, (), str(index)))
         return out
 
 
@@ -115,7 +116,12 @@ def _is_resource(value: Any) -> bool:
 
 
 def _subject(
-    path: str, obj: dict[str, Any], line: int, doc: safeyaml.Document, prefix: list[Any], key: str
+    path: str,
+    obj: dict[str, Any],
+    line: int,
+    doc: safeyaml.Document,
+    prefix: tuple[Any, ...],
+    key: str,
 ) -> Subject:
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     name = metadata.get("name") if isinstance(metadata.get("name"), str) else None
@@ -123,8 +129,13 @@ def _subject(
     kind = obj["kind"]
     pod, containers = _pod_view(kind, obj)
 
+    located: dict[str, int | None] = {}  # several policies often name the same field
+
     def locate(field_path: str) -> int | None:
-        return doc.line_of(prefix + safeyaml.split_path(field_path))
+        found = located.get(field_path, 0)
+        if found == 0:
+            found = located[field_path] = doc.line_of(prefix + _field_parts(field_path))
+        return found
 
     return Subject(
         path=path,
@@ -142,6 +153,13 @@ def _subject(
         locate=locate,
         key=f"{path}#{key}",
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_parts(field_path: str) -> tuple[Any, ...]:
+    """``spec.containers[0].image`` as keys, split once per distinct path in the process (the
+    same few paths come back on every resource)."""
+    return tuple(safeyaml.split_path(field_path))
 
 
 def _pod_view(kind: str, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Any]]:

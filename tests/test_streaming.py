@@ -1,0 +1,243 @@
+"""Streamed reports: ``check(sink=writer.add)`` then ``writer.finish(report)`` writes the same
+bytes as rendering the whole report, for every streamed format, view and input shape.
+
+The CLI streams text, JSON and SARIF so that a scan's memory does not grow with its findings;
+these tests hold it to the in-memory rendering (golden-tested elsewhere) byte for byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot import __version__
+from bot.checking import Rules, check, load_rules
+from bot.engine.model import Finding, PullRequestFacts, SourceFile
+from bot.report import render_json, render_sarif, render_text, writer
+from bot.report.model import Report
+from bot.report.text import ALL, View
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  hostPID: {host}
+  containers:
+    - name: web
+      image: nginx:latest
+      securityContext:
+        privileged: true
+"""
+
+PR_POLICY = """\
+id: repo.pr-ticket
+title: Pull requests name a ticket
+description: test
+remediation: name a ticket in the title
+severity: medium
+enforcement: blocking
+target: pull-request
+condition: "!title.matches('[A-Z]+-[0-9]+') ? [{'title': title}] : []"
+message: "title {title} names no ticket"
+exceptions: {allowed: true}
+standards: [test/example]
+fixtures:
+  - {expect: pass, content: ""}
+  - {expect: fail, content: ""}
+"""
+
+CONFIG = "version: 1\nexclude: [legacy/**, nothing/**]\n"
+
+EXCEPTIONS = """\
+version: 1
+exceptions:
+  - id: EXC-1
+    policy: k8s.privileged
+    paths: ["apps/**"]
+    reason: legacy workloads need raw sockets for now
+    requested_by: alice
+    expires: 2026-12-31
+  - id: EXC-2
+    policy: k8s.image-tag
+    paths: ["apps/b*.yaml"]
+    reason: placeholder images until the registry moves
+    requested_by: bob
+    expires: 2026-12-05
+  - id: EXC-3
+    policy: k8s.host-namespaces
+    paths: ["apps/**"]
+    reason: a deadline that has passed already
+    requested_by: carol
+    expires: 2026-06-01
+  - id: EXC-4
+    policy: k8s.host-ports
+    paths: ["nowhere/**"]
+    reason: a scope that matches nothing at all
+    requested_by: dave
+    expires: 2026-12-31
+  - id: EXC-5
+    policy: k8s.probes
+    paths: ["apps/**"]
+    expires: 2026-12-31
+"""
+
+
+def rules_of(base: dict[str, str]) -> Rules:
+    def list_dir(folder: str) -> list[str]:
+        return sorted(p for p in base if p.startswith(folder + "/"))
+
+    return load_rules(base.get, list_dir)
+
+
+def pod(name: str, host: bool = False) -> str:
+    return POD.format(name=name, host="true" if host else "false")
+
+
+FILES = [
+    SourceFile("zeta/last.yaml", pod("z", host=True)),
+    SourceFile("apps/a.yaml", pod("a", host=True)),
+    SourceFile("apps/b.yaml", pod("b") + "---\n" + pod("b")),
+    SourceFile("apps-x.yaml", pod("x")),  # sorts between apps/ files' parents and their names
+    SourceFile("legacy/old.yaml", pod("old", host=True)),  # excluded
+    SourceFile("broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: x\n"),  # an error
+    SourceFile("apps/a.yaml", pod("a2")),  # the same path twice
+    SourceFile("notes/key.txt", "AKIAABCDEFGHIJKLMNOP\n"),
+    SourceFile("apps/b.yaml", pod("b") + "---\n" + pod("b")),  # so each finding there twice
+]
+
+BASES = {
+    "plain": {},
+    "exceptions": {
+        ".compliance/config.yaml": CONFIG,
+        ".compliance/exceptions.yaml": EXCEPTIONS,
+        ".compliance/policies/pr.yaml": PR_POLICY,
+    },
+    "broken exceptions": {".compliance/exceptions.yaml": "version: 1\nexceptions: [\n"},
+}
+
+VIEWS = [ALL, View(min_severity="high"), View(blocking_only=True), View("critical", True)]
+
+
+def whole(report: Report, fmt: str, view: View, color: bool) -> str:
+    if fmt == "text":
+        return render_text(report, color=color, view=view)
+    if fmt == "json":
+        return render_json(report, view)
+    return render_sarif(report, __version__, view)
+
+
+def streamed(rules: Rules, files: list[SourceFile], fmt: str, view: View, color: bool = False,
+             **options: Any) -> tuple[str, Report]:  # fmt: skip
+    out = io.StringIO()
+    stream = writer(fmt, out, color=color, view=view)
+    report = check(rules, files, now=NOW, sink=stream.add, **options)
+    stream.finish(report)
+    return out.getvalue(), report
+
+
+FACTS = PullRequestFacts(title="quick fix", author="mallory", changed_paths=("apps/a.yaml",))
+
+
+@pytest.mark.parametrize("base", list(BASES))
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+@pytest.mark.parametrize("view", VIEWS, ids=lambda v: v.options() or "all")
+def test_streamed_output_is_the_whole_report_rendered(base: str, fmt: str, view: View):
+    rules = rules_of(BASES[base])
+    for files, facts in ((FILES, FACTS), (FILES, None), ([], None), ([], FACTS)):
+        report = check(rules, files, now=NOW, facts=facts)
+        for color in (False, True) if fmt == "text" else (False,):
+            text, streamed_report = streamed(rules, files, fmt, view, color, facts=facts)
+            assert text == whole(report, fmt, view, color)
+        assert streamed_report.exit_code == report.exit_code
+        assert streamed_report.findings == []
+
+
+def test_the_streamed_report_keeps_counts_and_exceptions_not_findings():
+    rules = rules_of(BASES["exceptions"])
+    report = check(rules, FILES, now=NOW, facts=FACTS)
+    _, streamed_report = streamed(rules, FILES, "json", ALL, facts=FACTS)
+    assert streamed_report.tally is not None and streamed_report.tally.findings == len(
+        report.findings
+    )
+    assert streamed_report.counts() == report.counts()
+    expected = report.to_json()
+    expected.pop("findings")
+    actual = streamed_report.to_json()
+    assert actual.pop("findings") == []
+    assert actual == expected
+    assert [u.id for u in report.applied] == ["EXC-1", "EXC-2"]
+    assert [u.id for u in report.expired] == ["EXC-3"]
+    assert [u.id for u in report.unused] == ["EXC-4"]
+    assert [u.id for u in report.invalid] == ["EXC-5"]
+    # each finding of apps/b.yaml comes twice: covered twice, counted once (as exemptions.apply)
+    tagged = [rf for rf in report.findings if rf.finding.policy == "k8s.image-tag"]
+    assert sum(1 for rf in tagged if rf.finding.path == "apps/b.yaml") == 4
+    assert {u.id: u.findings for u in report.applied}["EXC-2"] == 2
+
+
+def test_a_pool_streams_the_same_as_one_process():
+    rules = rules_of(BASES["exceptions"])
+    files = [SourceFile(f"apps/{i:03d}.yaml", pod(f"w{i}", host=i % 3 == 0)) for i in range(230)]
+    files += FILES
+    alone, _ = streamed(rules, files, "sarif", ALL, facts=FACTS)
+    with ThreadPoolExecutor(2) as executor:
+        pooled, _ = streamed(rules, files, "sarif", ALL, facts=FACTS, jobs=2,
+                             pool=lambda: executor)  # fmt: skip
+        assert alone == pooled
+        report = check(rules, files, now=NOW, facts=FACTS, jobs=2, pool=lambda: executor)
+    assert pooled == render_sarif(report, __version__)
+
+
+def test_placed_findings_are_gathered_then_streamed_in_order():
+    rules = rules_of(BASES["exceptions"])
+
+    def place(findings: list[Finding]) -> list[Finding]:  # a rendered chart's findings go home
+        moved = [
+            dataclasses.replace(f, path="charts/web/values.yaml")
+            if f.path == "zeta/last.yaml"
+            else f
+            for f in findings
+        ]
+        return sorted(moved, key=Finding.sort_key)
+
+    report = check(rules, FILES, now=NOW, place=place)
+    for fmt in ("text", "json", "sarif"):
+        text, _ = streamed(rules, FILES, fmt, ALL, place=place)
+        assert text == whole(report, fmt, ALL, False)
+
+
+def test_json_lines_are_the_findings_then_the_rest_of_the_report():
+    rules = rules_of(BASES["exceptions"])
+    view = View(min_severity="high")
+    text, _ = streamed(rules, FILES, "jsonl", view, facts=FACTS)
+    report = check(rules, FILES, now=NOW, facts=FACTS)
+    expected = json.loads(render_json(report, view))
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[:-1] == expected.pop("findings")
+    assert lines[-1] == expected
+    assert list(lines[-1])[:2] == ["conclusion", "hidden"]
+    assert text.count("\n") == len(lines)
+
+
+def test_json_lines_of_nothing_is_one_summary_line():
+    text, report = streamed(rules_of({}), [], "jsonl", ALL)
+    [line] = text.splitlines()
+    assert json.loads(line)["summary"] == {
+        "files": 0,
+        "blocking": 0,
+        "advisory": 0,
+        "excepted": 0,
+        "errors": 0,
+    }
+    assert report.exit_code == 0
