@@ -894,11 +894,11 @@ def profile(folder: Path, top: int = 25) -> dict[str, Any]:
         }
 
     ready = contexts()
-    first_s = best_of(lambda: [c.program.execute(ready[id(s)]) for c, s in pairs], 1)
+    first_s = best_of(lambda: [celx.run(c.program, ready[id(s)]) for c, s in pairs], 1)
     per_policy: dict[str, float] = dict.fromkeys((p.id for p in policies), 0.0)
     for c, s in pairs:  # the contexts are warm now: this is the conditions' own time
         t = time.perf_counter()
-        c.program.execute(ready[id(s)])
+        celx.run(c.program, ready[id(s)])
         per_policy[c.policy.id] += time.perf_counter() - t
     stages = {
         "load + compile the pack": load_s,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
+from bot.report import indented
 from bot.report.model import Report, ReportedFinding
 from bot.report.spool import MARKER, copy_spool, new_spool
 from bot.report.text import ALL, View
@@ -80,11 +81,8 @@ class JsonWriter:
             self.hidden += 1
             self.hidden_blocking += rf.blocking
             return
-        text = json.dumps(rf.to_json(), indent=2)
-        # JSON strings hold no raw newline, so every line of the item moves in by the same step
-        self.spool.write(
-            (",\n" if self.shown else "") + self.INDENT + text.replace("\n", "\n" + self.INDENT)
-        )
+        text = indented.dumps(rf.to_json(), level=2)  # at INDENT's depth
+        self.spool.write((",\n" if self.shown else "") + self.INDENT + text)
         self.shown += 1
 
     def finish(self, report: Report) -> None:

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from bot.engine.model import EvalError, Finding, Policy
+from bot.report import indented
 from bot.report.model import Report, ReportedFinding
 from bot.report.spool import MARKER, copy_spool, new_spool
 from bot.report.text import ALL, View
@@ -331,9 +332,9 @@ class SarifWriter:
         base = fingerprint(f)
         self.seen[base] = self.seen.get(base, 0) + 1
         index = self.first.setdefault(f.policy, len(self.first))
-        text = json.dumps(_result(rf, index, f"{base}:{self.seen[base]}"), indent=2)
+        text = indented.dumps(_result(rf, index, f"{base}:{self.seen[base]}"), level=4)
         separator = ",\n" if self.results else ""
-        self.spool.write(separator + self.INDENT + text.replace("\n", "\n" + self.INDENT))
+        self.spool.write(separator + self.INDENT + text)  # level 4 is INDENT's depth
         self.results += 1
 
     def finish(self, report: Report) -> None:

@@ -1,0 +1,258 @@
+"""The two CEL interpreters give one answer (bot/engine/cel.py).
+
+Google's C++ CEL runs first and the Rust interpreter is the reference: here every bundled
+condition is held to the same result on both, over every fixture of every policy, the
+benchmarks' generated manifests, the labelled corpus where it is present, and pod specs that
+hypothesis builds with the wrong type in every field. Where the fast interpreter errs, the
+reference answers, so errors read as they always did.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.engine import cel as celx
+from bot.engine.evaluate import Engine
+from bot.engine.loader import load_bundled
+from bot.engine.model import SourceFile
+from bot.engine.targets import FileTarget
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpora" / "kubernetes"
+POLICIES = load_bundled()
+ENGINE = Engine(POLICIES)
+
+
+def _benchmarks_engine():
+    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "benchmarks" / "engine.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_engine", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result(value: Any) -> Any:
+    """A condition's result as the engine uses it: its violations become findings, which are
+    sorted, so their order does not count (CEL leaves a map's iteration order open, and the two
+    iterate maps in different orders)."""
+    value = _plain(value)
+    return sorted(value, key=repr) if isinstance(value, list) else value
+
+
+def _plain(value: Any) -> Any:
+    """Results compared as data: the two give maps' keys in different orders."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _both(program: celx.Program, variables: dict[str, Any]) -> tuple[Any, Any]:
+    """(fast, reference): each a result, or ("error", text) where it could not evaluate."""
+    context = celx.Context(variables, ENGINE._functions)
+    fast = program.fast.eval(context.activation())
+    fast_result = (
+        ("error", str(fast.value())) if fast.type() == celx.google_cel.Type.ERROR
+        else _result(fast.plain_value())
+    )  # fmt: skip
+    try:
+        reference = _result(program.reference.execute(context.reference()))
+    except Exception as exc:
+        reference = ("error", f"{type(exc).__name__}: {exc}")
+    return fast_result, reference
+
+
+def _disagreements(files: list[SourceFile]) -> tuple[int, list[str]]:
+    compared, wrong = 0, []
+    for file in files:
+        for compiled in ENGINE.policies_for(file.path):
+            target = compiled.target
+            assert isinstance(target, FileTarget)
+            try:
+                subjects = target.subjects(file)
+            except Exception:
+                continue  # not readable as this target: no condition runs
+            for subject in subjects:
+                for selected in target.select(compiled.match, subject):
+                    fast, reference = _both(compiled.program, selected.variables)
+                    compared += 1
+                    # an error on the fast side is fine: the reference answers then
+                    if fast != reference and not (isinstance(fast, tuple) and fast[0] == "error"):
+                        wrong.append(f"{compiled.policy.id} on {file.path}: {fast} != {reference}")
+    return compared, wrong
+
+
+def test_every_bundled_condition_runs_on_the_fast_interpreter():
+    slow = [p.id for p in POLICIES if celx.compile_expression(p.condition).fast is None]
+    assert slow == []
+
+
+def test_fixtures_agree():
+    files = [SourceFile(fixture.path, fixture.content) for p in POLICIES for fixture in p.fixtures]
+    compared, wrong = _disagreements(files)
+    assert compared > 500
+    assert wrong == []
+
+
+@pytest.mark.parametrize("writer", ["ManifestWriter", "HeavyWriter"])
+def test_generated_manifests_agree(writer):
+    bench = _benchmarks_engine()
+    make = getattr(bench, writer)(bench.SEED)
+    files = [SourceFile(*make.file(i)) for i in range(60)]
+    compared, wrong = _disagreements(files)
+    assert compared > 1000
+    assert wrong == []
+
+
+@pytest.mark.skipif(not (CORPUS / "labels.json").exists(), reason="shared corpus not present")
+def test_labelled_corpus_agrees():
+    files = [
+        SourceFile(p.relative_to(CORPUS).as_posix(), p.read_text("utf-8"))
+        for p in sorted(CORPUS.rglob("*.yaml"))
+    ]
+    compared, wrong = _disagreements(files)
+    assert compared > 5000
+    assert wrong == []
+
+
+# Pod specs with anything anywhere: the places where interpreters part are wrong types, nulls,
+# missing fields and empty strings, so every field may be any of those.
+_anything = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 70000) | st.sampled_from(["", "x", "latest"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(["a"]), inner),
+    max_leaves=3,
+)
+
+
+def _field(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return values | _anything
+
+
+_capabilities = st.fixed_dictionaries(
+    {}, optional={"add": _field(st.lists(st.sampled_from(["NET_RAW", "SYS_ADMIN", "CHOWN"]))),
+                  "drop": _field(st.lists(st.sampled_from(["ALL", "NET_RAW"])))},
+)  # fmt: skip
+_security = st.fixed_dictionaries(
+    {},
+    optional={
+        "privileged": _field(st.booleans()),
+        "allowPrivilegeEscalation": _field(st.booleans()),
+        "runAsNonRoot": _field(st.booleans()),
+        "runAsUser": _field(st.integers(0, 2000)),
+        "readOnlyRootFilesystem": _field(st.booleans()),
+        "capabilities": _field(_capabilities),
+        "procMount": _field(st.sampled_from(["Default", "Unmasked"])),
+        "seccompProfile": _field(st.fixed_dictionaries(
+            {"type": _field(st.sampled_from(["RuntimeDefault", "Unconfined", "Localhost"]))})),
+        "seLinuxOptions": _field(st.fixed_dictionaries(
+            {}, optional={"type": _field(st.sampled_from(["container_t", "spc_t"])),
+                          "user": _field(st.sampled_from(["x"]))})),
+        "appArmorProfile": _field(st.fixed_dictionaries(
+            {"type": _field(st.sampled_from(["RuntimeDefault", "Unconfined"]))})),
+        "windowsOptions": _field(st.fixed_dictionaries({"hostProcess": _field(st.booleans())})),
+    },
+)  # fmt: skip
+_container = st.fixed_dictionaries(
+    {"name": _field(st.sampled_from(["app", "side"]))},
+    optional={
+        "image": _field(st.sampled_from(["nginx", "nginx:latest", "nginx:1.27", "r:5000/a",
+                                         "a@sha256:00"])),
+        "securityContext": _field(_security),
+        "resources": _field(st.fixed_dictionaries({}, optional={
+            "requests": _field(st.fixed_dictionaries({}, optional={
+                "cpu": _field(st.sampled_from(["100m", ""])),
+                "memory": _field(st.sampled_from(["1Gi", ""]))})),
+            "limits": _field(st.fixed_dictionaries({}, optional={
+                "memory": _field(st.sampled_from(["1Gi", ""]))}))})),
+        "ports": _field(st.lists(st.fixed_dictionaries({}, optional={
+            "hostPort": _field(st.integers(0, 9000)), "containerPort": _field(st.integers(1, 90))}),
+            max_size=2)),
+        "livenessProbe": _field(st.fixed_dictionaries({})),
+        "readinessProbe": _field(st.fixed_dictionaries({})),
+        "volumeMounts": _field(st.lists(st.fixed_dictionaries({"name": st.just("v")}), max_size=1)),
+    },
+)  # fmt: skip
+_pod_spec = st.fixed_dictionaries(
+    {"containers": _field(st.lists(_container, max_size=2))},
+    optional={
+        "initContainers": _field(st.lists(_container, max_size=1)),
+        "ephemeralContainers": _field(st.lists(_container, max_size=1)),
+        "securityContext": _field(_security),
+        "hostNetwork": _field(st.booleans()),
+        "hostPID": _field(st.booleans()),
+        "hostIPC": _field(st.booleans()),
+        "hostUsers": _field(st.booleans()),
+        "volumes": _field(st.lists(st.fixed_dictionaries(
+            {"name": st.just("v")},
+            optional={"hostPath": _field(st.fixed_dictionaries(
+                          {"path": _field(st.sampled_from(["/var/run/docker.sock", "/data"]))})),
+                      "emptyDir": st.just({}), "nfs": st.just({"server": "x"})}), max_size=2)),
+    },
+)  # fmt: skip
+_manifest = st.fixed_dictionaries(
+    {
+        "apiVersion": st.sampled_from(["v1", "apps/v1"]),
+        "kind": st.sampled_from(["Pod", "Deployment"]),
+        "metadata": _field(st.fixed_dictionaries({}, optional={
+            "name": _field(st.just("web")), "namespace": _field(st.sampled_from(["default", "x"])),
+            "annotations": _field(st.dictionaries(st.sampled_from([
+                "container.apparmor.security.beta.kubernetes.io/app"]),
+                _field(st.sampled_from(["runtime/default", "unconfined"]))))})),
+        "spec": _pod_spec,
+    }
+)  # fmt: skip
+
+
+def _as_resource(manifest: dict[str, Any]) -> dict[str, Any]:
+    if manifest["kind"] == "Pod":
+        return manifest
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": manifest["spec"]}
+    return {**manifest, "spec": {"selector": {}, "template": template}}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_manifest)
+def test_hostile_pod_specs_agree(manifest):
+    import yaml
+
+    text = yaml.safe_dump(_as_resource(manifest), sort_keys=False)
+    _, wrong = _disagreements([SourceFile("deploy/app.yaml", text)])
+    assert wrong == []
+
+
+def test_a_fast_error_is_answered_by_the_reference():
+    # a list's contains is an extension of the reference's: the fast interpreter errs on it
+    program = celx.compile_expression('["a", "b"].contains("b") && object.kind == "Pod"')
+    assert program.fast is not None
+    context = celx.Context({"object": {"kind": "Pod"}}, celx.extensions_used([program.source]))
+    assert context.activation() is not None
+    assert program.fast.eval(context.activation()).type() == celx.google_cel.Type.ERROR
+    assert celx.run(program, context) is True
+
+
+def test_errors_are_worded_by_the_reference():
+    program = celx.compile_expression("object.spec.replicas > 1")
+    with pytest.raises(celx.CELEvalError, match=r"^no such key: spec$"):
+        celx.run(program, celx.Context({"object": {"kind": "Pod"}}))
+
+
+def test_extension_calls_stay_on_the_reference():
+    program = celx.compile_expression('object.names.join(",") == "a,b"')
+    assert program.fast is None
+    functions = celx.extensions_used([program.source])
+    context = celx.Context({"object": {"names": ["a", "b"]}}, functions)
+    assert celx.run(program, context) is True
+
+
+def test_compile_errors_are_the_references():
+    with pytest.raises(celx.CELCompileError) as caught:
+        celx.compile_expression("object.kind ==")
+    assert "condition" in str(caught.value)
