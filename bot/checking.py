@@ -14,6 +14,7 @@ grow with the number of findings. The check run keeps them all (it posts them in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,7 +27,8 @@ from bot import exemptions
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
 from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
-from bot.exemptions.model import ExemptionEntry, require_aware
+from bot.exemptions.match import Matcher
+from bot.exemptions.model import ExemptionEntry
 from bot.repoconfig import (
     CONFIG_PATH,
     EXCEPTIONS_PATH,
@@ -162,7 +164,7 @@ def check(
     scratch = Report(policies=report.policies)
     entries = _valid_entries(rules, scratch, now, verify)
     report.invalid, report.unapproved = scratch.invalid, scratch.unapproved
-    exempting = _Exempting(entries, now)
+    exempting = Matcher(entries, now)
 
     tally = Tally()
     judged: list[tuple[Finding, ExemptionEntry | None]] = []  # without a sink only
@@ -228,44 +230,64 @@ def check(
     return report
 
 
-class _Exempting:
-    """``exemptions.apply`` one finding at a time: which entry covers each finding as it comes,
-    counting per entry instead of keeping the findings. Same rules: the first live entry in file
-    order whose scope includes the finding; an entry past its deadline never applies; a finding
-    equal to one already covered is covered again but counted once (equal findings share a
-    path, so the caller may ``forget`` them when the path changes)."""
+# Evaluated once in each of the bot's evaluation processes as it starts: the YAML loader, the
+# Kubernetes views, every bundled condition's first run (each builds its CEL environment then).
+WARM_UP_SAMPLE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: warm-up
+spec:
+  selector:
+    matchLabels: {app: warm-up}
+  template:
+    metadata:
+      labels: {app: warm-up}
+    spec:
+      containers:
+        - name: app
+          image: nginx:latest
+          securityContext: {privileged: true, runAsUser: 0}
+          volumeMounts: [{name: sock, mountPath: /var/run/docker.sock}]
+      volumes: [{name: sock, hostPath: {path: /var/run/docker.sock}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: warm-up
+  namespace: default
+spec:
+  type: NodePort
+  ports: [{port: 80, nodePort: 30080}]
+"""
 
-    def __init__(self, entries: Iterable[ExemptionEntry], now: datetime) -> None:
-        now = require_aware(now)
-        self.live: list[ExemptionEntry] = []
-        self.expired: list[ExemptionEntry] = []
-        for entry in entries:
-            (self.expired if entry.is_expired(now) else self.live).append(entry)
-        self.counts: dict[int, int] = {}  # index in ``live`` -> findings covered
-        self.covered: dict[Finding, int] = {}
 
-    def entry_for(self, finding: Finding) -> ExemptionEntry | None:
-        if not self.live:
-            return None
-        index = self.covered.get(finding)
-        if index is not None:
-            return self.live[index]
-        for index, entry in enumerate(self.live):
-            if entry.covers(finding):
-                self.covered[finding] = index
-                self.counts[index] = self.counts.get(index, 0) + 1
-                return entry
-        return None
+def start_evaluation_process(bot_pid: int) -> None:
+    """What each of the bot's evaluation processes runs as it starts, before any task.
 
-    def forget(self) -> None:
-        self.covered.clear()
+    It compiles the bundled packs (CEL programs are cached per process) and evaluates a sample
+    with them, so the first large PR finds the process warm; and it exits when the bot process is
+    gone: a pool process blocks on a queue whose both ends it holds, so a bot killed outright
+    (SIGKILL, OOM) would leave it and the fork server running for ever. It lives here, not in
+    ``bot.services``, because the process unpickles it by module: this one is loaded already (the
+    fork server preloads it), ``bot.services`` would bring the forge clients and the store.
+    """
+    import os
+    import threading
+    import time
 
-    def applied(self) -> list[tuple[ExemptionEntry, int]]:
-        """Entries that covered a finding, in file order, with how many they covered."""
-        return [(e, self.counts[i]) for i, e in enumerate(self.live) if i in self.counts]
+    def exit_with_bot() -> None:  # (the pool process's own parent is the fork server)
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(bot_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
 
-    def unused(self) -> list[ExemptionEntry]:
-        return [e for i, e in enumerate(self.live) if i not in self.counts]
+    threading.Thread(target=exit_with_bot, name="exit-with-bot", daemon=True).start()
+    # best effort: what fails here fails again, with its own message, in the first real task
+    with contextlib.suppress(Exception):
+        Engine(load_bundled()).evaluate([SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)])
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves

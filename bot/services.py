@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import approvals
 from bot.actions import Actions
+from bot.checking import start_evaluation_process
 from bot.config import Settings
 from bot.forge.base import Forge
 from bot.forge.git import MirrorCache
@@ -41,63 +42,6 @@ _POOL_LOCK = threading.Lock()
 # Imported once by the fork server the evaluation processes are forked from, so each starts
 # with the evaluation code loaded (and shares those pages with the others).
 _POOL_PRELOAD = ["bot.checking"]
-# What each evaluation process runs as it starts, before any task: compile the bundled packs
-# (CEL programs are cached per process) and evaluate a sample with them; and exit when the bot
-# process is gone: a pool process blocks on a queue whose both ends it holds, so a bot killed
-# outright (SIGKILL, OOM) would leave it and the fork server running for ever. It is code run
-# by ``exec``, not a function of this module: naming one would import ``bot.services`` (the
-# forge clients, the store: about a second and 100 MB) into every process.
-_POOL_START = """
-import os, threading, time
-
-def exit_with(pid):  # the bot process (the pool process's own parent is the fork server)
-    while True:
-        time.sleep(1)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-
-threading.Thread(target=exit_with, args=(bot_pid,), name="exit-with-bot", daemon=True).start()
-try:  # best effort: what fails here fails again, with its own message, in the first real task
-    from bot.engine.evaluate import Engine
-    from bot.engine.loader import load_bundled
-    from bot.engine.model import SourceFile
-
-    Engine(load_bundled()).evaluate([SourceFile("deploy/warm-up.yaml", sample)])
-except Exception:
-    pass
-"""
-# Evaluated once in each process as it starts: the YAML loader, the Kubernetes views, every
-# bundled condition's first run (each builds its CEL environment then), the report's findings.
-_POOL_SAMPLE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: warm-up
-spec:
-  selector:
-    matchLabels: {app: warm-up}
-  template:
-    metadata:
-      labels: {app: warm-up}
-    spec:
-      containers:
-        - name: app
-          image: nginx:latest
-          securityContext: {privileged: true, runAsUser: 0}
-          volumeMounts: [{name: sock, mountPath: /var/run/docker.sock}]
-      volumes: [{name: sock, hostPath: {path: /var/run/docker.sock}}]
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: warm-up
-  namespace: default
-spec:
-  type: NodePort
-  ports: [{port: 80, nodePort: 30080}]
-"""
 WARM_UP_TIMEOUT = 120.0  # seconds; a process not ready by then is left to start on its own
 
 log = logging.getLogger(__name__)
@@ -280,8 +224,8 @@ class Services:
                 self._pool = ProcessPoolExecutor(
                     self.settings.evaluation_processes,
                     mp_context=context,
-                    initializer=exec,
-                    initargs=(_POOL_START, {"bot_pid": os.getpid(), "sample": _POOL_SAMPLE}),
+                    initializer=start_evaluation_process,
+                    initargs=(os.getpid(),),
                 )
                 atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
         return self._pool
@@ -290,10 +234,11 @@ class Services:
         """Start every evaluation process now, on a background thread; the future holds their pids.
 
         Processes start on demand, one per task while none is idle: one trivial task per process
-        starts them all, and each runs ``_POOL_START`` (the engine imported, the packs compiled, a
-        sample evaluated) before its first task. The first one ready may take every task, so
-        rounds follow until each has answered. Nothing waits for this: a large PR that comes first
-        waits for the pool as it would have, and a failure is logged and left for that PR to meet.
+        starts them all, and each runs ``start_evaluation_process`` (the engine imported, the
+        packs compiled, a sample evaluated) before its first task. The first one ready may take
+        every task, so rounds follow until each has answered. Nothing waits for this: a large PR
+        that comes first waits for the pool as it would have, and a failure is logged and left
+        for that PR to meet.
         """
         processes = self.settings.evaluation_processes
         if processes <= 1:

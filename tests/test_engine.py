@@ -8,7 +8,7 @@ import pytest
 
 from bot.engine.evaluate import Engine
 from bot.engine.loader import PolicyLoadError, load_policy_text
-from bot.engine.model import PullRequestFacts, SourceFile
+from bot.engine.model import Finding, PullRequestFacts, SourceFile
 
 
 def policy(**overrides: str) -> str:
@@ -307,3 +307,17 @@ def test_a_policy_text_is_loaded_once_per_process_and_errors_are_not_kept():
     for _ in range(2):
         with pytest.raises(PolicyLoadError, match="does not compile"):
             load_policy_text(broken, "p.yaml")
+
+
+def test_findings_cross_processes_whole():
+    """Findings come back from the evaluation processes pickled (by their fields, for speed)."""
+    import pickle
+
+    from bot.engine.model import ResourceRef
+
+    with_resource = Finding(
+        "k8s.x", "high", "blocking", "a.yaml", 3, "m", ResourceRef("Pod", "web", "ns"), "T"
+    )
+    for finding in (with_resource, Finding("k8s.y", "low", "advisory", "b.yaml", 1, "n")):
+        copy = pickle.loads(pickle.dumps(finding, protocol=pickle.HIGHEST_PROTOCOL))
+        assert copy == finding and copy.resource == finding.resource and copy.title == finding.title

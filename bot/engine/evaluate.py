@@ -171,30 +171,43 @@ class Engine:
                     )
             if not pairs:
                 continue
-            shared = None
+            # The policies that judge the subject itself share one context and are evaluated
+            # together (celx.run_all); a policy that selected a part of it gets its own context.
+            own = [c for c, selected in pairs if selected is subject]
+            results: dict[int, Any] = {}
+            if own:
+                variables = {k: v for k, v in subject.variables.items() if k in needed}
+                context = celx.new_context(variables, self._functions)
+                programs = tuple(c.program for c in own)
+                results = dict(zip(map(id, own), celx.run_all(programs, context), strict=True))
             for c, selected in pairs:
                 if selected is subject:
-                    if shared is None:
-                        variables = {k: v for k, v in subject.variables.items() if k in needed}
-                        shared = celx.new_context(variables, self._functions)
-                    context = shared
+                    outcome = results[id(c)]
                 else:
-                    context = celx.new_context(selected.variables, self._functions)
-                self._apply(c, selected, context, result, texts)
+                    try:
+                        outcome = celx.run(
+                            c.program, celx.new_context(selected.variables, self._functions)
+                        )
+                    except celx.CELEvalError as exc:
+                        outcome = exc
+                self._apply(c, selected, outcome, result, texts)
 
     @staticmethod
     def _apply(
         c: CompiledPolicy,
         subject: Subject,
-        context: Any,
+        outcome: Any,
         result: Evaluation,
         texts: dict[str, str],
     ) -> None:
+        """Record what one condition gave on one subject: its findings, or why it could not."""
         policy = c.policy
         try:
-            found = celx.violations(celx.run(c.program, context))
-            if not found:  # the usual case; the placeholder values are only needed for a message
-                return
+            if isinstance(outcome, celx.CELEvalError):
+                raise outcome
+            if outcome is False or outcome is None or outcome == []:
+                return  # the usual case, decided before anything else is looked at
+            found = celx.violations(outcome)
             # A placeholder is filled from the violation, else from the subject's scalar
             # variables (name, kind, ...): looked up per placeholder, not copied per finding.
             scalars = _Scalars(subject.variables)

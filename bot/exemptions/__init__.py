@@ -10,7 +10,7 @@ Approval (CODEOWNERS review, ledger) and expiry jobs build on it elsewhere.
 """
 
 from bot.exemptions.edit import EditError, add_entry, change_entry, remove_entries
-from bot.exemptions.match import Application, apply
+from bot.exemptions.match import Application, Matcher, apply
 from bot.exemptions.model import ExemptionEntry, ExemptionsFile, Problem
 from bot.exemptions.parse import parse
 from bot.exemptions.validate import valid_entries, validate
@@ -20,6 +20,7 @@ __all__ = [
     "EditError",
     "ExemptionEntry",
     "ExemptionsFile",
+    "Matcher",
     "Problem",
     "add_entry",
     "apply",

@@ -7,6 +7,9 @@ if its scope matches (DESIGN §5 item 9); it is listed as ``expired`` so that re
 cleanup job can name it. Ledger approval (an entry applies only if its exact content was approved)
 is a separate filter the caller applies to ``entries`` before calling this.
 
+``Matcher`` is the same rule for findings that come one at a time (a streamed check): counts per
+entry instead of lists of findings.
+
 Pure: the instant comes in as ``now``; nothing here reads a clock or does I/O.
 """
 
@@ -45,30 +48,68 @@ class Application:
         return tuple(sorted(soon, key=lambda e: (e.expires, e.line)))
 
 
+class Matcher:
+    """The rule above, one finding at a time, keeping counts instead of findings.
+
+    A finding is covered by the first live entry, in file order, whose scope includes it; an entry
+    past its deadline never applies; a finding equal to one already covered is covered again but
+    counted once. A caller that hands findings over by path may ``forget`` the ones seen when
+    the path changes (equal findings share a path), which keeps memory to one path's findings:
+    the streamed ``check`` does.
+    """
+
+    def __init__(self, entries: Iterable[ExemptionEntry], now: datetime) -> None:
+        self.now = require_aware(now)
+        self.live: list[ExemptionEntry] = []
+        self.expired: list[ExemptionEntry] = []
+        for entry in entries:
+            (self.expired if entry.is_expired(self.now) else self.live).append(entry)
+        self._counts: dict[int, int] = {}  # index in ``live`` -> distinct findings covered
+        self._seen: dict[Finding, int] = {}  # finding -> index of the entry covering it
+
+    def entry_for(self, finding: Finding) -> ExemptionEntry | None:
+        """The entry that covers ``finding``, or None: the finding stands."""
+        if not self.live:
+            return None
+        index = self._seen.get(finding)
+        if index is not None:
+            return self.live[index]
+        for index, entry in enumerate(self.live):
+            if entry.covers(finding):
+                self._seen[finding] = index
+                self._counts[index] = self._counts.get(index, 0) + 1
+                return entry
+        return None
+
+    def forget(self) -> None:
+        self._seen.clear()
+
+    def applied(self) -> list[tuple[ExemptionEntry, int]]:
+        """Entries that covered a finding, in file order, with how many they covered."""
+        return [(e, self._counts[i]) for i, e in enumerate(self.live) if i in self._counts]
+
+    def unused(self) -> list[ExemptionEntry]:
+        return [e for i, e in enumerate(self.live) if i not in self._counts]
+
+
 def apply(
     entries: Iterable[ExemptionEntry], findings: Iterable[Finding], now: datetime
 ) -> Application:
     """Match ``findings`` against ``entries`` (in file order) at ``now``."""
-    now = require_aware(now)
-    live: list[ExemptionEntry] = []
-    expired: list[ExemptionEntry] = []
-    for entry in entries:
-        (expired if entry.is_expired(now) else live).append(entry)
+    matcher = Matcher(entries, now)
     covering: dict[Finding, ExemptionEntry] = {}
     applied: dict[ExemptionEntry, list[Finding]] = {}
     for finding in findings:
         if finding in covering:
             continue
-        for entry in live:
-            if entry.covers(finding):
-                covering[finding] = entry
-                applied.setdefault(entry, []).append(finding)
-                break
-    unused = tuple(e for e in live if e not in applied)
+        entry = matcher.entry_for(finding)
+        if entry is not None:
+            covering[finding] = entry
+            applied.setdefault(entry, []).append(finding)
     return Application(
-        now=now,
+        now=matcher.now,
         covering=covering,
-        applied={e: tuple(applied[e]) for e in live if e in applied},  # file order
-        expired=tuple(expired),
-        unused=unused,
+        applied={e: tuple(applied[e]) for e, _ in matcher.applied()},  # file order
+        expired=tuple(matcher.expired),
+        unused=tuple(matcher.unused()),
     )
