@@ -256,3 +256,24 @@ def test_compile_errors_are_the_references():
     with pytest.raises(celx.CELCompileError) as caught:
         celx.compile_expression("object.kind ==")
     assert "condition" in str(caught.value)
+
+
+def test_conditions_run_together_and_alone_when_one_errs():
+    fine = celx.compile_expression('object.kind == "Pod"')
+    listed = celx.compile_expression('[object.kind + " web"]')
+    broken = celx.compile_expression("object.spec.replicas > 1")
+    context = celx.Context({"object": {"kind": "Pod"}})
+    assert celx.run_all((fine, listed), context) == [True, ["Pod web"]]
+    first, error, last = celx.run_all((fine, broken, listed), context)
+    assert (first, last) == (True, ["Pod web"])
+    assert isinstance(error, celx.CELEvalError) and str(error) == "no such key: spec"
+
+
+def test_a_condition_ending_in_a_comment_runs_together():
+    commented = celx.compile_expression('object.kind == "Pod" // the kind')
+    other = celx.compile_expression("object.kind.size() > 10")
+    assert celx._together((commented, other)) is not None
+    assert celx.run_all((commented, other), celx.Context({"object": {"kind": "Pod"}})) == [
+        True,
+        False,
+    ]

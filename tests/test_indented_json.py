@@ -8,7 +8,10 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.engine.model import Finding, ResourceRef
 from bot.report import indented
+from bot.report.jsonout import FindingLayout
+from bot.report.model import ExceptionUse, ReportedFinding
 
 scalars = (
     st.none()
@@ -58,3 +61,35 @@ def test_a_finding_as_reports_write_it():
         "extra": {},
     }
     assert indented.dumps(finding, 2) == json.dumps(finding, indent=2).replace("\n", "\n    ")
+
+
+_text = st.text(max_size=12)
+_findings = st.builds(
+    Finding,
+    policy=st.sampled_from(["k8s.a", "k8s.b", 'odd "id"']),
+    severity=st.sampled_from(["low", "high"]),
+    enforcement=st.sampled_from(["blocking", "advisory"]),
+    path=st.sampled_from(["", "a.yaml", "dir/b.yaml"]),
+    line=st.integers(0, 10**6),
+    message=_text,
+    resource=st.none() | st.builds(ResourceRef, _text, st.none() | _text, st.none() | _text),
+)
+_uses = st.none() | st.builds(
+    ExceptionUse,
+    id=st.sampled_from(["E1", "E2"]),
+    policy=st.just("k8s.a"),
+    state=st.just("applied"),
+    expires=st.none() | st.sampled_from(["2027-01-31", "2027-01-31T10:00:00Z"]),
+    verified=st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_findings, _uses), max_size=12))
+def test_a_finding_laid_out_in_pieces_is_its_json(pairs):
+    """JsonWriter's layout keeps ReportedFinding.to_json's keys, order and text, whatever
+    repeats (the pieces are reused per path and per exception)."""
+    layout = FindingLayout()
+    for finding, use in sorted(pairs, key=lambda p: p[0].path):
+        rf = ReportedFinding(finding, use)
+        assert layout.text(rf) == indented.dumps(rf.to_json(), 2)
