@@ -6,6 +6,7 @@
                                 [--checkov-sizes 100,1000] [--checkov-heavy-sizes 100]
                                 [--checkov-runs 1] [--no-checkov]
                                 [--small-runs 20] [--json]
+    python benchmarks/engine.py --profile-dir benchmarks/.work/sizes/finding-heavy-1000
 
 DESIGN.md §7 sets the budget: the engine scans 1,000 Kubernetes manifests at least 10 times faster
 than checkov on the same files with JSON output, and within 2x of the time it takes just to parse
@@ -21,7 +22,9 @@ them. This script
    one unmeasured warm-up each, and reports the median wall time, CPU time and peak RSS of each
    (GNU time's maximum resident set: the largest process of the tool's tree), with the number
    of findings or documents each produced as a sanity check;
-4. with ``--profile``, times the stages of an in-process scan and prints cProfile's hot spots.
+4. with ``--profile``, times the stages of an in-process scan and prints cProfile's hot spots;
+   ``--profile-dir DIR`` does that alone, on any folder of manifests (one that ``--sizes`` wrote,
+   say: what dominates on a finding-heavy repository is not what dominates on a realistic one).
 
 ``--sizes`` (issue 14) measures how time and memory grow with the repository, on two corpora:
 
@@ -886,15 +889,24 @@ def profile(folder: Path, top: int = 25) -> dict[str, Any]:
         reads.setdefault(id(s), set()).update(c.reads)
 
     def contexts() -> dict[int, Any]:
-        return {
+        made = {
             id(s): celx.new_context(
                 {k: v for k, v in s.variables.items() if k in reads.get(id(s), ())}, functions
             )
             for s in subjects
         }
+        for context in made.values():
+            context.activation()  # what the fast interpreter converts (the reference's is lazy)
+        return made
 
     ready = contexts()
     first_s = best_of(lambda: [celx.run(c.program, ready[id(s)]) for c, s in pairs], 1)
+    # as the engine does: every policy that judges a resource, in one evaluation (run_all)
+    together: dict[int, list[Any]] = {}
+    for c, s in pairs:
+        together.setdefault(id(s), []).append(c.program)
+    batches = [(tuple(programs), ready[key]) for key, programs in together.items()]
+    together_s = best_of(lambda: [celx.run_all(p, context) for p, context in batches])
     per_policy: dict[str, float] = dict.fromkeys((p.id for p in policies), 0.0)
     for c, s in pairs:  # the contexts are warm now: this is the conditions' own time
         t = time.perf_counter()
@@ -916,7 +928,8 @@ def profile(folder: Path, top: int = 25) -> dict[str, Any]:
         ),
         "CEL: variables converted, one context per resource": best_of(contexts),
         "CEL: conditions, first run on each context (builds its environment)": first_s,
-        "CEL: conditions, warm contexts": sum(per_policy.values()),
+        "CEL: conditions one at a time, warm contexts": sum(per_policy.values()),
+        "CEL: a resource's conditions together (run_all), warm contexts": together_s,
         "Engine.evaluate (whole scan)": best_of(lambda: engine.evaluate(files)),
     }
     profiler = cProfile.Profile()
@@ -1039,7 +1052,12 @@ def main() -> int:
         "--checkov-heavy-sizes", default="100", help="--sizes: checkov's, finding-heavy corpus"
     )
     parser.add_argument("--small-runs", type=int, default=20, help="--sizes: 3-file scan runs")
+    parser.add_argument("--profile-dir", type=Path, help="profile this folder alone (see above)")
     args = parser.parse_args()
+    if args.profile_dir:
+        prof = profile(args.profile_dir)
+        print(json.dumps(prof, indent=2) if args.json else profile_markdown(prof))
+        return 0
     if args.quick:
         args.runs, args.checkov_runs = 3, 1
     if args.sizes:

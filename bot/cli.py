@@ -458,7 +458,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     expansion = rendering.expand(files, evaluated, tree, settings)
     output = Output(args, sys.stdout)
     report = check(
-        rules, expansion.files, now=now, facts=facts, place=expansion.place, sink=output.sink
+        rules, expansion.files, now=now, facts=facts, place=expansion.placing, sink=output.sink
     )
     report.notes.extend(expansion.notes)
     report.errors.extend(expansion.errors)

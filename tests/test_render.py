@@ -110,7 +110,7 @@ def kubectl() -> tuple[str, ...]:
 def run_check(tree: DictTree, paths: list[str], settings: render.Settings):  # type: ignore[no-untyped-def]
     rules = load_rules(lambda p: None, lambda d: [])
     expansion = render.expand(changed(tree, paths), paths, tree, settings)
-    report = check(rules, expansion.files, now=NOW, place=expansion.place)
+    report = check(rules, expansion.files, now=NOW, place=expansion.placing)
     report.notes.extend(expansion.notes)
     report.errors.extend(expansion.errors)
     return report
@@ -178,6 +178,7 @@ def test_plain_manifests_cost_no_listing() -> None:
         [SourceFile("README.md", "x")], ["README.md"], tree, render.Settings()
     )
     assert tree.listed == 0 and expansion.files == [SourceFile("README.md", "x")]
+    assert expansion.placing is None  # nothing to place: check streams its findings as they come
 
 
 def test_an_untouched_kustomization_is_not_built() -> None:

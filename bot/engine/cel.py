@@ -194,12 +194,18 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
     """Each program's result on one context, in order; a CELEvalError in the place of one that
     could not be evaluated.
 
-    The conditions that run on the fast interpreter are evaluated together, as one list: every
-    policy judges the same resource, and one evaluation in place of one per policy saves most of
-    what each costs besides the condition itself. Should that list err (one condition did), each
+    The conditions that run on the fast interpreter are evaluated together, as one list (from
+    the ninth resource that this set of conditions judges): every policy judges the same
+    resource, and one evaluation in place of one per policy saves most of what each costs
+    besides the condition itself. Should that list err (one condition did), each
     is evaluated alone, so that the others still count and the error is that condition's own.
     """
-    together = _together(programs)
+    runs = _runs.get(programs, 0)
+    together = _together(programs) if runs >= _TOGETHER_AFTER else None
+    if runs < _TOGETHER_AFTER:
+        if len(_runs) >= 4096:  # (a long-lived bot meets many repositories' policy sets)
+            _runs.clear()
+        _runs[programs] = runs + 1
     if together is not None:
         value = together.eval(context.activation())
         if value.type() != _ERROR:
@@ -211,6 +217,12 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
         except CELEvalError as exc:
             results.append(exc)
     return results
+
+
+# Compiling the list costs about as much as evaluating it a dozen times: a set of conditions is
+# evaluated together from its ninth resource on, so that a scan of a few files does not pay it.
+_TOGETHER_AFTER = 8
+_runs: dict[tuple[Program, ...], int] = {}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -227,6 +227,12 @@ class Expansion:
     errors: list[EvalError] = field(default_factory=list)
     rendered: list[_Rendered] = field(default_factory=list)
 
+    @property
+    def placing(self) -> Callable[[list[Finding]], list[Finding]] | None:
+        """``place``, for ``check(place=)``, when something was rendered; None otherwise, so that
+        findings stream as they come instead of being gathered to be placed."""
+        return self.place if self.rendered else None
+
     def place(self, findings: list[Finding]) -> list[Finding]:
         """Findings on rendered resources moved to the file and line that set the field."""
         if not self.rendered:
