@@ -106,13 +106,15 @@ class Document:
         """The line of a field given as ``a.b[0].c`` (or as a list of keys); ``None`` if absent."""
         if path is None:
             return None
-        parts = split_path(path) if isinstance(path, str) else list(path)
+        parts = split_path(path) if isinstance(path, str) else path
         node, found = self.value, self.line
+        lines = self.lines
         for part in parts:
-            table = self.lines.get(id(node))
-            if table is None or part not in table:
+            table = lines.get(id(node))
+            line = table.get(part) if table is not None else None
+            if line is None:
                 return found if found else None
-            found = table[part]
+            found = line
             try:
                 node = node[part]
             except (KeyError, IndexError, TypeError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,15 +174,14 @@ class Engine:
             # The policies that judge the subject itself share one context and are evaluated
             # together (celx.run_all); a policy that selected a part of it gets its own context.
             own = [c for c, selected in pairs if selected is subject]
-            results: dict[int, Any] = {}
+            outcomes: Iterator[Any] = iter(())
             if own:
                 variables = {k: v for k, v in subject.variables.items() if k in needed}
                 context = celx.new_context(variables, self._functions)
-                programs = tuple(c.program for c in own)
-                results = dict(zip(map(id, own), celx.run_all(programs, context), strict=True))
+                outcomes = iter(celx.run_all(tuple(c.program for c in own), context))
             for c, selected in pairs:
                 if selected is subject:
-                    outcome = results[id(c)]
+                    outcome = next(outcomes)  # (``own`` keeps the order of ``pairs``)
                 else:
                     try:
                         outcome = celx.run(
@@ -190,6 +189,8 @@ class Engine:
                         )
                     except celx.CELEvalError as exc:
                         outcome = exc
+                if outcome is False or outcome is None or outcome == []:
+                    continue  # the usual case: nothing found, nothing more to look at
                 self._apply(c, selected, outcome, result, texts)
 
     @staticmethod
@@ -200,13 +201,12 @@ class Engine:
         result: Evaluation,
         texts: dict[str, str],
     ) -> None:
-        """Record what one condition gave on one subject: its findings, or why it could not."""
+        """Record what one condition gave on one subject (something: ``_judge`` skips false, null
+        and empty results): its findings, or why it could not be evaluated."""
         policy = c.policy
         try:
             if isinstance(outcome, celx.CELEvalError):
                 raise outcome
-            if outcome is False or outcome is None or outcome == []:
-                return  # the usual case, decided before anything else is looked at
             found = celx.violations(outcome)
             # A placeholder is filled from the violation, else from the subject's scalar
             # variables (name, kind, ...): looked up per placeholder, not copied per finding.
