@@ -279,3 +279,15 @@ def test_a_condition_ending_in_a_comment_runs_together():
     context = celx.Context({"object": {"kind": "Pod"}})
     for _ in range(celx._TOGETHER_AFTER + 2):
         assert celx.run_all((commented, other), context) == [True, False]
+
+
+def test_conditions_only_the_reference_runs_keep_their_place_among_the_others():
+    joined = celx.compile_expression('object.names.join(",")')  # an extension: reference only
+    fine = celx.compile_expression('object.kind == "Pod"')
+    size = celx.compile_expression("object.names.size()")
+    assert joined.fast is None and celx._together((fine, joined, size)) is not None
+    context = celx.Context(
+        {"object": {"kind": "Pod", "names": ["a", "b"]}}, celx.extensions_used([joined.source])
+    )
+    for _ in range(celx._TOGETHER_AFTER + 2):
+        assert celx.run_all((fine, joined, size), context) == [True, "a,b", 2]

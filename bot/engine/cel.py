@@ -2,7 +2,7 @@
 
 Two interpreters, one answer. ``common-expression-language`` (the Rust ``cel`` interpreter) is the
 reference: its compile errors are the ones users read, and its result is the one that counts.
-Google's C++ CEL (``cel-expr-python``) runs in front of it, about three times faster on the
+Google's C++ CEL (``cel-expr-python``) runs in front of it, several times faster on the
 engine's work (DESIGN.md, "CEL"): a condition it compiles, and that calls none of the reference's
 extension functions, is evaluated there first; when that evaluation errs, the reference evaluates
 the condition again and its result or error stands, worded as before. A differential test holds
@@ -197,26 +197,35 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
     The conditions that run on the fast interpreter are evaluated together, as one list (from
     the ninth resource that this set of conditions judges): every policy judges the same
     resource, and one evaluation in place of one per policy saves most of what each costs
-    besides the condition itself. Should that list err (one condition did), each
-    is evaluated alone, so that the others still count and the error is that condition's own.
+    besides the condition itself. Should that list err (one condition did), each is evaluated
+    alone, so that the others still count and the error is that condition's own. Conditions
+    that only the reference runs are evaluated alone in any case.
     """
     runs = _runs.get(programs, 0)
-    together = _together(programs) if runs >= _TOGETHER_AFTER else None
     if runs < _TOGETHER_AFTER:
         if len(_runs) >= 4096:  # (a long-lived bot meets many repositories' policy sets)
             _runs.clear()
         _runs[programs] = runs + 1
+        together = None
+    else:
+        together = _together(programs)
+    results: list[Any] = []
     if together is not None:
         value = together.eval(context.activation())
         if value.type() != _ERROR:
-            return value.plain_value()  # type: ignore[no-any-return]
-    results: list[Any] = []
-    for program in programs:
-        try:
-            results.append(run(program, context))
-        except CELEvalError as exc:
-            results.append(exc)
-    return results
+            listed = iter(value.plain_value())
+            for program in programs:
+                results.append(next(listed) if program.fast is not None else _run(program, context))
+            return results
+    return [_run(program, context) for program in programs]
+
+
+def _run(program: Program, context: Context) -> Any:
+    """``run``, with its error as the result."""
+    try:
+        return run(program, context)
+    except CELEvalError as exc:
+        return exc
 
 
 # Compiling the list costs about as much as evaluating it a dozen times: a set of conditions is
@@ -227,10 +236,12 @@ _runs: dict[tuple[Program, ...], int] = {}
 
 @functools.lru_cache(maxsize=1024)
 def _together(programs: tuple[Program, ...]) -> Any:
-    """One fast expression for a list of the conditions' results, where each has a fast form."""
-    if len(programs) < 2 or any(p.fast is None for p in programs):
+    """One fast expression for the list of the results of those conditions that have a fast
+    form (None if fewer than two have one)."""
+    fast = [p for p in programs if p.fast is not None]
+    if len(fast) < 2:
         return None
-    source = "[" + ",\n".join(f"({p.source}\n)" for p in programs) + "]"
+    source = "[" + ",\n".join(f"({p.source}\n)" for p in fast) + "]"
     try:
         return _fast_environment().compile(source, disable_check=True)
     except (ValueError, RuntimeError):  # (each compiled alone; a limit of the whole, say)
