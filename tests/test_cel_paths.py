@@ -291,3 +291,13 @@ def test_conditions_only_the_reference_runs_keep_their_place_among_the_others():
     )
     for _ in range(celx._TOGETHER_AFTER + 2):
         assert celx.run_all((fine, joined, size), context) == [True, "a,b", 2]
+
+
+def test_a_list_of_the_wrong_length_is_not_matched_to_policies(monkeypatch):
+    fine = celx.compile_expression('object.kind == "Pod"')
+    other = celx.compile_expression('object.kind == "Job"')
+    wrong = celx._fast_environment().compile("[true, true, true]", disable_check=True)
+    monkeypatch.setattr(celx, "_together", lambda programs: (wrong, 2))
+    monkeypatch.setitem(celx._runs, (fine, other), celx._TOGETHER_AFTER)
+    context = celx.Context({"object": {"kind": "Pod"}})
+    assert celx.run_all((fine, other), context) == [True, False]  # each alone instead

@@ -211,9 +211,14 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
         together = _together(programs)
     results: list[Any] = []
     if together is not None:
-        value = together.eval(context.activation())
-        if value.type() != _ERROR:
-            listed = iter(value.plain_value())
+        expression, count = together
+        value = expression.eval(context.activation())
+        listed_values = value.plain_value() if value.type() != _ERROR else None
+        # (one item per fast condition: each was compiled alone first, so none can spill out
+        # of its parentheses; the count is checked all the same, since results are matched
+        # to policies by position)
+        if listed_values is not None and len(listed_values) == count:
+            listed = iter(listed_values)
             for program in programs:
                 results.append(next(listed) if program.fast is not None else _run(program, context))
             return results
@@ -235,15 +240,15 @@ _runs: dict[tuple[Program, ...], int] = {}
 
 
 @functools.lru_cache(maxsize=1024)
-def _together(programs: tuple[Program, ...]) -> Any:
+def _together(programs: tuple[Program, ...]) -> tuple[Any, int] | None:
     """One fast expression for the list of the results of those conditions that have a fast
-    form (None if fewer than two have one)."""
+    form, with how many they are (None if fewer than two have one)."""
     fast = [p for p in programs if p.fast is not None]
     if len(fast) < 2:
         return None
     source = "[" + ",\n".join(f"({p.source}\n)" for p in fast) + "]"
     try:
-        return _fast_environment().compile(source, disable_check=True)
+        return _fast_environment().compile(source, disable_check=True), len(fast)
     except (ValueError, RuntimeError):  # (each compiled alone; a limit of the whole, say)
         return None
 
