@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from bot import exemptions
+from bot.engine.cel import TOGETHER_AFTER
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
 from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
@@ -272,9 +276,6 @@ def start_evaluation_process(bot_pid: int) -> None:
     ``bot.services``, because the process unpickles it by module: this one is loaded already (the
     fork server preloads it), ``bot.services`` would bring the forge clients and the store.
     """
-    import os
-    import threading
-    import time
 
     def exit_with_bot() -> None:  # (the pool process's own parent is the fork server)
         while True:
@@ -287,7 +288,10 @@ def start_evaluation_process(bot_pid: int) -> None:
     threading.Thread(target=exit_with_bot, name="exit-with-bot", daemon=True).start()
     # best effort: what fails here fails again, with its own message, in the first real task
     with contextlib.suppress(Exception):
-        Engine(load_bundled()).evaluate([SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)])
+        engine = Engine(load_bundled())
+        sample = [SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)]
+        for _ in range(TOGETHER_AFTER + 1):  # until each resource's conditions run together
+            engine.evaluate(sample)
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves

@@ -264,7 +264,7 @@ def test_conditions_run_together_and_alone_when_one_errs():
     broken = celx.compile_expression("object.spec.replicas > 1")
     context = celx.Context({"object": {"kind": "Pod"}})
     # (alone for the first few resources, together from then on: the same results either way)
-    for _ in range(celx._TOGETHER_AFTER + 2):
+    for _ in range(celx.TOGETHER_AFTER + 2):
         assert celx.run_all((fine, listed), context) == [True, ["Pod web"]]
         first, error, last = celx.run_all((fine, broken, listed), context)
         assert (first, last) == (True, ["Pod web"])
@@ -277,7 +277,7 @@ def test_a_condition_ending_in_a_comment_runs_together():
     other = celx.compile_expression("object.kind.size() > 10")
     assert celx._together((commented, other)) is not None
     context = celx.Context({"object": {"kind": "Pod"}})
-    for _ in range(celx._TOGETHER_AFTER + 2):
+    for _ in range(celx.TOGETHER_AFTER + 2):
         assert celx.run_all((commented, other), context) == [True, False]
 
 
@@ -289,7 +289,7 @@ def test_conditions_only_the_reference_runs_keep_their_place_among_the_others():
     context = celx.Context(
         {"object": {"kind": "Pod", "names": ["a", "b"]}}, celx.extensions_used([joined.source])
     )
-    for _ in range(celx._TOGETHER_AFTER + 2):
+    for _ in range(celx.TOGETHER_AFTER + 2):
         assert celx.run_all((fine, joined, size), context) == [True, "a,b", 2]
 
 
@@ -298,6 +298,57 @@ def test_a_list_of_the_wrong_length_is_not_matched_to_policies(monkeypatch):
     other = celx.compile_expression('object.kind == "Job"')
     wrong = celx._fast_environment().compile("[true, true, true]", disable_check=True)
     monkeypatch.setattr(celx, "_together", lambda programs: (wrong, 2))
-    monkeypatch.setitem(celx._runs, (fine, other), celx._TOGETHER_AFTER)
+    monkeypatch.setitem(celx._runs, (fine, other), celx.TOGETHER_AFTER)
     context = celx.Context({"object": {"kind": "Pod"}})
     assert celx.run_all((fine, other), context) == [True, False]  # each alone instead
+
+
+_LOCAL = """id: local.{n}
+title: t
+description: d
+remediation: r
+severity: low
+enforcement: advisory
+target: kubernetes
+match: {{kinds: [Pod]}}
+condition: '{condition}'
+message: "found {{value}}"
+exceptions: {{allowed: true, max_days: 30}}
+standards: []
+"""
+
+
+@pytest.mark.parametrize("rounds", [1, celx.TOGETHER_AFTER + 2])  # alone, then together
+def test_values_that_are_not_data_are_the_references_to_give(rounds):
+    """A CEL type or bytes from the fast interpreter is not a finding's stuff: the reference
+    evaluates those conditions, so they fail as they always did (and never crash a scan)."""
+    from bot.engine.loader import load_policy_text
+
+    conditions = ["type(1)", '[b"ab"]', '["plain"]']
+    policies = [
+        load_policy_text(_LOCAL.format(n=i, condition=c), "local.yaml", "local", trusted=True)
+        for i, c in enumerate(conditions)
+    ]
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c}]}\n"
+    engine = Engine(policies)
+    for _ in range(rounds):
+        result = engine.evaluate([SourceFile("a.yaml", pod)])
+    assert [f.message for f in result.findings] == ["found plain"]
+    assert [e.message for e in result.errors] == [
+        "evaluation failed on Pod/a: condition returned str; it must return a bool or a list",
+        "evaluation failed on Pod/a: condition returned a list holding bytes; "
+        "items must be maps or strings",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ('size("héllo") == 5', True),  # code points, as the specification counts (cel: bytes)
+        ('[{"a": 1}, {"s": {"p": true}}].exists(c, c.s.p)', True),  # the error absorbed
+        ('[{"a": 1}, {"s": {"p": false}}].all(c, c.s.p)', False),
+    ],
+)
+def test_where_both_answer_the_specifications_reading_holds(condition, expected):
+    """DESIGN.md, "CEL": the corners where the reference reads CEL otherwise."""
+    assert celx.run(celx.compile_expression(condition), celx.Context({})) is expected

@@ -1,12 +1,16 @@
 """CEL: compiling policy conditions once and turning their results into violations.
 
-Two interpreters, one answer. ``common-expression-language`` (the Rust ``cel`` interpreter) is the
-reference: its compile errors are the ones users read, and its result is the one that counts.
-Google's C++ CEL (``cel-expr-python``) runs in front of it, several times faster on the
-engine's work (DESIGN.md, "CEL"): a condition it compiles, and that calls none of the reference's
-extension functions, is evaluated there first; when that evaluation errs, the reference evaluates
-the condition again and its result or error stands, worded as before. A differential test holds
-the two to the same result on every bundled fixture and the labelled corpus.
+Two interpreters. Google's C++ CEL (``cel-expr-python``), the reference implementation of the
+CEL specification, evaluates a condition when it can, several times faster than the Rust ``cel``
+interpreter (``common-expression-language``) that the engine used alone until issue 14
+(DESIGN.md, "CEL"). The Rust one stays behind it: its compile errors are the ones users read; a
+condition that calls one of its extension functions (``join``, ``flatten``, ``min`` ...) runs on
+it alone; and when the C++ evaluation errs, or gives something that is not plain data (a CEL
+type, bytes), the Rust one evaluates the condition again and its result or error stands, worded
+as it always was. Where both answer, the C++ answer counts; the two differ there only in corners
+that DESIGN.md lists (string sizes in code points, number and duration formatting, errors
+absorbed by ``exists`` and ``all``), and ``tests/test_cel_paths.py`` holds them to the same
+result on every bundled policy over its fixtures, generated manifests and the labelled corpus.
 
 CEL always terminates and can't reach the host, which is why policies from a repository may be
 loaded at all. Nothing here knows about targets.
@@ -82,12 +86,12 @@ def compile_expression(source: str) -> Program:
 
 # ``contains`` is also core CEL on strings; on a list (an extension of the reference's) the fast
 # interpreter errs and the reference answers, so it need not keep a condition off the fast path.
-_CORE_TOO = frozenset({"contains"})
+_ALSO_CORE_CEL = frozenset({"contains"})
 
 
 def _compile_fast(source: str) -> Any:
     """Google's compiled form of ``source``, or None where the reference must answer alone."""
-    if set(_extensions_called(source)) - _CORE_TOO:
+    if set(_extensions_called(source)) - _ALSO_CORE_CEL:
         return None  # its extension functions are the reference's own (Python) implementations
     try:
         # the type checker off: variables are dynamic values read from YAML
@@ -169,6 +173,7 @@ class Context:
 
 
 def new_context(variables: dict[str, Any], functions: dict[str, Any] | None = None) -> Context:
+    """A subject's context: its variables, and the extension functions its conditions call."""
     return Context(variables, functions)
 
 
@@ -179,9 +184,12 @@ def run(program: Program, context: Context) -> Any:
     if program.fast is not None:
         value = program.fast.eval(context.activation())
         if value.type() != _ERROR:
-            return value.plain_value()
-        # an error: the reference evaluates it again, so that what counts and how it is worded
-        # (or, where the two differ on an error, the result) stay the reference's
+            result = value.plain_value()
+            if _is_data(result):
+                return result
+        # an error, or a value that is not plain data (a CEL type, bytes, a timestamp): the
+        # reference evaluates it again, so that errors are worded as they always were and
+        # such values come as the reference gives them
     try:
         return program.reference.execute(context.reference())
     except KeyError as exc:
@@ -202,7 +210,7 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
     that only the reference runs are evaluated alone in any case.
     """
     runs = _runs.get(programs, 0)
-    if runs < _TOGETHER_AFTER:
+    if runs < TOGETHER_AFTER:
         if len(_runs) >= 4096:  # (a long-lived bot meets many repositories' policy sets)
             _runs.clear()
         _runs[programs] = runs + 1
@@ -220,9 +228,33 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
         if listed_values is not None and len(listed_values) == count:
             listed = iter(listed_values)
             for program in programs:
-                results.append(next(listed) if program.fast is not None else _run(program, context))
+                result = next(listed) if program.fast is not None else _NOT_DATA
+                results.append(result if _is_data(result) else _run(program, context))
             return results
     return [_run(program, context) for program in programs]
+
+
+_NOT_DATA = object()
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+
+
+def _is_data(value: Any) -> bool:
+    """Whether a fast result holds nothing but what YAML and JSON hold (strings, numbers,
+    booleans, null, lists and maps of them): the values findings are made of."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is list:
+        for item in value:  # noqa: SIM110 (a loop: all() over a generator costs 3% of a scan)
+            if type(item) not in _SCALARS and not _is_data(item):
+                return False
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) not in _SCALARS or (type(item) not in _SCALARS and not _is_data(item)):
+                return False
+        return True
+    return False
 
 
 def _run(program: Program, context: Context) -> Any:
@@ -235,7 +267,7 @@ def _run(program: Program, context: Context) -> Any:
 
 # Compiling the list costs about as much as evaluating it a dozen times: a set of conditions is
 # evaluated together from its ninth resource on, so that a scan of a few files does not pay it.
-_TOGETHER_AFTER = 8
+TOGETHER_AFTER = 8
 _runs: dict[tuple[Program, ...], int] = {}
 
 

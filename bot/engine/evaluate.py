@@ -189,7 +189,7 @@ class Engine:
                         )
                     except celx.CELEvalError as exc:
                         outcome = exc
-                if outcome is False or outcome is None or outcome == []:
+                if outcome is False or outcome is None or (type(outcome) is list and not outcome):
                     continue  # the usual case: nothing found, nothing more to look at
                 self._apply(c, selected, outcome, result, texts)
 
@@ -204,37 +204,39 @@ class Engine:
         """Record what one condition gave on one subject (something: ``_judge`` skips false, null
         and empty results): its findings, or why it could not be evaluated."""
         policy = c.policy
-        try:
-            if isinstance(outcome, celx.CELEvalError):
-                raise outcome
-            found = celx.violations(outcome)
-            # A placeholder is filled from the violation, else from the subject's scalar
-            # variables (name, kind, ...): looked up per placeholder, not copied per finding.
-            scalars = _Scalars(subject.variables)
-            for violation in found:
-                line = subject.line
-                field_path = violation.get("path")
-                if isinstance(field_path, str) and field_path:
-                    line = subject.locate(field_path) or line
-                text = c.message.render(violation, scalars)
-                text = texts.setdefault(text, text)
-                result.findings.append(
-                    Finding(
-                        policy=policy.id,
-                        severity=policy.severity,
-                        enforcement=policy.enforcement,
-                        path=subject.path,
-                        line=line,
-                        message=text,
-                        resource=subject.resource,
-                        title=policy.title,
+        error = outcome if isinstance(outcome, celx.CELEvalError) else None
+        if error is None:
+            try:
+                found = celx.violations(outcome)  # raises on a result of the wrong shape
+                # A placeholder is filled from the violation, else from the subject's scalar
+                # variables (name, kind, ...): looked up per placeholder, not copied per finding.
+                scalars = _Scalars(subject.variables)
+                for violation in found:
+                    line = subject.line
+                    field_path = violation.get("path")
+                    if isinstance(field_path, str) and field_path:
+                        line = subject.locate(field_path) or line
+                    text = c.message.render(violation, scalars)
+                    text = texts.setdefault(text, text)
+                    result.findings.append(
+                        Finding(
+                            policy=policy.id,
+                            severity=policy.severity,
+                            enforcement=policy.enforcement,
+                            path=subject.path,
+                            line=line,
+                            message=text,
+                            resource=subject.resource,
+                            title=policy.title,
+                        )
                     )
-                )
-        except celx.CELEvalError as exc:
+            except celx.CELEvalError as exc:  # a result of the wrong shape, a placeholder unfilled
+                error = exc
+        if error is not None:
             where = f" on {subject.resource}" if subject.resource else ""
             result.errors.append(
                 EvalError(
-                    f"evaluation failed{where}: {exc}",
+                    f"evaluation failed{where}: {error}",
                     path=subject.path or None,
                     line=subject.line,
                     policy=policy.id,
