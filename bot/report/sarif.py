@@ -363,9 +363,8 @@ class SarifWriter:
         if all(old == new for old, new in renumber.items()):
             copy_spool(self.spool, self.out)
         else:
-            self.spool.seek(0)
             prefix = self.RULE_INDEX
-            for line in self.spool:
+            for line in self.spool.rewound():
                 if line.startswith(prefix):
                     old, comma = line[len(prefix) :].rstrip("\n").split(",")
                     line = f"{prefix}{renumber[int(old)]},{comma}\n"

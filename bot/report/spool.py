@@ -20,11 +20,52 @@ COPY_CHUNK = 1024 * 1024
 MARKER = "\x00compliance-bot:spool\x00"
 
 
-def new_spool() -> IO[str]:
+class Spool:
+    """A spooled temporary file whose writes are gathered into chunks first.
+
+    A streamed report writes once per finding, and each write to a ``SpooledTemporaryFile``
+    costs about a microsecond of Python (its roll-over check) against a tenth of that for a
+    list append: on a scan of 650,000 findings that was most of a second of the process that
+    writes the report. So writes are kept in a list and handed to the file ``CHUNK`` characters
+    at a time, which keeps memory bounded as before.
+    """
+
+    CHUNK = 256 * 1024  # characters gathered before they go to the file
+
+    def __init__(self) -> None:
+        self._file = _spooled_file()
+        self._parts: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= self.CHUNK:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._file.write("".join(self._parts))
+        self._parts.clear()
+        self._size = 0
+
+    def rewound(self) -> IO[str]:
+        """Everything written, to be read from the start."""
+        self._drain()
+        self._file.seek(0)
+        return self._file
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _spooled_file() -> IO[str]:
     return tempfile.SpooledTemporaryFile(SPOOL_MEMORY, mode="w+", encoding="utf-8", newline="")
 
 
-def copy_spool(spool: IO[str], out: TextIO) -> None:
-    spool.seek(0)
-    shutil.copyfileobj(spool, out, COPY_CHUNK)
+def new_spool() -> Spool:
+    return Spool()
+
+
+def copy_spool(spool: Spool, out: TextIO) -> None:
+    shutil.copyfileobj(spool.rewound(), out, COPY_CHUNK)
     spool.close()

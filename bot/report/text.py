@@ -29,7 +29,7 @@ from typing import IO, TextIO
 from bot.engine.model import SEVERITIES, EvalError, Severity
 from bot.repoconfig import CONFIG_PATH
 from bot.report.model import ExceptionUse, Report, ReportedFinding
-from bot.report.spool import copy_spool, new_spool
+from bot.report.spool import Spool, copy_spool, new_spool
 
 PULL_REQUEST = "(pull request)"  # where findings of the pull-request target live
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -343,7 +343,7 @@ class TextWriter:
         _write_lines(self.out, _closing_lines(report, self.paint, hidden))
 
 
-def _write_lines(out: IO[str], lines: list[str]) -> None:
+def _write_lines(out: IO[str] | Spool, lines: list[str]) -> None:
     out.write("".join(line + "\n" for line in lines))
 
 
