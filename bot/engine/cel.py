@@ -229,9 +229,9 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
             listed = iter(listed_values)
             for program in programs:
                 result = next(listed) if program.fast is not None else _NOT_DATA
-                results.append(result if _is_data(result) else _run(program, context))
+                results.append(result if _is_data(result) else outcome(program, context))
             return results
-    return [_run(program, context) for program in programs]
+    return [outcome(program, context) for program in programs]
 
 
 _NOT_DATA = object()
@@ -257,8 +257,8 @@ def _is_data(value: Any) -> bool:
     return False
 
 
-def _run(program: Program, context: Context) -> Any:
-    """``run``, with its error as the result."""
+def outcome(program: Program, context: Context) -> Any:
+    """``run``, with a CELEvalError as the result where it could not evaluate."""
     try:
         return run(program, context)
     except CELEvalError as exc:

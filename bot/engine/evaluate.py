@@ -183,12 +183,8 @@ class Engine:
                 if selected is subject:
                     outcome = next(outcomes)  # (``own`` keeps the order of ``pairs``)
                 else:
-                    try:
-                        outcome = celx.run(
-                            c.program, celx.new_context(selected.variables, self._functions)
-                        )
-                    except celx.CELEvalError as exc:
-                        outcome = exc
+                    context = celx.new_context(selected.variables, self._functions)
+                    outcome = celx.outcome(c.program, context)
                 if outcome is False or outcome is None or (type(outcome) is list and not outcome):
                     continue  # the usual case: nothing found, nothing more to look at
                 self._apply(c, selected, outcome, result, texts)

@@ -101,12 +101,11 @@ class FindingLayout:
             value = f.resource.to_json() if f.resource else None
             resource = self.resources[f.resource] = f',{_IN}"resource": {_dumps(value)}'
         exception = self.exceptions.get(rf.exception)
-        if exception is None:
-            use = rf.exception
-            value = None if use is None else {
-                "id": use.id, "expires": use.expires, "verified": use.verified
-            }  # fmt: skip
-            exception = self.exceptions[use] = f',{_IN}"exception": {_dumps(value)}{_OUT}}}'
+        if exception is None:  # (once per exception: the whole map is cheap enough for that)
+            value = rf.to_json()["exception"]
+            exception = self.exceptions[rf.exception] = (
+                f',{_IN}"exception": {_dumps(value)}{_OUT}}}'
+            )
         line = f.line
         return "".join((
             head, str(line) if type(line) is int else _dumps(line),
