@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot import __version__, exemptions
+from bot import __version__, exemptions, verdicts
 from bot.checking import Rules, check, load_rules
 from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, policy_files
 from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_policy
@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    if getattr(args, "process", None) is None:  # a one-shot command, not one of the service's
+        verdicts.use(verdicts.cache_root())
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not after main returns

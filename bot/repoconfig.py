@@ -13,12 +13,15 @@ import dataclasses
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot import safeyaml
 from bot.engine.globs import GlobSet
 from bot.engine.loader import schema_errors
 from bot.engine.model import EvalError, Policy, closest_policy
-from bot.notify.routes import Route, parse_routes
+
+if TYPE_CHECKING:
+    from bot.notify.routes import Route
 
 CONFIG_PATH = ".compliance/config.yaml"
 EXCEPTIONS_PATH = ".compliance/exceptions.yaml"
@@ -70,12 +73,16 @@ def parse_config(text: str | None, source: str = CONFIG_PATH) -> RepoConfig:
         return RepoConfig(errors=[EvalError(exc.reason, path=source, line=exc.line)])
     if doc.value is None:
         return RepoConfig()
-    problems = schema_errors("config.schema.json", doc, source)
+    problems = schema_errors("config.schema.json", doc, source, text)
     if problems:
         return RepoConfig(errors=[EvalError(m, path=source, line=line) for line, m in problems])
-    routes, route_errors = parse_routes(doc, source)
-    if route_errors:
-        return RepoConfig(errors=route_errors)
+    routes: tuple[Route, ...] = ()
+    if doc.value.get("notifications"):  # (notify's modules load only for a config that routes)
+        from bot.notify.routes import parse_routes
+
+        routes, route_errors = parse_routes(doc, source)
+        if route_errors:
+            return RepoConfig(errors=route_errors)
     data = doc.value
     exclude_errors = [
         EvalError(f"exclude: {message}", path=source, line=doc.line_of(["exclude", i]))

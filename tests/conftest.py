@@ -4,12 +4,21 @@ migrated store on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["fakes.github.fixtures", "fakes.gitlab.fixtures"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The command line keeps schema verdicts in the user's cache folder (``bot/verdicts.py``):
+    the suite's commands, run here or as subprocesses, keep theirs in a folder of their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COMPLIANCE_BOT_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
+        yield
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,7 +46,13 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(cwd or Path.cwd())},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "NO_COLOR": "1",
+            "HOME": str(cwd or Path.cwd()),
+            # (the suite's own cache folder, tests/conftest.py: never the checkout's .cache)
+            "COMPLIANCE_BOT_CACHE_DIR": os.environ["COMPLIANCE_BOT_CACHE_DIR"],
+        },
     )
 
 

@@ -321,3 +321,30 @@ def test_findings_cross_processes_whole():
     for finding in (with_resource, Finding("k8s.y", "low", "advisory", "b.yaml", 1, "n")):
         copy = pickle.loads(pickle.dumps(finding, protocol=pickle.HIGHEST_PROTOCOL))
         assert copy == finding and copy.resource == finding.resource and copy.title == finding.title
+
+
+def test_the_reference_compiles_a_bundled_condition_when_first_needed():
+    """A condition of the bundled packs (known to compile) has its reference form compiled when
+    the reference is first asked to evaluate it; a repository's, when it is loaded, so that its
+    compile errors show then."""
+    from bot.engine import cel as celx
+    from bot.engine.evaluate import compile_policy
+
+    bundled = load_policy_text(
+        policy(id="t.lazy", condition="containers.exists(c, c.name == 'lazily-compiled')"),
+        "policies/test/lazy.yaml",
+        "test",
+        trusted=True,
+    )
+    program = compile_policy(bundled).program
+    assert program.fast is not None and program._reference is None
+    context = celx.Context({"containers": [{"image": "x"}]})  # no name: the fast one errs
+    with pytest.raises(celx.CELEvalError, match="name"):
+        celx.run(program, context)
+    assert program._reference is not None
+
+    local = load_policy_text(
+        policy(id="t.eager", condition="containers.exists(c, c.name == 'compiled-at-load')"),
+        "local.yaml",
+    )
+    assert compile_policy(local).program._reference is not None

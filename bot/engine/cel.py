@@ -64,24 +64,48 @@ class CELEvalError(RuntimeError):
 
 
 class Program:
-    """One condition, compiled by the reference interpreter and, where it can, the fast one."""
+    """One condition, compiled by the fast interpreter where it can, and by the reference."""
 
-    __slots__ = ("fast", "reference", "source")
+    __slots__ = ("_reference", "fast", "source")
 
-    def __init__(self, source: str, reference: cel.Program, fast: Any) -> None:
+    def __init__(self, source: str, fast: Any, reference: cel.Program | None = None) -> None:
         self.source = source
-        self.reference = reference
         self.fast = fast  # a google_cel.Expression, or None: the reference alone
+        self._reference = reference
+
+    @property
+    def reference(self) -> cel.Program:
+        """The reference's compiled form, compiled when first needed (CELCompileError)."""
+        if self._reference is None:
+            self._reference = _compile_reference(self.source)
+        return self._reference
 
 
 @functools.lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Program:
-    """Compile once per distinct expression; CELCompileError carries the parser's words."""
+    """Compile once per distinct expression; CELCompileError carries the parser's words.
+
+    Where the fast interpreter compiles a condition, the reference compiles it when first
+    needed, which on most scans is never, so that a command on a few files does not pay for it
+    at every start. The loader has it compiled at once for a policy from a repository
+    (:func:`check_compiles`), whose errors must show when it is loaded.
+    """
+    fast = _compile_fast(source)
+    if fast is None:  # the reference alone evaluates it: compiled now
+        return Program(source, None, _compile_reference(source))
+    return Program(source, fast)
+
+
+def check_compiles(program: Program) -> None:
+    """Raise CELCompileError unless the reference, whose errors users read, compiles it."""
+    program.reference  # noqa: B018 (compiled here, or the error)
+
+
+def _compile_reference(source: str) -> cel.Program:
     try:
-        reference = cel.compile(source)
+        return cel.compile(source)
     except (ValueError, RuntimeError) as exc:
         raise CELCompileError(_readable(str(exc))) from None
-    return Program(source, reference, _compile_fast(source))
 
 
 # ``contains`` is also core CEL on strings; on a list (an extension of the reference's) the fast

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import safeyaml
+from bot import safeyaml, schemas, verdicts
 from bot.engine import cel as celx
 from bot.engine.evaluate import compile_policy
 from bot.engine.model import ExceptionPolicy, Fixture, Policy
@@ -50,21 +50,28 @@ class PolicyLoadError(Exception):
 
 @functools.cache
 def _schema_validator(name: str) -> jsonschema.Draft202012Validator:
-    from importlib import resources  # here, not at start: it brings tempfile and shutil
-
-    text = resources.files("bot.schemas").joinpath(name).read_text("utf-8")
     import jsonschema
 
-    return jsonschema.Draft202012Validator(json.loads(text))
+    return jsonschema.Draft202012Validator(json.loads(schemas.text(name)))
 
 
-def schema_errors(name: str, doc: safeyaml.Document, source: str) -> list[tuple[int | None, str]]:
-    """Validate a loaded document against one of ``bot/schemas``; (line, message) per problem."""
+def schema_errors(
+    name: str, doc: safeyaml.Document, source: str, text: str | None = None
+) -> list[tuple[int | None, str]]:
+    """Validate a loaded document against one of ``bot/schemas``; (line, message) per problem.
+
+    Given the ``text`` that ``doc`` was read from, a text found valid before (``bot.verdicts``,
+    where the command line keeps them) is not checked again.
+    """
+    if text is not None and verdicts.known_valid(schemas.text(name), text):
+        return []
     out = []
     for err in sorted(_schema_validator(name).iter_errors(doc.value), key=lambda e: list(e.path)):
         path = list(err.absolute_path)
         where = ".".join(str(p) for p in path) or "(top level)"
         out.append((doc.line_of(path) or doc.line, f"{where}: {_schema_message(err)}"))
+    if text is not None and not out:
+        verdicts.remember_valid(schemas.text(name), text)
     return out
 
 
@@ -200,7 +207,7 @@ def load_policy_text(
         raise PolicyLoadError(source, exc.line, exc.reason) from None
     if not isinstance(doc.value, dict):
         raise PolicyLoadError(source, doc.line, "a policy file must be a mapping")
-    problems = [] if trusted else schema_errors("policy.schema.json", doc, source)
+    problems = [] if trusted else schema_errors("policy.schema.json", doc, source, text)
     if problems:
         (line, message), *further = problems
         raise PolicyLoadError(source, line, message, tuple(further))
@@ -248,7 +255,9 @@ def load_policy_text(
         tags=tuple(data.get("tags", ())),
     )
     try:
-        compile_policy(policy)
+        compiled = compile_policy(policy)
+        if not trusted:
+            celx.check_compiles(compiled.program)
     except celx.CELCompileError as exc:
         raise PolicyLoadError(
             source, doc.line_of("condition"), f"condition does not compile: {exc}"

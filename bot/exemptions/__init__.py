@@ -9,11 +9,28 @@ The package is pure: no I/O, no forge, no clock (every time-dependent call takes
 Approval (CODEOWNERS review, ledger) and expiry jobs build on it elsewhere.
 """
 
-from bot.exemptions.edit import EditError, add_entry, change_entry, remove_entries
+from typing import TYPE_CHECKING, Any
+
 from bot.exemptions.match import Application, Matcher, apply
 from bot.exemptions.model import ExemptionEntry, ExemptionsFile, Problem
 from bot.exemptions.parse import parse
 from bot.exemptions.validate import valid_entries, validate
+
+if TYPE_CHECKING:
+    from bot.exemptions.edit import EditError, add_entry, change_entry, remove_entries
+
+# ``edit`` (difflib and the layout writer) is imported when one of its names is first asked
+# for: a scan or a check reads exceptions and never edits them, and pays for it at every start.
+_EDIT = frozenset({"EditError", "add_entry", "change_entry", "remove_entries"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EDIT:
+        from bot.exemptions import edit
+
+        return getattr(edit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Application",

@@ -19,18 +19,16 @@ Rules that need the policies or the clock (unknown policy, deadlines, scope tric
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bot import safeyaml
+from bot import safeyaml, schemas, verdicts
 from bot.exemptions import layout as layout_mod
 from bot.exemptions.model import (
     DEFAULT_SOURCE,
@@ -58,10 +56,21 @@ FILE_SHAPE = "the exceptions file must be a mapping with 'version: 1' and an 'ex
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    text = resources.files("bot.schemas").joinpath(SCHEMA).read_text("utf-8")
     import jsonschema
 
-    return jsonschema.Draft202012Validator(json.loads(text))
+    return jsonschema.Draft202012Validator(json.loads(schemas.text(SCHEMA)))
+
+
+def _schema_errors(doc: safeyaml.Document, text: str) -> list[jsonschema.ValidationError]:
+    """The schema's complaints about the file (none, without jsonschema, for a text that the
+    command line found valid before: ``bot.verdicts``)."""
+    schema = schemas.text(SCHEMA)
+    if verdicts.known_valid(schema, text):
+        return []
+    errors = list(_validator().iter_errors(doc.value))
+    if not errors:
+        verdicts.remember_valid(schema, text)
+    return errors
 
 
 def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | None, list[Problem]]:
@@ -98,7 +107,7 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
         return None, sorted([shape, *repeated], key=_order)
 
     _join_exception_lists(doc)
-    errors = list(_validator().iter_errors(doc.value))
+    errors = _schema_errors(doc, text)
     file_errors = [_file_problem(e, doc, source) for e in errors if not _in_entry(e)]
     # a file-level error makes the file unusable, but its entries are still checked so that one
     # run reports every problem
@@ -480,6 +489,8 @@ def _entry_problem(
         for key in inst:
             if key in FIELDS:
                 continue
+            import difflib  # (only for a mistyped field: not at every start)
+
             close = difflib.get_close_matches(str(key), FIELDS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (fields: {', '.join(FIELDS)})"
             at = doc.line_of([*path, key]) or line

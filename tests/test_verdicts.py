@@ -1,0 +1,161 @@
+"""Schema verdicts kept between command-line runs (bot/verdicts.py): a config, a repository
+policy or an exceptions file that passed its schema is not checked again, so a later command
+starts without jsonschema; a text with problems is checked, and reported, every time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import schemas, verdicts
+from bot.exemptions import parse as parse_exemptions
+from bot.repoconfig import parse_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  containers:
+    - name: web
+      image: nginx:1.27
+      securityContext: {privileged: true}
+"""
+
+# Runs ``compliance-bot`` in a fresh interpreter and says, after the command, whether jsonschema
+# was ever imported: the verdicts exist to spare that import.
+PROBE = """\
+import io, json, sys
+from contextlib import redirect_stdout
+from bot.cli import main
+out = io.StringIO()
+with redirect_stdout(out):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "jsonschema": "jsonschema" in sys.modules,
+                  "report": out.getvalue()}))
+"""
+
+
+def probe(folder: Path, cache: Path | None, *args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "COMPLIANCE_BOT_CACHE_DIR"}
+    env["COMPLIANCE_BOT_CACHE_DIR"] = str(cache) if cache is not None else ""
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "scan", ".", "--format", "json", *args],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / ".compliance").mkdir(parents=True)
+    (root / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\n")
+    (root / "pod.yaml").write_text(POD)
+    return root
+
+
+def test_a_valid_config_is_checked_once_then_remembered(folder: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    first = probe(folder, cache)
+    second = probe(folder, cache)
+    assert first["jsonschema"] and not second["jsonschema"]
+    assert len(list((cache / "schema-verdicts").iterdir())) == 1
+    # the same report either way
+    assert json.loads(first["report"]) == json.loads(second["report"])
+    assert first["code"] == second["code"] == 1  # the privileged pod blocks
+
+
+def test_a_config_with_problems_is_checked_and_reported_every_time(folder: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    probe(folder, cache)  # the valid config is remembered
+    (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\nenforce: yes\n")
+    for _ in range(2):
+        run = probe(folder, cache)
+        assert run["jsonschema"]
+        errors = json.loads(run["report"])["errors"]
+        assert [e["path"] for e in errors] == [".compliance/config.yaml"]
+        assert "enforce" in errors[0]["message"] and errors[0]["line"] == 2
+    assert len(list((cache / "schema-verdicts").iterdir())) == 1  # still only the valid one
+
+
+def test_no_cache_folder_means_every_run_checks(folder: Path):
+    assert probe(folder, None)["jsonschema"]
+    assert probe(folder, None)["jsonschema"]
+
+
+def test_a_cache_that_cannot_be_written_is_no_cache(folder: Path, tmp_path: Path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be\n")
+    first, second = probe(folder, blocker), probe(folder, blocker)
+    assert first["jsonschema"] and second["jsonschema"]
+    assert json.loads(first["report"]) == json.loads(second["report"])
+
+
+@pytest.fixture
+def kept(tmp_path: Path) -> Iterator[Path]:
+    verdicts.use(tmp_path)
+    yield tmp_path / "schema-verdicts"
+    verdicts.use(None)
+
+
+def test_the_verdict_is_for_that_text_and_that_schema(kept: Path):
+    schema = schemas.text("config.schema.json")
+    assert not verdicts.known_valid(schema, "packs: [kubernetes]\n")
+    verdicts.remember_valid(schema, "packs: [kubernetes]\n")
+    assert verdicts.known_valid(schema, "packs: [kubernetes]\n")
+    assert not verdicts.known_valid(schema, "packs: [kubernetes]\n\n")
+    assert not verdicts.known_valid(schemas.text("policy.schema.json"), "packs: [kubernetes]\n")
+
+
+def test_verdicts_are_kept_only_once_turned_on(tmp_path: Path):
+    verdicts.use(None)
+    assert parse_config("packs: [kubernetes]\n").errors == []
+    assert not (tmp_path / "schema-verdicts").exists()
+
+
+def test_config_and_exceptions_file_verdicts(kept: Path):
+    assert parse_config("packs: [kubernetes]\n").packs == ("kubernetes",)
+    assert len(list(kept.iterdir())) == 1
+    bad = parse_config("packs: kubernetes\n")
+    assert [e.line for e in bad.errors] == [1] and "packs" in bad.errors[0].message
+    assert len(list(kept.iterdir())) == 1
+
+    valid = (
+        "version: 1\nexceptions:\n  - id: legacy-web\n    policy: k8s.privileged\n"
+        "    paths: [pod.yaml]\n    reason: the vendor's agent needs the host\n"
+        "    ticket: OPS-1\n    expires: 2030-01-01\n    requested_by: alice\n"
+    )
+    parsed, problems = parse_exemptions(valid)
+    assert parsed is not None and problems == []
+    assert len(list(kept.iterdir())) == 2
+    again, problems = parse_exemptions(valid)
+    assert again == parsed and problems == []
+    _, problems = parse_exemptions(valid.replace("    ticket: OPS-1\n", "    tiket: OPS-1\n"))
+    assert any("tiket" in p.message for p in problems)
+    assert len(list(kept.iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"COMPLIANCE_BOT_CACHE_DIR": "/srv/cache", "HOME": "/home/a"}, Path("/srv/cache")),
+        ({"COMPLIANCE_BOT_CACHE_DIR": "", "HOME": "/home/a"}, None),
+        ({"XDG_CACHE_HOME": "/x", "HOME": "/home/a"}, Path("/x/compliance-bot")),
+        ({"XDG_CACHE_HOME": "relative", "HOME": "/home/a"}, Path("/home/a/.cache/compliance-bot")),
+        ({"HOME": "/home/a"}, Path("/home/a/.cache/compliance-bot")),
+        ({}, None),
+    ],
+)
+def test_where_the_cache_is(environ: dict[str, str], expected: Path | None):
+    assert verdicts.cache_root(environ) == expected
