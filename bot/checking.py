@@ -176,6 +176,12 @@ def check(
     last_path: list[str | None] = [None]
 
     def hand(findings: Iterable[Finding]) -> None:
+        if sink is not None and not exempting.live:  # no entry can cover: each finding stands
+            for finding in findings:
+                reported = ReportedFinding(finding, None)
+                tally.add(reported)
+                sink(reported)
+            return
         for finding in findings:
             if sink is not None and finding.path != last_path[0]:
                 exempting.forget()  # findings come by path: equal ones can't come back
