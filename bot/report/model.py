@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.engine.model import EvalError, Finding, Policy
+from bot.engine.model import EvalError, Finding, Policy, slot_setter
 
 ExceptionState = Literal["applied", "expired", "invalid", "unused", "unapproved"]
 
@@ -53,10 +53,15 @@ class ExceptionUse:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, init=False)  # one per finding, streamed by the 100,000
 class ReportedFinding:
     finding: Finding
     exception: ExceptionUse | None = None  # the exception that covers it, if any
+
+    def __init__(self, finding: Finding, exception: ExceptionUse | None = None) -> None:
+        # (as ``Finding``'s: the generated one calls ``object.__setattr__`` per field, frozen)
+        _set_finding(self, finding)
+        _set_exception(self, exception)
 
     @property
     def blocking(self) -> bool:
@@ -82,6 +87,10 @@ class ReportedFinding:
         }
 
 
+_set_finding = slot_setter(ReportedFinding, "finding")
+_set_exception = slot_setter(ReportedFinding, "exception")
+
+
 @dataclass
 class Tally:
     """How many findings a report has of each kind: all a streamed report keeps of them."""
@@ -97,7 +106,7 @@ class Tally:
             self.excepted += 1
         elif rf.finding.enforcement == "advisory":
             self.advisory += 1
-        elif rf.blocking:
+        elif rf.finding.enforcement == "blocking":  # (``rf.blocking``, here without a call)
             self.blocking += 1
 
     @classmethod
