@@ -300,7 +300,12 @@ def start_evaluation_process(bot_pid: int) -> None:
             engine.evaluate(sample)
 
 
-PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves
+# Below both of these, starting processes costs more than it saves. Text counts as well as
+# files: 100 files of many short resources (0.4 MB, 12,000 findings) took 0.75–0.92 s alone and
+# 0.58–0.70 s spread over two processes; 50 such files (62 KB) 0.40 s alone and 0.44 s spread
+# (benchmarks/engine.py's finding-heavy corpus, 2026-12-03).
+PARALLEL_MIN_FILES = 200
+PARALLEL_MIN_CHARS = 256 * 1024
 CHUNKS_PER_JOB = 8  # more chunks than processes: results come back, in order, a chunk at a time
 PROGRESS_EVERY = 50  # files between progress reports when evaluating in this process
 
@@ -322,7 +327,9 @@ def _evaluations(
         yield len(files), pr  # its errors after every file's, as one evaluation gives them
     order = sorted(range(len(files)), key=lambda i: files[i].path)
     groups = [list(g) for _, g in groupby(order, key=lambda i: files[i].path)]
-    if jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
+    if jobs <= 1 or (
+        len(files) < PARALLEL_MIN_FILES and sum(len(f.text) for f in files) < PARALLEL_MIN_CHARS
+    ):
         done = 0
         for group in groups:
             yield group[0], engine.evaluate([files[i] for i in group])

@@ -199,6 +199,36 @@ def test_a_pool_streams_the_same_as_one_process():
     assert pooled == render_sarif(report, __version__)
 
 
+class CountingPool(ThreadPoolExecutor):
+    """A pool that counts the chunks of work handed to it."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.chunks = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.chunks += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_few_files_with_much_text_are_spread_over_the_pool_too():
+    from bot.checking import PARALLEL_MIN_CHARS, PARALLEL_MIN_FILES
+
+    rules = rules_of(BASES["exceptions"])
+    many = "---\n".join(pod(f"w{i}", host=i % 2 == 0) for i in range(400))
+    files = [SourceFile(f"apps/{i:02d}.yaml", many) for i in range(12)]
+    assert len(files) < PARALLEL_MIN_FILES <= 230
+    assert sum(len(f.text) for f in files) >= PARALLEL_MIN_CHARS
+    alone, _ = streamed(rules, files, "json", ALL, facts=FACTS)
+    with CountingPool(2) as executor:
+        spread, _ = streamed(rules, files, "json", ALL, facts=FACTS, jobs=2,
+                             pool=lambda: executor)  # fmt: skip
+    assert executor.chunks > 1 and spread == alone
+    with CountingPool(2) as executor:  # a few files of little text: evaluated here
+        streamed(rules, files[:1] + FILES, "json", ALL, facts=FACTS, jobs=2, pool=lambda: executor)
+    assert executor.chunks == 0
+
+
 def test_placed_findings_are_gathered_then_streamed_in_order():
     rules = rules_of(BASES["exceptions"])
 
