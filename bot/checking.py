@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from bot import exemptions
-from bot.engine.cel import TOGETHER_AFTER
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
 from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
@@ -295,9 +294,9 @@ def start_evaluation_process(bot_pid: int) -> None:
     # best effort: what fails here fails again, with its own message, in the first real task
     with contextlib.suppress(Exception):
         engine = Engine(load_bundled())
-        sample = [SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)]
-        for _ in range(TOGETHER_AFTER + 1):  # until each resource's conditions run together
-            engine.evaluate(sample)
+        # (once: the conditions of a resource run together only after some hundreds of
+        # resources, which the first large PR reaches in a few milliseconds' compile)
+        engine.evaluate([SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)])
 
 
 # Below both of these, starting processes costs more than it saves. Text counts as well as

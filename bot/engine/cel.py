@@ -227,7 +227,7 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
     could not be evaluated.
 
     The conditions that run on the fast interpreter are evaluated together, as one list (from
-    the ninth resource that this set of conditions judges): every policy judges the same
+    the 257th resource that this set of conditions judges): every policy judges the same
     resource, and one evaluation in place of one per policy saves most of what each costs
     besides the condition itself. Should that list err (one condition did), each is evaluated
     alone, so that the others still count and the error is that condition's own. Conditions
@@ -289,9 +289,12 @@ def outcome(program: Program, context: Context) -> Any:
         return exc
 
 
-# Compiling the list costs about as much as evaluating it a dozen times: a set of conditions is
-# evaluated together from its ninth resource on, so that a scan of a few files does not pay it.
-TOGETHER_AFTER = 8
+# Compiling the list costs what evaluating the conditions together saves on about 300 resources
+# (24 Kubernetes conditions: 12.8 ms to compile, 265 µs a resource alone, 224 µs together; 2
+# conditions: 1.5 ms, 25 µs and 20 µs): a set of conditions is evaluated alone until it has
+# judged nearly that many, so that a scan of a few hundred files does not pay more than it saves,
+# and a large one pays at most those few milliseconds more than if it had known from the start.
+TOGETHER_AFTER = 256
 _runs: dict[tuple[Program, ...], int] = {}
 
 
