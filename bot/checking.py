@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from bot import exemptions
+from bot.engine import cel as celx
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
 from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
@@ -294,6 +295,8 @@ def start_evaluation_process(bot_pid: int) -> None:
     # best effort: what fails here fails again, with its own message, in the first real task
     with contextlib.suppress(Exception):
         engine = Engine(load_bundled())
+        for compiled in engine.compiled:  # (the command line compiles these when first needed)
+            celx.check_compiles(compiled.program)
         # (once: the conditions of a resource run together only after some hundreds of
         # resources, which the first large PR reaches in a few milliseconds' compile)
         engine.evaluate([SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)])
