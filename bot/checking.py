@@ -302,6 +302,22 @@ def start_evaluation_process(bot_pid: int) -> None:
         engine.evaluate([SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)])
 
 
+def warm_job_process() -> None:
+    """What a job runner's own process does once as it starts (on a thread of its own): load and
+    compile the bundled packs and build the schema validators, which the first check after a
+    start would otherwise pay for (jsonschema's import alone is ~0.1 s). Best effort: what fails
+    here fails again, with its own message, in the first check."""
+    from bot.engine.loader import _schema_validator
+    from bot.exemptions.parse import _validator
+
+    with contextlib.suppress(Exception):
+        for compiled in Engine(load_bundled()).compiled:
+            celx.check_compiles(compiled.program)
+        _schema_validator("config.schema.json")
+        _schema_validator("policy.schema.json")
+        _validator()
+
+
 # Below both of these, starting processes costs more than it saves. Text counts as well as
 # files: 100 files of many short resources (0.4 MB, 12,000 findings) took 0.75–0.92 s alone and
 # 0.58–0.70 s spread over two processes; 50 such files (62 KB) 0.40 s alone and 0.44 s spread

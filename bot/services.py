@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import approvals
 from bot.actions import Actions
-from bot.checking import start_evaluation_process
+from bot.checking import start_evaluation_process, warm_job_process
 from bot.config import Settings
 from bot.forge.base import Forge
 from bot.forge.git import MirrorCache
@@ -338,6 +338,10 @@ class Services:
         return summary
 
 
+def _warm_this_process() -> None:
+    threading.Thread(target=warm_job_process, name="compliance-bot-warm-up", daemon=True).start()
+
+
 class PoolRunner(Runner):
     """The job runner of ``serve`` and ``worker``: it starts the evaluation processes warm when
     it starts taking jobs, and stops them when it stops. (Building it starts nothing: the e2e
@@ -350,10 +354,12 @@ class PoolRunner(Runner):
 
     def start(self) -> list[str]:
         self.warm = self.services.warm_evaluation_pool()
+        _warm_this_process()
         return super().start()
 
     def run(self) -> None:
         self.warm = self.services.warm_evaluation_pool()
+        _warm_this_process()
         try:
             super().run()
         finally:

@@ -4,6 +4,7 @@ lines (not a traceback a second) when Redis goes away while running, and no swee
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -326,3 +327,31 @@ def test_evaluation_processes_exit_when_the_bot_is_killed_outright(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in pids)
+
+
+# Run in a fresh interpreter: what a job runner's process holds after its warm-up, before any job.
+WARM_PROBE = """\
+import json, sys
+from bot.checking import warm_job_process
+from bot.engine import cel as celx
+from bot.engine.loader import _schema_validator, load_bundled
+from bot.exemptions.parse import _validator
+
+warm_job_process()
+before = celx.compile_expression.cache_info().misses
+programs = [celx.compile_expression(p.condition) for p in load_bundled()]
+print(json.dumps({
+    "jsonschema": "jsonschema" in sys.modules,
+    "validators": _schema_validator.cache_info().currsize + _validator.cache_info().currsize,
+    "compiled_again": celx.compile_expression.cache_info().misses - before,
+    "references": all(p._reference is not None for p in programs),
+}))
+"""
+
+
+def test_a_job_runner_process_is_warm_before_its_first_check():
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    warm = json.loads(done.stdout)
+    assert warm == {"jsonschema": True, "validators": 3, "compiled_again": 0, "references": True}
