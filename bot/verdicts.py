@@ -10,7 +10,8 @@ text with problems is checked again every time, so its messages are always worke
 
 Nothing is read out of the cache, only whether a name exists in it, and a name can't be made to
 stand for another text. Whoever can write to the user's cache folder can make a check of theirs
-be skipped; they could equally change the user's shell start-up, so that is no new exposure.
+be skipped; they could equally change the user's shell start-up, so that is no new exposure, and
+a folder that another user owns or can write to is not used at all.
 The cache is off until the command line turns it on (:func:`use`): the bot service validates in
 a process that stays up, where the import is paid once, and keeps nothing on disk for it.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,9 +47,37 @@ def cache_root(environ: Mapping[str, str] = os.environ) -> Path | None:
 
 
 def use(root: Path | None) -> None:
-    """Keep verdicts under ``root`` from now on in this process (None: keep none)."""
+    """Keep verdicts under ``root`` from now on in this process (None: keep none).
+
+    A folder that is someone else's, or that others may write to, is not used: whoever can
+    create a name in it could have a check of the user's skipped.
+    """
     global _where
-    _where = root / _FOLDER if root is not None else None
+    _where = root / _FOLDER if root is not None and _private(root / _FOLDER) else None
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` and every folder above it that exists belong to this user or to root,
+    and none can be written by others (but for a sticky one above it, such as ``/tmp``, where
+    others can't move what is ours); a folder not made yet will be made private."""
+    if not hasattr(os, "getuid"):  # Windows: a user's profile is private by its ACLs
+        return True
+    uid = os.getuid()
+    for where in (folder, *folder.parents):
+        try:
+            info = where.lstat()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if info.st_uid not in (uid, 0):
+            return False
+        if stat.S_ISLNK(info.st_mode):  # (a link's own mode bits mean nothing)
+            continue
+        shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if shared and not (info.st_mode & stat.S_ISVTX and where != folder):
+            return False
+    return True
 
 
 def _name(schema: str, text: str) -> str:

@@ -159,3 +159,21 @@ def test_config_and_exceptions_file_verdicts(kept: Path):
 )
 def test_where_the_cache_is(environ: dict[str, str], expected: Path | None):
     assert verdicts.cache_root(environ) == expected
+
+
+def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path: Path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # (not sticky: anyone could plant a verdict here)
+    try:
+        verdicts.use(shared)
+        verdicts.remember_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
+        assert not verdicts.known_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
+        assert not (shared / "schema-verdicts").exists()
+        own = tmp_path / "own"
+        verdicts.use(own)  # not made yet: made private when first written
+        verdicts.remember_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
+        assert verdicts.known_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
+        assert (own / "schema-verdicts").stat().st_mode & 0o077 == 0
+    finally:
+        verdicts.use(None)
