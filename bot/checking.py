@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from bot import exemptions
+from bot import exemptions, schemas
 from bot.engine import cel as celx
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
@@ -294,9 +294,7 @@ def start_evaluation_process(bot_pid: int) -> None:
     threading.Thread(target=exit_with_bot, name="exit-with-bot", daemon=True).start()
     # best effort: what fails here fails again, with its own message, in the first real task
     with contextlib.suppress(Exception):
-        engine = Engine(load_bundled())
-        for compiled in engine.compiled:  # (the command line compiles these when first needed)
-            celx.check_compiles(compiled.program)
+        engine = _bundled_engine()
         # (once: the conditions of a resource run together only after some hundreds of
         # resources, which the first large PR reaches in a few milliseconds' compile)
         engine.evaluate([SourceFile("deploy/warm-up.yaml", WARM_UP_SAMPLE)])
@@ -307,15 +305,19 @@ def warm_job_process() -> None:
     compile the bundled packs and build the schema validators, which the first check after a
     start would otherwise pay for (jsonschema's import alone is ~0.1 s). Best effort: what fails
     here fails again, with its own message, in the first check."""
-    from bot.engine.loader import _schema_validator
-    from bot.exemptions.parse import _validator
-
     with contextlib.suppress(Exception):
-        for compiled in Engine(load_bundled()).compiled:
-            celx.check_compiles(compiled.program)
-        _schema_validator("config.schema.json")
-        _schema_validator("policy.schema.json")
-        _validator()
+        _bundled_engine()
+        for name in schemas.NAMES:
+            schemas.validator(name)
+
+
+def _bundled_engine() -> Engine:
+    """An engine of every bundled pack, each condition compiled by both interpreters (the
+    command line has the reference compile one when first needed)."""
+    engine = Engine(load_bundled())
+    for compiled in engine.compiled:
+        celx.check_compiles(compiled.program)
+    return engine
 
 
 # Below both of these, starting processes costs more than it saves. Text counts as well as

@@ -334,15 +334,15 @@ WARM_PROBE = """\
 import json, sys
 from bot.checking import warm_job_process
 from bot.engine import cel as celx
-from bot.engine.loader import _schema_validator, load_bundled
-from bot.exemptions.parse import _validator
+from bot import schemas
+from bot.engine.loader import load_bundled
 
 warm_job_process()
 before = celx.compile_expression.cache_info().misses
 programs = [celx.compile_expression(p.condition) for p in load_bundled()]
 print(json.dumps({
     "jsonschema": "jsonschema" in sys.modules,
-    "validators": _schema_validator.cache_info().currsize + _validator.cache_info().currsize,
+    "validators": schemas.validator.cache_info().currsize,
     "compiled_again": celx.compile_expression.cache_info().misses - before,
     "references": all(p._reference is not None for p in programs),
 }))

@@ -8,13 +8,12 @@ that would let a repository loosen a rule.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import safeyaml, schemas, verdicts
+from bot import safeyaml, schemas
 from bot.engine import cel as celx
 from bot.engine.evaluate import compile_policy
 from bot.engine.model import ExceptionPolicy, Fixture, Policy
@@ -48,13 +47,6 @@ class PolicyLoadError(Exception):
         ]
 
 
-@functools.cache
-def _schema_validator(name: str) -> jsonschema.Draft202012Validator:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(json.loads(schemas.text(name)))
-
-
 def schema_errors(
     name: str, doc: safeyaml.Document, source: str, text: str | None = None
 ) -> list[tuple[int | None, str]]:
@@ -63,15 +55,11 @@ def schema_errors(
     Given the ``text`` that ``doc`` was read from, a text found valid before (``bot.verdicts``,
     where the command line keeps them) is not checked again.
     """
-    if text is not None and verdicts.known_valid(schemas.text(name), text):
-        return []
     out = []
-    for err in sorted(_schema_validator(name).iter_errors(doc.value), key=lambda e: list(e.path)):
+    for err in sorted(schemas.errors(name, doc.value, text), key=lambda e: list(e.path)):
         path = list(err.absolute_path)
         where = ".".join(str(p) for p in path) or "(top level)"
         out.append((doc.line_of(path) or doc.line, f"{where}: {_schema_message(err)}"))
-    if text is not None and not out:
-        verdicts.remember_valid(schemas.text(name), text)
     return out
 
 

@@ -19,8 +19,6 @@ Rules that need the policies or the clock (unknown policy, deadlines, scope tric
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bot import safeyaml, schemas, verdicts
+from bot import safeyaml, schemas
 from bot.exemptions import layout as layout_mod
 from bot.exemptions.model import (
     DEFAULT_SOURCE,
@@ -52,25 +50,6 @@ _READER_POSITION = re.compile(r'\s*in "<[^>]*>", position \d+$')
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _READER_CHAR = re.compile(r"unacceptable character #x([0-9a-fA-F]+)")
 FILE_SHAPE = "the exceptions file must be a mapping with 'version: 1' and an 'exceptions' list"
-
-
-@functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(json.loads(schemas.text(SCHEMA)))
-
-
-def _schema_errors(doc: safeyaml.Document, text: str) -> list[jsonschema.ValidationError]:
-    """The schema's complaints about the file (none, without jsonschema, for a text that the
-    command line found valid before: ``bot.verdicts``)."""
-    schema = schemas.text(SCHEMA)
-    if verdicts.known_valid(schema, text):
-        return []
-    errors = list(_validator().iter_errors(doc.value))
-    if not errors:
-        verdicts.remember_valid(schema, text)
-    return errors
 
 
 def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | None, list[Problem]]:
@@ -107,7 +86,7 @@ def parse(text: str, source: str = DEFAULT_SOURCE) -> tuple[ExemptionsFile | Non
         return None, sorted([shape, *repeated], key=_order)
 
     _join_exception_lists(doc)
-    errors = _schema_errors(doc, text)
+    errors = schemas.errors(SCHEMA, doc.value, text)
     file_errors = [_file_problem(e, doc, source) for e in errors if not _in_entry(e)]
     # a file-level error makes the file unusable, but its entries are still checked so that one
     # run reports every problem
