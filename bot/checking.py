@@ -21,10 +21,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 from bot import exemptions, schemas
 from bot.engine import cel as celx
@@ -43,6 +43,9 @@ from bot.repoconfig import (
     unknown_enforced,
 )
 from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
+
+if TYPE_CHECKING:  # (a pool is only started for large scans: concurrent.futures loads then)
+    from concurrent.futures import Executor, Future
 
 Reader = Callable[[str], "str | None"]  # path at the base -> text, None when absent
 Lister = Callable[[str], "list[str]"]  # directory at the base -> file paths in it

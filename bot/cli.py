@@ -14,16 +14,19 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__, exemptions, verdicts
 from bot.checking import Rules, check, load_rules
 from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, policy_files
 from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_policy
-from bot.forge.git import GitError, GitRepo
+from bot.forge.errors import GitError
 from bot.repoconfig import EXCEPTIONS_PATH
 from bot.report import STREAMED_FORMATS, Report, ReportedFinding, render_markdown, writer
 from bot.report.text import View, count, when
+
+if TYPE_CHECKING:
+    from bot.forge.git import GitRepo
 
 EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
@@ -420,6 +423,8 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from bot.forge.git import GitRepo  # (git's commands: ``check`` alone runs them)
+
     now = parse_now(args.now)
     repo = GitRepo(args.repo)
     if not repo.is_repository():

@@ -366,3 +366,8 @@ def test_values_that_are_not_data_are_the_references_to_give(rounds):
 def test_where_both_answer_the_specifications_reading_holds(condition, expected):
     """DESIGN.md, "CEL": the corners where the reference reads CEL otherwise."""
     assert celx.run(celx.compile_expression(condition), celx.Context({})) is expected
+
+
+def test_the_extension_names_written_out_are_the_reference_librarys():
+    library = celx._reference_cel().stdlib.EXTENSIONS
+    assert celx.EXTENSIONS == {name for group in library.values() for name in group}

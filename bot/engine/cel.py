@@ -24,9 +24,12 @@ import re
 import sys
 import types
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cel_expr_python import cel as google_cel
+
+if TYPE_CHECKING:
+    import cel
 
 
 @contextlib.contextmanager
@@ -50,9 +53,14 @@ def _without_repl() -> Iterator[None]:
             del sys.modules["cel.cli"]
 
 
-with _without_repl():
-    import cel
-    import cel.stdlib as cel_stdlib
+@functools.cache
+def _reference_cel() -> types.ModuleType:
+    """The reference interpreter's package, imported when first needed: a scan whose conditions
+    all run on the fast one never needs it (nor ``logging``, which its stdlib imports)."""
+    with _without_repl():
+        import cel
+        import cel.stdlib  # noqa: F401 (the extension functions: ``_extension_functions``)
+    return cel
 
 
 class CELCompileError(ValueError):
@@ -103,7 +111,7 @@ def check_compiles(program: Program) -> None:
 
 def _compile_reference(source: str) -> cel.Program:
     try:
-        return cel.compile(source)
+        return _reference_cel().compile(source)
     except (ValueError, RuntimeError) as exc:
         raise CELCompileError(_readable(str(exc))) from None
 
@@ -137,24 +145,40 @@ def _readable(message: str) -> str:
     return "; ".join(" ".join(e.split()) for e in errors or [message])
 
 
-# CEL's string, list and math extensions (join, flatten, split, ...) as the library provides
-# them. They are pure functions over values; registering one costs a little per context, so a
-# context gets only those that some loaded condition calls.
-EXTENSIONS: dict[str, Any] = {
-    name: fn for group in cel_stdlib.EXTENSIONS.values() for name, fn in group.items()
-}
+# The names of CEL's string, list and math extensions (join, flatten, split, ...) that the
+# reference's library provides (``cel.stdlib.EXTENSIONS``, which tests/test_cel_paths.py holds
+# this to): written out, so that telling which conditions call one needs no import of it. They
+# are pure functions over values; registering one costs a little per context, so a context gets
+# only those that some loaded condition calls.
+EXTENSIONS = frozenset({
+    "bool", "max", "min", "sum",
+    "charAt", "indexOf", "join", "lastIndexOf", "lowerAscii", "replace", "reverse", "split",
+    "strings.quote", "substring", "trim", "upperAscii",
+    "math.abs", "math.bitAnd", "math.bitNot", "math.bitOr", "math.bitShiftLeft",
+    "math.bitShiftRight", "math.bitXor", "math.ceil", "math.floor", "math.greatest",
+    "math.isFinite", "math.isInf", "math.isNaN", "math.least", "math.round", "math.sign",
+    "math.sqrt", "math.trunc",
+    "sets.contains", "sets.equivalent", "sets.intersects",
+    "base64.decode", "base64.encode",
+    "contains", "distinct", "first", "flatten", "last", "lists.range", "slice", "sort",
+})  # fmt: skip
+
+
+@functools.cache
+def _extension_functions() -> dict[str, Any]:
+    library = _reference_cel().stdlib.EXTENSIONS
+    return {name: fn for group in library.values() for name, fn in group.items()}
 # (the look-behind only skips starts inside a name, where no new match can begin: without it
 # the pattern retries from every letter of every name, most of Engine()'s own time)
 _CALL = re.compile(r"(?<![A-Za-z_])([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
 
 
-def extensions_used(sources: Iterable[str]) -> dict[str, Any]:
-    """The extension functions that these conditions call (by name or as a method)."""
-    used: dict[str, Any] = {}
+def extensions_used(sources: Iterable[str]) -> tuple[str, ...]:
+    """The extension functions that these conditions call (by name or as a method), by name."""
+    used: dict[str, None] = {}
     for source in sources:
-        for name in _extensions_called(source):
-            used[name] = EXTENSIONS[name]
-    return used
+        used.update(dict.fromkeys(_extensions_called(source)))
+    return tuple(used)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -174,9 +198,9 @@ class Context:
 
     __slots__ = ("_activation", "_reference", "functions", "variables")
 
-    def __init__(self, variables: dict[str, Any], functions: dict[str, Any] | None = None) -> None:
+    def __init__(self, variables: dict[str, Any], functions: Iterable[str] = ()) -> None:
         self.variables = variables
-        self.functions = functions or {}
+        self.functions = functions  # extension functions' names
         self._activation: Any = None
         self._reference: cel.Context | None = None
 
@@ -187,16 +211,17 @@ class Context:
 
     def reference(self) -> cel.Context:
         if self._reference is None:
-            ctx = cel.Context()
+            ctx = _reference_cel().Context()
             for name, value in self.variables.items():
                 ctx.add_variable(name, value)
-            for name, fn in self.functions.items():
-                ctx.add_function(name, fn)
+            library = _extension_functions()
+            for name in self.functions:
+                ctx.add_function(name, library[name])
             self._reference = ctx
         return self._reference
 
 
-def new_context(variables: dict[str, Any], functions: dict[str, Any] | None = None) -> Context:
+def new_context(variables: dict[str, Any], functions: Iterable[str] = ()) -> Context:
     """A subject's context: its variables, and the extension functions its conditions call."""
     return Context(variables, functions)
 

@@ -17,9 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class GitError(RuntimeError):
-    """A git command failed; the message says which and why, in git's words."""
+from bot.forge.errors import GitError as GitError  # (raised here; named by callers from here)
 
 
 @dataclass(frozen=True)

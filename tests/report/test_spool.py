@@ -15,7 +15,7 @@ def test_everything_written_comes_back_in_order_across_chunks_and_disk(monkeypat
     for piece in pieces:
         kept.write(piece)
     assert len(kept._parts) < 10  # gathered a chunk at a time, not all held
-    assert kept._file._rolled  # type: ignore[attr-defined]  # past SPOOL_MEMORY: on disk
+    assert kept.on_disk  # past SPOOL_MEMORY
     out = io.StringIO()
     spool.copy_spool(kept, out)
     assert out.getvalue() == "".join(pieces)
@@ -27,3 +27,16 @@ def test_a_spool_read_line_by_line_sees_the_last_unwritten_chunk_too():
     kept.write("two\n")  # both still gathered, below CHUNK
     assert list(kept.rewound()) == ["one\n", "two\n"]
     kept.close()
+
+
+def test_a_spool_below_its_memory_never_opens_a_file(monkeypatch):
+    monkeypatch.setattr(spool, "SPOOL_MEMORY", 1000)
+    kept = spool.new_spool()
+    pieces = [f"line {i}\r\n" for i in range(50)]  # 500 characters: kept in memory
+    for piece in pieces:
+        kept.write(piece)
+    assert not kept.on_disk
+    assert list(kept.rewound()) == pieces  # read back as a file written with newline=""
+    out = io.StringIO()
+    spool.copy_spool(kept, out)
+    assert out.getvalue() == "".join(pieces)

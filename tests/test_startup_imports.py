@@ -1,0 +1,104 @@
+"""A command loads what it uses: a scan of a few files does not pay, at every start, for modules
+that only other commands, large scans or rare conditions need (issue 14: start-up)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Runs ``compliance-bot`` in a fresh interpreter and lists, after the command, which of these
+# modules were ever imported.
+PROBE = """\
+import io, json, sys
+from contextlib import redirect_stdout
+from bot.cli import main
+out = io.StringIO()
+with redirect_stdout(out):
+    code = main(sys.argv[1:])
+watched = ["cel", "concurrent.futures", "subprocess", "tempfile", "bot.forge.git", "jsonschema"]
+print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules],
+                  "report": out.getvalue()}))
+"""
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  containers:
+    - name: web
+      image: nginx:latest
+      securityContext: {privileged: true}
+"""
+
+
+# ``join`` is one of the reference's extension functions: the fast interpreter can't run it.
+NAMES_POLICY = """\
+id: local.names
+title: Pods have one container, named web
+severity: low
+enforcement: advisory
+target: kubernetes
+condition: 'containers.map(c, c.name).join(",") == "web"'
+message: "only {name} has them"
+exceptions: {allowed: false}
+standards: []
+fixtures:
+  - expect: fail
+    name: one container, named web
+    findings: 1
+    content: |
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: one}
+      spec: {containers: [{name: web, image: nginx}]}
+  - expect: pass
+    name: another name
+    content: |
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: two}
+      spec: {containers: [{name: api, image: nginx}]}
+"""
+
+
+def scan(folder: Path, cache: Path) -> dict:
+    env = dict(os.environ, COMPLIANCE_BOT_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "scan", ".", "--format", "json"],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_small_scan_loads_neither_the_reference_cel_nor_pools_git_or_temporary_files(
+    tmp_path: Path,
+):
+    folder = tmp_path / "repo"
+    (folder / ".compliance").mkdir(parents=True)
+    (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\n")
+    (folder / "pod.yaml").write_text(POD)
+    scan(folder, tmp_path / "cache")  # the first run checks the config's schema
+    result = scan(folder, tmp_path / "cache")
+    assert result["code"] == 1  # blocking findings
+    policies = {f["policy"] for f in json.loads(result["report"])["findings"]}
+    assert {"k8s.privileged", "k8s.image-tag"} <= policies  # image-tag calls ``contains``
+    assert result["loaded"] == []
+
+
+def test_a_condition_only_the_reference_runs_still_runs(tmp_path: Path):
+    folder = tmp_path / "repo"
+    (folder / ".compliance" / "policies").mkdir(parents=True)
+    (folder / ".compliance" / "config.yaml").write_text("packs: []\n")
+    (folder / ".compliance" / "policies" / "names.yaml").write_text(NAMES_POLICY)
+    (folder / "pod.yaml").write_text(POD)
+    result = scan(folder, tmp_path / "cache")
+    findings = json.loads(result["report"])["findings"]
+    assert [(f["policy"], f["message"]) for f in findings] == [("local.names", "only web has them")]
+    assert "cel" in result["loaded"]
