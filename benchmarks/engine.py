@@ -645,7 +645,8 @@ def run_once(tool: Tool) -> tuple[float, float, int, bytes]:
     Every tool runs as it does on a user's machine after its first run: Python writes and reads
     its bytecode (``PYTHONDONTWRITEBYTECODE``, which some shells and CI images set, would have
     every run compile ``bot/`` from source again: ~0.1 s of each start, measured), and our
-    command keeps its schema verdicts (``bot/verdicts.py``) in ``benchmarks/.work/user-cache``.
+    command keeps its schema verdicts and compiled conditions (``bot/usercache.py``) in
+    ``benchmarks/.work/user-cache``: the warm-up run fills it.
     """
     env = {**os.environ, **tool.env}
     env.pop("PYTHONDONTWRITEBYTECODE", None)

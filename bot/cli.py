@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot import __version__, exemptions, verdicts
+from bot import __version__, exemptions, usercache
 from bot.checking import Rules, check, load_rules
 from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, policy_files
 from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_policy
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     if getattr(args, "process", None) is None:  # a one-shot command, not one of the service's
-        verdicts.use(verdicts.cache_root())
+        usercache.use(usercache.cache_root())
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not after main returns

@@ -3,9 +3,12 @@ migrated store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,11 +17,25 @@ pytest_plugins = ["fakes.github.fixtures", "fakes.gitlab.fixtures"]
 
 @pytest.fixture(scope="session", autouse=True)
 def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The command line keeps schema verdicts in the user's cache folder (``bot/verdicts.py``):
-    the suite's commands, run here or as subprocesses, keep theirs in a folder of their own."""
+    """The command line keeps schema verdicts and compiled conditions in the user's cache folder
+    (``bot/usercache.py``): the suite's commands, run here or as subprocesses, keep theirs in a
+    folder of their own."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COMPLIANCE_BOT_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
         yield
+
+
+@pytest.fixture(scope="session")
+def bench_engine() -> ModuleType:
+    """``benchmarks/engine.py``, for its seeded manifest writers (``ManifestWriter``,
+    ``HeavyWriter``, ``write_heavy``): tests run on the corpora the benchmarks measure."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "engine.py"
+    spec = importlib.util.spec_from_file_location("bench_engine", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_engine", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ reference answers, so errors read as they always did.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "kubernetes"
 POLICIES = load_bundled()
 ENGINE = Engine(POLICIES)
-
-
-def _benchmarks_engine():
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "benchmarks" / "engine.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_engine", module)  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def _result(value: Any) -> Any:
@@ -113,8 +103,8 @@ def test_fixtures_agree():
 
 
 @pytest.mark.parametrize("writer", ["ManifestWriter", "HeavyWriter"])
-def test_generated_manifests_agree(writer):
-    bench = _benchmarks_engine()
+def test_generated_manifests_agree(writer, bench_engine):
+    bench = bench_engine
     make = getattr(bench, writer)(bench.SEED)
     files = [SourceFile(*make.file(i)) for i in range(60)]
     compared, wrong = _disagreements(files)
@@ -370,4 +360,4 @@ def test_where_both_answer_the_specifications_reading_holds(condition, expected)
 
 def test_the_extension_names_written_out_are_the_reference_librarys():
     library = celx._reference_cel().stdlib.EXTENSIONS
-    assert celx.EXTENSIONS == {name for group in library.values() for name in group}
+    assert {name for group in library.values() for name in group} == celx.EXTENSIONS

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import schemas, verdicts
+from bot import schemas, usercache, verdicts
 from bot.exemptions import parse as parse_exemptions
 from bot.repoconfig import parse_config
 
@@ -104,9 +104,9 @@ def test_a_cache_that_cannot_be_written_is_no_cache(folder: Path, tmp_path: Path
 
 @pytest.fixture
 def kept(tmp_path: Path) -> Iterator[Path]:
-    verdicts.use(tmp_path)
+    usercache.use(tmp_path)
     yield tmp_path / "schema-verdicts"
-    verdicts.use(None)
+    usercache.use(None)
 
 
 def test_the_verdict_is_for_that_text_and_that_schema(kept: Path):
@@ -119,7 +119,7 @@ def test_the_verdict_is_for_that_text_and_that_schema(kept: Path):
 
 
 def test_verdicts_are_kept_only_once_turned_on(tmp_path: Path):
-    verdicts.use(None)
+    usercache.use(None)
     assert parse_config("packs: [kubernetes]\n").errors == []
     assert not (tmp_path / "schema-verdicts").exists()
 
@@ -158,7 +158,7 @@ def test_config_and_exceptions_file_verdicts(kept: Path):
     ],
 )
 def test_where_the_cache_is(environ: dict[str, str], expected: Path | None):
-    assert verdicts.cache_root(environ) == expected
+    assert usercache.cache_root(environ) == expected
 
 
 def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path: Path):
@@ -166,14 +166,14 @@ def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path: Path):
     shared.mkdir()
     shared.chmod(0o777)  # (not sticky: anyone could plant a verdict here)
     try:
-        verdicts.use(shared)
+        usercache.use(shared)
         verdicts.remember_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
         assert not verdicts.known_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
         assert not (shared / "schema-verdicts").exists()
         own = tmp_path / "own"
-        verdicts.use(own)  # not made yet: made private when first written
+        usercache.use(own)  # not made yet: made private when first written
         verdicts.remember_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
         assert verdicts.known_valid(schemas.text("config.schema.json"), "packs: [kubernetes]\n")
         assert (own / "schema-verdicts").stat().st_mode & 0o077 == 0
     finally:
-        verdicts.use(None)
+        usercache.use(None)

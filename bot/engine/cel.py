@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from cel_expr_python import cel as google_cel
 
+from bot.engine import celstore
+
 if TYPE_CHECKING:
     import cel
 
@@ -59,7 +61,7 @@ def _reference_cel() -> types.ModuleType:
     all run on the fast one never needs it (nor ``logging``, which its stdlib imports)."""
     with _without_repl():
         import cel
-        import cel.stdlib  # noqa: F401 (the extension functions: ``_extension_functions``)
+        import cel.stdlib  # (the extension functions: ``_extension_functions``)
     return cel
 
 
@@ -125,11 +127,17 @@ def _compile_fast(source: str) -> Any:
     """Google's compiled form of ``source``, or None where the reference must answer alone."""
     if set(_extensions_called(source)) - _ALSO_CORE_CEL:
         return None  # its extension functions are the reference's own (Python) implementations
+    environment = _fast_environment()
+    kept = celstore.load(environment, source)  # (compiled by an earlier command-line run)
+    if kept is not None:
+        return kept
     try:
         # the type checker off: variables are dynamic values read from YAML
-        return _fast_environment().compile(source, disable_check=True)
+        compiled = environment.compile(source, disable_check=True)
     except (ValueError, RuntimeError):
         return None  # a form only the reference reads: it evaluates this condition alone
+    celstore.save(source, compiled)
+    return compiled
 
 
 @functools.cache
@@ -168,6 +176,8 @@ EXTENSIONS = frozenset({
 def _extension_functions() -> dict[str, Any]:
     library = _reference_cel().stdlib.EXTENSIONS
     return {name: fn for group in library.values() for name, fn in group.items()}
+
+
 # (the look-behind only skips starts inside a name, where no new match can begin: without it
 # the pattern retries from every letter of every name, most of Engine()'s own time)
 _CALL = re.compile(r"(?<![A-Za-z_])([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
@@ -252,20 +262,22 @@ def run_all(programs: tuple[Program, ...], context: Context) -> list[Any]:
     could not be evaluated.
 
     The conditions that run on the fast interpreter are evaluated together, as one list (from
-    the 257th resource that this set of conditions judges): every policy judges the same
+    the 257th resource that this set of conditions judges, or from the first when an earlier
+    command-line run kept the list compiled, ``bot.engine.celstore``): every policy judges the same
     resource, and one evaluation in place of one per policy saves most of what each costs
     besides the condition itself. Should that list err (one condition did), each is evaluated
     alone, so that the others still count and the error is that condition's own. Conditions
     that only the reference runs are evaluated alone in any case.
     """
-    runs = _runs.get(programs, 0)
-    if runs < TOGETHER_AFTER:
-        if len(_runs) >= 4096:  # (a long-lived bot meets many repositories' policy sets)
-            _runs.clear()
-        _runs[programs] = runs + 1
-        together = None
-    else:
-        together = _together(programs)
+    together = _kept_together(programs)
+    if together is None:
+        runs = _runs.get(programs, 0)
+        if runs < TOGETHER_AFTER:
+            if len(_runs) >= 4096:  # (a long-lived bot meets many repositories' policy sets)
+                _runs.clear()
+            _runs[programs] = runs + 1
+        else:
+            together = _together(programs)
     results: list[Any] = []
     if together is not None:
         expression, count = together
@@ -327,14 +339,39 @@ _runs: dict[tuple[Program, ...], int] = {}
 def _together(programs: tuple[Program, ...]) -> tuple[Any, int] | None:
     """One fast expression for the list of the results of those conditions that have a fast
     form, with how many they are (None if fewer than two have one)."""
+    kept = _kept_together(programs)
+    if kept is not None:
+        return kept
+    listed = _listed(programs)
+    if listed is None:
+        return None
+    source, count = listed
+    try:
+        expression = _fast_environment().compile(source, disable_check=True)
+    except (ValueError, RuntimeError):  # (each compiled alone; a limit of the whole, say)
+        return None
+    celstore.save(source, expression)
+    return expression, count
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept_together(programs: tuple[Program, ...]) -> tuple[Any, int] | None:
+    """``_together``'s expression as an earlier command-line run kept it, or None (never
+    compiled here: compiling pays back only on a set that judges a few hundred resources)."""
+    listed = _listed(programs)
+    if listed is None:
+        return None
+    source, count = listed
+    expression = celstore.load(_fast_environment(), source)
+    return None if expression is None else (expression, count)
+
+
+def _listed(programs: tuple[Program, ...]) -> tuple[str, int] | None:
+    """The source of ``_together``'s list, and how many conditions it holds (None under two)."""
     fast = [p for p in programs if p.fast is not None]
     if len(fast) < 2:
         return None
-    source = "[" + ",\n".join(f"({p.source}\n)" for p in fast) + "]"
-    try:
-        return _fast_environment().compile(source, disable_check=True), len(fast)
-    except (ValueError, RuntimeError):  # (each compiled alone; a limit of the whole, say)
-        return None
+    return "[" + ",\n".join(f"({p.source}\n)" for p in fast) + "]", len(fast)
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
