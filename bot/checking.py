@@ -31,8 +31,6 @@ from bot.engine import cel as celx
 from bot.engine.evaluate import Engine, Evaluation
 from bot.engine.loader import PolicyLoadError, check_unique, load_bundled, load_policy_text
 from bot.engine.model import EvalError, Finding, Policy, PullRequestFacts, SourceFile
-from bot.exemptions.match import Matcher
-from bot.exemptions.model import ExemptionEntry
 from bot.repoconfig import (
     CONFIG_PATH,
     EXCEPTIONS_PATH,
@@ -47,9 +45,12 @@ from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
 if TYPE_CHECKING:  # (a pool is only started for large scans: concurrent.futures loads then)
     from concurrent.futures import Executor, Future
 
+    from bot.exemptions.match import Matcher
+    from bot.exemptions.model import ExemptionEntry
+
 Reader = Callable[[str], "str | None"]  # path at the base -> text, None when absent
 Lister = Callable[[str], "list[str]"]  # directory at the base -> file paths in it
-Verifier = Callable[[ExemptionEntry], "Approval | None"]
+Verifier = Callable[["ExemptionEntry"], "Approval | None"]
 Sink = Callable[[ReportedFinding], None]  # takes each finding as it is judged, in report order
 Progress = Callable[[int], None]  # told how many files have been evaluated so far
 
@@ -171,7 +172,8 @@ def check(
     scratch = Report(policies=report.policies)
     entries = _valid_entries(rules, scratch, now, verify)
     report.invalid, report.unapproved = scratch.invalid, scratch.unapproved
-    exempting = Matcher(entries, now)
+    # (the exceptions modules load only for a repository that has entries to match)
+    exempting: Matcher | _NoEntries = exemptions.Matcher(entries, now) if entries else _NoEntries()
 
     tally = Tally()
     judged: list[tuple[Finding, ExemptionEntry | None]] = []  # without a sink only
@@ -426,6 +428,25 @@ def live_entries(rules: Rules, now: datetime, verify: Verifier | None) -> list[E
         for e in _valid_entries(rules, scratch, now, verify)
         if e.expires is None or e.expires > now
     ]
+
+
+class _NoEntries:
+    """A ``Matcher`` of no entries: nothing covers a finding, nothing is applied or unused."""
+
+    live: tuple[ExemptionEntry, ...] = ()
+    expired: tuple[ExemptionEntry, ...] = ()
+
+    def entry_for(self, finding: Finding) -> None:
+        return None
+
+    def forget(self) -> None:
+        pass
+
+    def applied(self) -> list[tuple[ExemptionEntry, int]]:
+        return []
+
+    def unused(self) -> list[ExemptionEntry]:
+        return []
 
 
 def _valid_entries(

@@ -22,7 +22,7 @@ from bot.engine.loader import PolicyLoadError, load_bundled, load_policy_paths, 
 from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_policy
 from bot.forge.errors import GitError
 from bot.repoconfig import EXCEPTIONS_PATH
-from bot.report import STREAMED_FORMATS, Report, ReportedFinding, render_markdown, writer
+from bot.report import STREAMED_FORMATS, Report, ReportedFinding, writer
 from bot.report.text import View, count, when
 
 if TYPE_CHECKING:
@@ -262,7 +262,9 @@ class Output:
         """Finish the report; the exit code is the report's, whatever the view hides."""
         if self.writer is not None:
             self.writer.finish(report)
-        else:
+        else:  # (markdown: the one format not written as findings come)
+            from bot.report.markdown import render_markdown
+
             self.out.write(render_markdown(report, view=self.view))
         for error in report.errors if self.format != "text" else ():
             print(f"compliance-bot: error: {error}", file=sys.stderr)

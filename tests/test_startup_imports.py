@@ -20,7 +20,9 @@ from bot.cli import main
 out = io.StringIO()
 with redirect_stdout(out):
     code = main(sys.argv[1:])
-watched = ["cel", "concurrent.futures", "subprocess", "tempfile", "bot.forge.git", "jsonschema"]
+watched = ["cel", "concurrent.futures", "subprocess", "tempfile", "bot.forge.git", "jsonschema",
+           "bot.exemptions.model", "bot.exemptions.parsing", "bot.report.sarif",
+           "bot.report.markdown"]
 print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules],
                   "report": out.getvalue()}))
 """
@@ -67,17 +69,17 @@ fixtures:
 """
 
 
-def scan(folder: Path, cache: Path) -> dict:
+def scan(folder: Path, cache: Path, *args: str) -> dict:
     env = dict(os.environ, COMPLIANCE_BOT_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, "scan", ".", "--format", "json"],
+        [sys.executable, "-c", PROBE, "scan", ".", "--format", "json", *args],
         cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_a_small_scan_loads_neither_the_reference_cel_nor_pools_git_or_temporary_files(
+def test_a_small_scan_loads_neither_the_reference_cel_nor_pools_git_exceptions_or_other_formats(
     tmp_path: Path,
 ):
     folder = tmp_path / "repo"
@@ -102,3 +104,20 @@ def test_a_condition_only_the_reference_runs_still_runs(tmp_path: Path):
     findings = json.loads(result["report"])["findings"]
     assert [(f["policy"], f["message"]) for f in findings] == [("local.names", "only web has them")]
     assert "cel" in result["loaded"]
+
+
+def test_exceptions_load_when_the_repository_has_them(tmp_path: Path):
+    folder = tmp_path / "repo"
+    (folder / ".compliance").mkdir(parents=True)
+    (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\n")
+    (folder / ".compliance" / "exceptions.yaml").write_text(
+        "version: 1\nexceptions:\n  - id: legacy-web\n    policy: k8s.privileged\n"
+        "    paths: [pod.yaml]\n    reason: the vendor's agent needs the host\n"
+        "    ticket: OPS-1\n    expires: 2027-01-15\n    requested_by: alice\n"
+    )
+    (folder / "pod.yaml").write_text(POD)
+    result = scan(folder, tmp_path / "cache", "--now", "2026-12-01T00:00:00Z")
+    report = json.loads(result["report"])
+    privileged = [f for f in report["findings"] if f["policy"] == "k8s.privileged"]
+    assert [f["exception"]["id"] for f in privileged] == ["legacy-web"]
+    assert "bot.exemptions.parsing" in result["loaded"]

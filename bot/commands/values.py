@@ -5,7 +5,7 @@ id?"), returning ``None`` when the value is acceptable, else a Markdown phrase t
 sentence starting with the value ("is not a policy id: ..."). The phrases never contain the
 value itself, so whoever shows them escapes the user's text once, in one place. Whether the
 policy exists, whether the deadline is allowed for it, whether the reason says enough: those are
-the exceptions validator's questions (``bot.exemptions.validate``), asked later by the caller.
+the exceptions validator's questions (``bot.exemptions.validation``), asked later by the caller.
 
 ``resolve_expires`` is the only function here that deals with time, and only through ``now``.
 """

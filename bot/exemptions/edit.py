@@ -33,7 +33,7 @@ from bot.exemptions.model import (
     format_timestamp,
     parse_expires,
 )
-from bot.exemptions.parse import LIMITS
+from bot.exemptions.parsing import LIMITS
 
 
 class EditError(ValueError):

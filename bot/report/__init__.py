@@ -8,14 +8,21 @@ scan's memory does not grow with its findings.
 
 from __future__ import annotations
 
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from bot import __version__
+from bot import __version__, lazy
 from bot.report.jsonout import JsonLinesWriter, JsonWriter, render_json
-from bot.report.markdown import render_markdown
 from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
-from bot.report.sarif import SarifWriter, render_sarif
 from bot.report.text import ALL, TextWriter, View, render_text
+
+if TYPE_CHECKING:
+    from bot.report.markdown import render_markdown
+    from bot.report.sarif import SarifWriter, render_sarif
+
+# SARIF and markdown load when first asked for: a scan writes one format, most often JSON or text.
+_WHERE = {"render_markdown": "markdown", "SarifWriter": "sarif", "render_sarif": "sarif"}
+__getattr__ = lazy.names(__name__, _WHERE)
+
 
 FORMATS = ("text", "json", "sarif", "markdown")
 STREAMED_FORMATS = ("text", "json", "jsonl", "sarif")  # what ``writer`` writes
@@ -47,6 +54,8 @@ def writer(
     if fmt == "jsonl":
         return JsonLinesWriter(out, view)
     if fmt == "sarif":
+        from bot.report.sarif import SarifWriter
+
         return SarifWriter(out, tool_version, view)
     raise ValueError(f"no streamed {fmt!r} output: expected one of {', '.join(STREAMED_FORMATS)}")
 
@@ -65,8 +74,12 @@ def render(
     if fmt == "json":
         return render_json(report)
     if fmt == "sarif":
+        from bot.report.sarif import render_sarif
+
         return render_sarif(report, tool_version)
     if fmt == "markdown":
+        from bot.report.markdown import render_markdown
+
         return render_markdown(report, details_url=details_url)
     raise ValueError(f"unknown report format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
@@ -77,6 +90,7 @@ __all__ = [
     "ExceptionUse",
     "Report",
     "ReportedFinding",
+    "SarifWriter",
     "Tally",
     "Writer",
     "render",

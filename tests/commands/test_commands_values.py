@@ -20,7 +20,7 @@ from bot.commands.values import (
 from bot.engine.model import ExceptionPolicy, Policy
 from bot.exemptions import add_entry, parse, validate
 from bot.exemptions.model import ExemptionEntry
-from bot.exemptions.validate import entry_problems
+from bot.exemptions.validation import entry_problems
 
 NOW = datetime(2026, 1, 15, 23, 30, tzinfo=UTC)
 SCHEMAS = Path(__file__).resolve().parents[2] / "bot" / "schemas"

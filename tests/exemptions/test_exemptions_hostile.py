@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.exemptions import parse
-from bot.exemptions.parse import LIMITS
+from bot.exemptions.parsing import LIMITS
 
 
 def _laughs() -> str:

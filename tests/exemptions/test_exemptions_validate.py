@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.exemptions import parse, valid_entries, validate
-from bot.exemptions.validate import describe_char, scope_tricks
+from bot.exemptions.validation import describe_char, scope_tricks
 
 
 def _problems(text, policies, now, **kwargs):
