@@ -46,6 +46,11 @@ _ALLOWED_TAGS = {
     "tag:yaml.org,2002:merge",
 }
 _INT_PREFIX = re.compile(r"^[-+]?0(?P<base>[box])", re.IGNORECASE)
+# (the event classes, looked up once: ``feed`` compares each event's type with them)
+_ScalarEvent, _MappingStartEvent, _MappingEndEvent = (
+    ev.ScalarEvent, ev.MappingStartEvent, ev.MappingEndEvent
+)  # fmt: skip
+_SequenceStartEvent, _SequenceEndEvent = ev.SequenceStartEvent, ev.SequenceEndEvent
 
 
 @dataclass(frozen=True)
@@ -225,39 +230,63 @@ class _Builder:
 
     # -- events ------------------------------------------------------------------------------
     def feed(self, event: ev.Event) -> Document | None:
-        mark = event.start_mark
-        line = mark.line + 1 if mark is not None else 0
         # The parser makes exactly these classes; testing the type once, most frequent first,
-        # costs less than a chain of isinstance calls on every one of a file's events.
+        # costs less than a chain of isinstance calls on every one of a file's events. The
+        # usual scalar (plain, short, no anchor, in a list or as a mapping's key) is handled
+        # here whole: a file is mostly those, and each call saved is one per scalar.
         kind = type(event)
-        if kind is ev.ScalarEvent:
-            if event.anchor is not None:
+        if kind is _ScalarEvent:
+            line = event.start_mark.line + 1
+            anchor = event.anchor
+            if anchor is not None:
                 self._anchor_check(event, line)
-            value = self._scalar(event, line)
-            self._count(1, line)
-            self._add(value, line, event.anchor, 1)
-        elif kind is ev.MappingEndEvent or kind is ev.SequenceEndEvent:
+            value: Any = event.value
+            if event.tag is None and event.implicit[0] and len(value) <= _PLAIN_CACHED:
+                value = _plain(value)
+                if value is _SLOW:
+                    value = self._scalar(event, line)
+            else:
+                value = self._scalar(event, line)
+            self.values += 1
+            if self.values > self.limits.max_values:
+                self._count(0, line)  # (raises, naming the line)
+            stack = self.stack
+            if stack and anchor is None:
+                frame = stack[-1]
+                container = frame.container
+                if type(container) is list:
+                    frame.table[len(container)] = line
+                    container.append(value)
+                    return None
+                if frame.key is _NO_KEY:
+                    frame.key, frame.key_line = value, line
+                    return None
+            self._add(value, line, anchor, 1)
+        elif kind is _MappingEndEvent or kind is _SequenceEndEvent:
             frame = self.stack.pop()
             self.lines[id(frame.container)] = frame.table
             self._add(frame.container, frame.line, frame.anchor, self.values - frame.start + 1)
-        elif kind is ev.MappingStartEvent or kind is ev.SequenceStartEvent:
+        elif kind is _MappingStartEvent or kind is _SequenceStartEvent:
+            line = event.start_mark.line + 1
             self._anchor_check(event, line)
             self._tag_check(event, line)
             if len(self.stack) >= self.limits.max_depth:
                 raise YAMLError(f"nesting deeper than {self.limits.max_depth} levels", line)
             self._count(1, line)
-            container: Any = {} if kind is ev.MappingStartEvent else []
-            self.stack.append(_Frame(container, line, event.anchor, self.values))
+            made: dict[Any, Any] | list[Any] = {} if kind is _MappingStartEvent else []
+            self.stack.append(_Frame(made, line, event.anchor, self.values))
         elif kind is ev.DocumentStartEvent:
             self.anchors.clear()
             self.lines = {}
             self.duplicates = []
             self.root = None
-            self.doc_line = line
+            self.doc_line = event.start_mark.line + 1
         elif kind is ev.DocumentEndEvent:
+            line = event.start_mark.line + 1
             end = event.end_mark.line + 1 if event.end_mark is not None else line
             return Document(self.root, self.doc_line, end, self.lines, self.duplicates)
         elif kind is ev.AliasEvent:
+            line = event.start_mark.line + 1
             if not self.limits.allow_aliases:
                 raise YAMLError(f"aliases (*{event.anchor}) are not allowed in this file", line)
             if event.anchor not in self.anchors:
@@ -288,24 +317,11 @@ class _Builder:
     def _scalar(self, event: ev.ScalarEvent, line: int) -> Any:
         tag = event.tag
         value = event.value
-        if tag is None and event.implicit[0] and len(value) <= _PLAIN_CACHED:
-            tag = _plain_tag(value)
-        elif tag is None or tag == "!":
+        if tag is None or tag == "!":
             tag = _resolver.resolve(yaml.ScalarNode, value, event.implicit)
         elif tag not in _ALLOWED_TAGS:
             raise YAMLError(f"custom tag {tag} is not allowed", line)
-        if tag == _STR or tag == "tag:yaml.org,2002:binary":
-            return value
-        if tag == "tag:yaml.org,2002:null":
-            return None
-        if tag == "tag:yaml.org,2002:bool":
-            return value.lower() in ("yes", "true", "on", "y")
-        if tag == "tag:yaml.org,2002:int":
-            return _to_int(value, line)
-        if tag == "tag:yaml.org,2002:float":
-            return _to_float(value)
-        # timestamps stay text: JSON has no dates, and policies compare them as strings
-        return value
+        return _value(tag, value, line)
 
     def _add(self, value: Any, line: int, anchor: str | None, cost: int) -> None:
         if anchor is not None:
@@ -338,7 +354,8 @@ class _Builder:
             raise YAMLError(
                 f"duplicate key {key!r} (first defined on line {frame.table[key]})", frame.key_line
             )
-        frame.merged.discard(key)
+        if frame.merged:
+            frame.merged.discard(key)
         frame.table[key] = frame.key_line
         container[key] = value
 
@@ -355,17 +372,38 @@ class _Builder:
 
 
 _PLAIN_CACHED = 64  # longer plain scalars are rarely repeated, and must not pin memory
+_SLOW = object()  # what ``_plain`` gives for a scalar whose error must name its line
 
 
 @functools.lru_cache(maxsize=4096)
-def _plain_tag(value: str) -> str:
-    """The tag YAML 1.1 gives a short untagged plain scalar (the same for every occurrence).
+def _plain(value: str) -> Any:
+    """The value of a short untagged plain scalar (the same for every occurrence), or ``_SLOW``.
 
-    Manifests repeat the same few words (``true``, ``TCP``, ``http``, ``IfNotPresent``) all
-    over; resolving each once instead of running the resolver's regexes every time saves
-    about a fifth of the loader's time.
+    Manifests repeat the same few words (``true``, ``TCP``, ``80``, ``IfNotPresent``) all over;
+    resolving and converting each once instead of running the resolver's regexes every time
+    saves about a fifth of the loader's time. A value is immutable, so one object can stand for
+    every occurrence.
     """
-    return _resolver.resolve(yaml.ScalarNode, value, (True, False))
+    try:
+        return _value(_resolver.resolve(yaml.ScalarNode, value, (True, False)), value, 0)
+    except YAMLError:
+        return _SLOW  # (a bad integer: ``_scalar`` raises, naming the line)
+
+
+def _value(tag: str, value: str, line: int) -> Any:
+    """A scalar's value by its (allowed) tag."""
+    if tag == _STR or tag == "tag:yaml.org,2002:binary":
+        return value
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    if tag == "tag:yaml.org,2002:bool":
+        return value.lower() in ("yes", "true", "on", "y")
+    if tag == "tag:yaml.org,2002:int":
+        return _to_int(value, line)
+    if tag == "tag:yaml.org,2002:float":
+        return _to_float(value)
+    # timestamps stay text: JSON has no dates, and policies compare them as strings
+    return value
 
 
 def _to_int(value: str, line: int) -> int:

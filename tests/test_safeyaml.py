@@ -108,3 +108,27 @@ def test_merge_keys_in_manifests():
 def test_not_utf8():
     with pytest.raises(safeyaml.YAMLError, match="not UTF-8"):
         safeyaml.load(b"a: \xff\xfe\n")
+
+
+def test_yaml_1_1_scalars_short_and_long_alike():
+    # short plain scalars are converted once and remembered (``_plain``); long ones each time
+    long = "1" * 70
+    text = (
+        f"a: 0x1F\nb: 0o17\nc: 017\nd: 1:30\ne: -1_000\nf: .inf\ng: yes\nh: ~\ni: 2026-12-03\n"
+        f"j: {long}\nk: '0x1F'\nl: 0b101\n"
+    )
+    value = safeyaml.load(text).value
+    assert value == {
+        "a": 31, "b": "0o17", "c": 15, "d": 90, "e": -1000, "f": float("inf"), "g": True,
+        "h": None, "i": "2026-12-03", "j": int(long), "k": "0x1F", "l": 5,
+    }  # fmt: skip
+    assert value == yaml.safe_load(text) | {"i": "2026-12-03"}  # (dates stay text)
+
+
+def test_a_bad_integer_names_its_line_every_time():
+    # ``0b_`` looks like an integer to YAML 1.1 but is not one; the second time it is the
+    # remembered conversion that fails, and the line must still be its own
+    for line in (2, 3):
+        with pytest.raises(safeyaml.YAMLError) as caught:
+            safeyaml.load("".join(f"a{i}: 1\n" for i in range(line - 1)) + "b: 0b_\n")
+        assert caught.value.line == line and "bad integer" in caught.value.reason
