@@ -208,7 +208,8 @@ class _Frame:
         self.key: Any = _NO_KEY
         self.key_line = 0
         self.table: dict[Any, int] = {}
-        self.merged: set[Any] = set()  # keys that came from a << merge: explicit keys override
+        # keys that came from a << merge, which explicit keys override (made by the first merge)
+        self.merged: set[Any] | None = None
 
 
 _NO_KEY = object()
@@ -346,7 +347,7 @@ class _Builder:
         if key == "<<" and self.limits.allow_aliases and isinstance(value, (dict, list)):
             self._merge(frame, value, line)
             return
-        if key in frame.table and key not in frame.merged:
+        if key in frame.table and (frame.merged is None or key not in frame.merged):
             if self.record_duplicates:
                 first = frame.table[key]
                 self.duplicates.append(DuplicateKey(key, frame.key_line, first, container, value))
@@ -354,7 +355,7 @@ class _Builder:
             raise YAMLError(
                 f"duplicate key {key!r} (first defined on line {frame.table[key]})", frame.key_line
             )
-        if frame.merged:
+        if frame.merged is not None:
             frame.merged.discard(key)
         frame.table[key] = frame.key_line
         container[key] = value
@@ -367,6 +368,8 @@ class _Builder:
             for k, v in source.items():
                 if k not in frame.table:
                     frame.table[k] = line
+                    if frame.merged is None:
+                        frame.merged = set()
                     frame.merged.add(k)
                     frame.container[k] = v
 
