@@ -673,7 +673,9 @@ def measure(tools: list[Tool], warm_up: bool = True) -> None:
         print(f"warm-up {tool.key} ...", file=sys.stderr)
         tool.output = tool.summarise(run_once(tool)[3])
     for round_ in range(max(t.runs for t in tools)):
-        for tool in tools:
+        # each round starts with the next tool: none always runs first, after the others' exits
+        turn = round_ % len(tools)
+        for tool in tools[turn:] + tools[:turn]:
             if round_ >= tool.runs:
                 continue
             wall, cpu, rss, stdout = run_once(tool)

@@ -264,9 +264,24 @@ class _Builder:
                     return None
             self._add(value, line, anchor, 1)
         elif kind is _MappingEndEvent or kind is _SequenceEndEvent:
-            frame = self.stack.pop()
-            self.lines[id(frame.container)] = frame.table
-            self._add(frame.container, frame.line, frame.anchor, self.values - frame.start + 1)
+            stack = self.stack
+            frame = stack.pop()
+            done = frame.container
+            self.lines[id(done)] = frame.table
+            if stack and frame.anchor is None:  # (as for a scalar above: the usual case here)
+                parent = stack[-1]
+                if type(parent.container) is list:
+                    parent.table[len(parent.container)] = frame.line
+                    parent.container.append(done)
+                    return None
+                if parent.key is not _NO_KEY:
+                    key = parent.key
+                    if type(key) is str and key != "<<" and key not in parent.table:
+                        parent.key = _NO_KEY
+                        parent.table[key] = parent.key_line
+                        parent.container[key] = done
+                        return None
+            self._add(done, frame.line, frame.anchor, self.values - frame.start + 1)
         elif kind is _MappingStartEvent or kind is _SequenceStartEvent:
             line = event.start_mark.line + 1
             self._anchor_check(event, line)
