@@ -44,7 +44,8 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(with_package_commands=_may_name_package_command(argv))
+    command = _plain_command(argv)
+    parser = build_parser(with_package_commands=command is None, only=command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -72,20 +73,30 @@ LOCAL_COMMANDS = frozenset(
 )  # fmt: skip
 
 
-def _may_name_package_command(argv: Sequence[str]) -> bool:
-    """False only when the command is plainly one of ours (``scan``, ``check``...): help, an
-    unknown word or no command at all get the full parser, so they list every command."""
+def _plain_command(argv: Sequence[str]) -> str | None:
+    """The command, when it is plainly one of ours (``scan``, ``check``...): the parser then has
+    that command alone (building every command's options is a few percent of a small scan).
+    None for help, an unknown word or no command at all: they get the full parser, so they list
+    every command."""
     command = next((a for a in argv if not a.startswith("-")), None)
-    return command is None or command in PACKAGE_COMMANDS or command not in LOCAL_COMMANDS
+    if command is None or command in PACKAGE_COMMANDS or command not in LOCAL_COMMANDS:
+        return None
+    return command
 
 
-def build_parser(*, with_package_commands: bool = True) -> argparse.ArgumentParser:
+def build_parser(
+    *, with_package_commands: bool = True, only: str | None = None
+) -> argparse.ArgumentParser:
+    """The command line's parser; with ``only``, that one of ``LOCAL_COMMANDS`` alone."""
     parser = argparse.ArgumentParser(
         prog="compliance-bot",
         description="Compliance as code on pull requests, with governed, time-boxed opt-outs.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
+
+    def wanted(name: str) -> bool:
+        return only is None or name == only
 
     def output_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=FORMATS, default="text", help="output (default: text)")
@@ -115,95 +126,110 @@ def build_parser(*, with_package_commands: bool = True) -> argparse.ArgumentPars
         ("worker", "run job workers (scale-out)"),
         ("clock", "run the scheduler; exactly one per deployment (scale-out)"),
     ):
+        if not wanted(name):
+            continue
         p = sub.add_parser(name, help=help_text)
         if name in ("serve", "web"):
             p.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
             p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
         p.set_defaults(func=cmd_process, process=name)
 
-    p = sub.add_parser("expire", help="run the deadline sweep by hand")
-    p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
-    p.add_argument("--repo", metavar="OWNER/NAME", help="only this repository (or GitLab project)")
-    p.add_argument(
-        "--forge",
-        choices=("github", "gitlab"),
-        help="only this forge (default: every configured one; with --repo: github if configured)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
-    p.set_defaults(func=cmd_expire)
-
-    led = sub.add_parser("ledger", help="the approval ledger").add_subparsers(metavar="ACTION")
-    p = led.add_parser("rebuild", help="rebuild a repository's ledger from forge history")
-    p.add_argument("--repo", required=True, metavar="OWNER/NAME")
-    p.add_argument(
-        "--forge",
-        choices=("github", "gitlab"),
-        help="where the repository is (default: github if configured, else gitlab)",
-    )
-    p.set_defaults(func=cmd_ledger_rebuild)
-
-    p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
-    p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
-    p.add_argument("--base", required=True, help="base ref: rules come from here")
-    p.add_argument("--head", default="HEAD", help="head ref: files come from here")
-    p.add_argument("--title", default=None, help="PR title for pull-request policies")
-    p.add_argument("--body", default=None, help="PR body for pull-request policies")
-    p.add_argument("--label", action="append", default=[], help="PR label (repeatable)")
-    output_options(p)
-    p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser("scan", help="check files and directories (no git needed)")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--policy", action="append", metavar="ID", help="only this policy (repeatable)")
-    p.add_argument(
-        "--repo",
-        type=Path,
-        default=None,
-        help="the repository root: .compliance/ is read there, and paths in findings are "
-        "relative to it (default: the nearest folder at or above the current one holding "
-        ".compliance/ or .git, else the current folder)",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=0,
-        metavar="N",
-        help="processes for large scans (default: one per CPU)",
-    )
-    output_options(p)
-    p.set_defaults(func=cmd_scan)
-
-    pol = sub.add_parser("policies", help="list, test and validate policies").add_subparsers(
-        metavar="ACTION"
-    )
-    p = pol.add_parser("list", help="list the bundled policies")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--pack", action="append", help="only this pack (repeatable)")
-    p.set_defaults(func=cmd_policies_list)
-    p = pol.add_parser("test", help="run policies' pass/fail fixtures (default: bundled)")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-    p.set_defaults(func=cmd_policies_test)
-    p = pol.add_parser("validate", help="check policy files: schema, CEL, match")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.set_defaults(func=cmd_policies_validate)
-
-    exc = sub.add_parser("exceptions", help="validate, list and expire exceptions").add_subparsers(
-        metavar="ACTION"
-    )
-    for name, func, help_text in (
-        ("validate", cmd_exceptions_validate, "check .compliance/exceptions.yaml"),
-        ("list", cmd_exceptions_list, "list exceptions and their state"),
-        ("expire", cmd_exceptions_expire, "remove expired exceptions from the file"),
-    ):
-        p = exc.add_parser(name, help=help_text)
-        p.add_argument("--repo", type=Path, default=Path("."), help="working tree (default: .)")
+    if wanted("expire"):
+        p = sub.add_parser("expire", help="run the deadline sweep by hand")
+        p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
+        p.add_argument(
+            "--repo", metavar="OWNER/NAME", help="only this repository (or GitLab project)"
+        )
+        p.add_argument(
+            "--forge",
+            choices=("github", "gitlab"),
+            help="only this forge (default: every configured one; with --repo: github if "
+            "configured)",
+        )
+        p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
         p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
-        if name == "list":
-            p.add_argument("--format", choices=("text", "json"), default="text")
-        if name == "expire":
-            p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-        p.set_defaults(func=func)
+        p.set_defaults(func=cmd_expire)
+
+    if wanted("ledger"):
+        led = sub.add_parser("ledger", help="the approval ledger").add_subparsers(metavar="ACTION")
+        p = led.add_parser("rebuild", help="rebuild a repository's ledger from forge history")
+        p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+        p.add_argument(
+            "--forge",
+            choices=("github", "gitlab"),
+            help="where the repository is (default: github if configured, else gitlab)",
+        )
+        p.set_defaults(func=cmd_ledger_rebuild)
+
+    if wanted("check"):
+        p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
+        p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
+        p.add_argument("--base", required=True, help="base ref: rules come from here")
+        p.add_argument("--head", default="HEAD", help="head ref: files come from here")
+        p.add_argument("--title", default=None, help="PR title for pull-request policies")
+        p.add_argument("--body", default=None, help="PR body for pull-request policies")
+        p.add_argument("--label", action="append", default=[], help="PR label (repeatable)")
+        output_options(p)
+        p.set_defaults(func=cmd_check)
+
+    if wanted("scan"):
+        p = sub.add_parser("scan", help="check files and directories (no git needed)")
+        p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+        p.add_argument(
+            "--policy", action="append", metavar="ID", help="only this policy (repeatable)"
+        )
+        p.add_argument(
+            "--repo",
+            type=Path,
+            default=None,
+            help="the repository root: .compliance/ is read there, and paths in findings are "
+            "relative to it (default: the nearest folder at or above the current one holding "
+            ".compliance/ or .git, else the current folder)",
+        )
+        p.add_argument(
+            "--jobs",
+            type=int,
+            default=0,
+            metavar="N",
+            help="processes for large scans (default: one per CPU)",
+        )
+        output_options(p)
+        p.set_defaults(func=cmd_scan)
+
+    if wanted("policies"):
+        pol = sub.add_parser("policies", help="list, test and validate policies").add_subparsers(
+            metavar="ACTION"
+        )
+        p = pol.add_parser("list", help="list the bundled policies")
+        p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--pack", action="append", help="only this pack (repeatable)")
+        p.set_defaults(func=cmd_policies_list)
+        p = pol.add_parser("test", help="run policies' pass/fail fixtures (default: bundled)")
+        p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+        p.set_defaults(func=cmd_policies_test)
+        p = pol.add_parser("validate", help="check policy files: schema, CEL, match")
+        p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+        p.set_defaults(func=cmd_policies_validate)
+
+    if wanted("exceptions"):
+        exc = sub.add_parser(
+            "exceptions", help="validate, list and expire exceptions"
+        ).add_subparsers(metavar="ACTION")
+        for name, func, help_text in (
+            ("validate", cmd_exceptions_validate, "check .compliance/exceptions.yaml"),
+            ("list", cmd_exceptions_list, "list exceptions and their state"),
+            ("expire", cmd_exceptions_expire, "remove expired exceptions from the file"),
+        ):
+            p = exc.add_parser(name, help=help_text)
+            p.add_argument("--repo", type=Path, default=Path("."), help="working tree (default: .)")
+            p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+            if name == "list":
+                p.add_argument("--format", choices=("text", "json"), default="text")
+            if name == "expire":
+                p.add_argument(
+                    "--dry-run", action="store_true", help="print the plan, change nothing"
+                )
+            p.set_defaults(func=func)
 
     if with_package_commands:
         from bot.audit.commands import add_commands as add_audit_commands

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -492,3 +494,23 @@ def test_parallel_scan_finds_exactly_what_a_single_process_finds(tmp_path: Path)
     privileged = [f for f in outputs[0]["findings"] if f["policy"] == "k8s.privileged"]
     assert len(privileged) == 74  # every third pod
     assert outputs[0]["summary"]["files"] == 220
+
+
+def _help(argv: list[str], only: str | None) -> str:
+    from bot.cli import build_parser
+
+    parser = build_parser(with_package_commands=only is None, only=only)
+    out = io.StringIO()
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(out):
+        parser.parse_args(argv)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["scan", "--help"], ["check", "--help"], ["serve", "--help"], ["expire", "--help"],
+     ["policies", "test", "--help"], ["exceptions", "list", "--help"], ["ledger", "--help"]],
+)  # fmt: skip
+def test_a_command_parsed_alone_is_read_as_by_the_whole_parser(argv: list[str]):
+    # ``main`` builds the named command's parser alone when the command is plainly one of ours
+    assert _help(argv, only=argv[0]) == _help(argv, only=None)
