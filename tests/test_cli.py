@@ -514,3 +514,27 @@ def _help(argv: list[str], only: str | None) -> str:
 def test_a_command_parsed_alone_is_read_as_by_the_whole_parser(argv: list[str]):
     # ``main`` builds the named command's parser alone when the command is plainly one of ours
     assert _help(argv, only=argv[0]) == _help(argv, only=None)
+
+
+def test_scanned_files_are_named_by_where_they_really_are(tmp_path: Path):
+    repo = tmp_path / "repo"
+    write(repo, ".compliance/config.yaml", "packs: [kubernetes]\n")
+    write(repo, "k8s/web.yaml", PRIVILEGED_POD)
+    (repo / "k8s" / "again.yaml").symlink_to(repo / "k8s" / "web.yaml")  # a link inside
+    (repo / "linked").symlink_to(repo / "k8s", target_is_directory=True)  # not walked into
+    write(tmp_path, "elsewhere/pod.yaml", PRIVILEGED_POD)  # outside the repository
+    proc = cli(
+        "scan", "k8s", "linked/web.yaml", "../elsewhere", "--format", "json",
+        "--policy", "k8s.privileged", cwd=repo,
+    )  # fmt: skip
+    paths = [f["path"] for f in json.loads(proc.stdout)["findings"]]
+    # the link is named by the file it links to; a path outside both the repository and the
+    # folder the command runs in keeps the name it was given
+    assert sorted(paths) == ["../elsewhere/pod.yaml", "k8s/web.yaml", "k8s/web.yaml",
+                             "k8s/web.yaml"]  # fmt: skip
+    proc = cli(
+        "scan", "repo/k8s", "elsewhere", "--repo", "repo", "--format", "json",
+        "--policy", "k8s.privileged", cwd=tmp_path,
+    )  # fmt: skip
+    paths = sorted(f["path"] for f in json.loads(proc.stdout)["findings"])
+    assert paths == ["elsewhere/pod.yaml", "k8s/web.yaml", "k8s/web.yaml"]  # under the cwd
