@@ -1,13 +1,18 @@
 """The user's cache folder: what one command-line run keeps for the next (issue 14).
 
-Two things are kept, each in a folder of its own under it:
+Three things are kept, each in a folder of its own under it:
 
 - ``schema-verdicts/``: that a text passed its schema (``bot.verdicts``);
 - ``cel-programs/``: policy conditions compiled by the fast CEL interpreter
-  (``bot.engine.celstore``).
+  (``bot.engine.celstore``);
+- ``policies/``: policy files as read from their YAML (``bot.engine.loader``).
 
-Each is named by the SHA-256 of everything it depends on, so a name can't be made to stand for
-another text. Whoever can write to the user's cache folder can have a check of theirs skipped or
+Each is named by the SHA-256 of everything it depends on (:func:`key`), so a name can't be made
+to stand for another text. A kept file (:func:`read`, :func:`write`) starts with the SHA-256 of
+the rest, so that one cut short or mangled (a full disk, a crash while writing) is not read, and
+is written whole under another name and then renamed, so that a reader never sees half of one.
+
+Whoever can write to the user's cache folder can have a check of theirs skipped or
 a condition of theirs replaced; they could equally change the user's shell start-up, or the
 compiled bytecode that Python runs from the ``__pycache__`` folders of the installed bot, so that
 is no new exposure. A folder that another user owns or can write to is not used at all.
@@ -22,13 +27,22 @@ A folder that can't be made or written to just means no cache.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot import __version__
+
+MAX_KEPT = 2000  # files in a folder; past it, the first write of a process removes the older half
+# (a pack's conditions, lists and files are a few dozen files of 2 to 80 KB: this is room for
+# many packs and versions, and a folder that does not grow with every upgrade)
+
 _root: Path | None = None
 _folders: dict[str, Path | None] = {}  # name -> the folder, or None when it is not private
+_pruned: set[Path] = set()
 
 
 def cache_root(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -63,6 +77,65 @@ def folder(name: str) -> Path | None:
         where = _root / name
         _folders[name] = where if _private(where) else None
     return _folders[name]
+
+
+def key(*parts: str | bytes) -> str:
+    """A name for what depends on ``parts`` (and on this version of the bot)."""
+    digest = hashlib.sha256()
+    for part in (__version__, *parts):
+        digest.update(part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def read(name: str, kept: str) -> bytes | None:
+    """What :func:`write` kept as ``kept`` in folder ``name``; None when nothing is (or what is
+    there is damaged)."""
+    where = folder(name)
+    if where is None:
+        return None
+    try:
+        data = (where / kept).read_bytes()
+    except OSError:
+        return None
+    check, payload = data[:32], data[32:]
+    if len(check) < 32 or hashlib.sha256(payload).digest() != check:
+        return None
+    return payload
+
+
+def write(name: str, kept: str, payload: bytes) -> None:
+    """Keep ``payload`` as ``kept`` in folder ``name``; a cache that can't be written is none."""
+    where = folder(name)
+    if where is None or not make(where):
+        return
+    path = where / kept
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(hashlib.sha256(payload).digest() + payload)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        return
+    if where not in _pruned:
+        _pruned.add(where)
+        prune(where)
+
+
+def prune(where: Path) -> None:
+    """Past ``MAX_KEPT`` files in ``where``, remove the older half (by when each was written)."""
+    try:
+        with os.scandir(where) as entries:
+            files = [(entry.stat().st_mtime_ns, entry.path) for entry in entries]
+    except OSError:
+        return
+    if len(files) <= MAX_KEPT:
+        return
+    files.sort()
+    for _, path in files[: len(files) - MAX_KEPT // 2]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def make(where: Path) -> bool:

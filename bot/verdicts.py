@@ -14,25 +14,16 @@ read out of the cache, only whether a name exists in it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 
-from bot import __version__, usercache
+from bot import usercache
 
 FOLDER = "schema-verdicts"
-
-
-def _name(schema: str, text: str) -> str:
-    digest = hashlib.sha256()
-    for part in (__version__, schema, text):
-        digest.update(part.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def known_valid(schema: str, text: str) -> bool:
     """Whether ``text`` was found valid against ``schema`` (the schema's own text) before."""
     where = usercache.folder(FOLDER)
-    return where is not None and (where / _name(schema, text)).exists()
+    return where is not None and (where / usercache.key(schema, text)).exists()
 
 
 def remember_valid(schema: str, text: str) -> None:
@@ -41,4 +32,4 @@ def remember_valid(schema: str, text: str) -> None:
     if where is None or not usercache.make(where):
         return
     with contextlib.suppress(OSError):
-        (where / _name(schema, text)).touch()
+        (where / usercache.key(schema, text)).touch()

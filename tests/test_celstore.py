@@ -132,13 +132,3 @@ def test_a_kept_list_is_used_from_the_first_resource(kept: Path):
     celx._runs.pop(programs, None)
     assert celx.run_all(programs, celx.Context(TWO)) == [True, True]
     assert programs not in celx._runs  # not counted towards compiling it: it was read back
-
-
-def test_past_max_kept_the_older_half_goes(kept: Path, monkeypatch):
-    monkeypatch.setattr(celstore, "MAX_KEPT", 4)
-    kept.mkdir(parents=True)
-    for i in range(6):
-        (kept / f"old-{i}").write_bytes(b"x")
-        os.utime(kept / f"old-{i}", ns=(i * 10**9, i * 10**9))
-    celstore.prune(kept)
-    assert sorted(p.name for p in kept.iterdir()) == ["old-4", "old-5"]

@@ -8,12 +8,13 @@ that would let a repository loosen a rule.
 from __future__ import annotations
 
 import functools
+import marshal
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import safeyaml, schemas
+from bot import safeyaml, schemas, usercache
 from bot.engine import cel as celx
 from bot.engine.evaluate import compile_policy
 from bot.engine.model import ExceptionPolicy, Fixture, Policy
@@ -188,21 +189,29 @@ def load_policy_text(
     Kept per process by the file's content (and its name, pack and trust): a bot process loads
     the same packs and the same repositories' policies for check after check. Policies are
     frozen records, so handing the same one out twice is safe; an error is never kept.
+
+    The command line also keeps what a policy file that loaded read as, between runs
+    (``bot.usercache``): reading the YAML of a pack was a tenth of a small scan.
     """
-    try:
-        doc = safeyaml.load(text, safeyaml.STRICT)
-    except safeyaml.YAMLError as exc:
-        raise PolicyLoadError(source, exc.line, exc.reason) from None
-    if not isinstance(doc.value, dict):
-        raise PolicyLoadError(source, doc.line, "a policy file must be a mapping")
-    problems = [] if trusted else schema_errors("policy.schema.json", doc, source, text)
-    if problems:
-        (line, message), *further = problems
-        raise PolicyLoadError(source, line, message, tuple(further))
-    data: dict[str, Any] = doc.value
+    name = usercache.key("policy", source, pack, str(trusted), text)
+    kept = _kept(name)
+    doc: safeyaml.Document | None = None
+    if kept is None:
+        doc = _read(text, source, trusted)
+        data: dict[str, Any] = doc.value
+        line = doc.line
+        fixture_lines = [
+            doc.line_of(["fixtures", i]) or doc.line for i in range(len(data.get("fixtures", [])))
+        ]
+    else:
+        data, line, fixture_lines = kept
+
+    def where(field: str) -> int | None:  # (errors only: the YAML read again if it was kept)
+        return (doc or _read(text, source, trusted)).line_of(field)
+
     if data["target"] not in TARGETS:
         raise PolicyLoadError(
-            source, doc.line_of("target"), f"target {data['target']!r} is not available yet"
+            source, where("target"), f"target {data['target']!r} is not available yet"
         )
     exc_cfg = data["exceptions"]
     fixtures = tuple(
@@ -210,12 +219,12 @@ def load_policy_text(
             expect=f["expect"],
             path=f.get("path") or _default_fixture_path(data["target"]),
             content=f.get("content", ""),
-            line=doc.line_of(["fixtures", i]) or doc.line,
+            line=fixture_line,
             findings=f.get("findings"),
             pull_request=f.get("pull_request"),
             name=f.get("name", ""),
         )
-        for i, f in enumerate(data.get("fixtures", []))
+        for f, fixture_line in zip(data.get("fixtures", []), fixture_lines, strict=True)
     )
     policy = Policy(
         id=data["id"],
@@ -238,7 +247,7 @@ def load_policy_text(
         standards=tuple(data["standards"]),
         pack=pack,
         source=source,
-        line=doc.line,
+        line=line,
         fixtures=fixtures,
         tags=tuple(data.get("tags", ())),
     )
@@ -248,11 +257,43 @@ def load_policy_text(
             celx.check_compiles(compiled.program)
     except celx.CELCompileError as exc:
         raise PolicyLoadError(
-            source, doc.line_of("condition"), f"condition does not compile: {exc}"
+            source, where("condition"), f"condition does not compile: {exc}"
         ) from None
     except MatchError as exc:
-        raise PolicyLoadError(source, doc.line_of("match"), str(exc)) from None
+        raise PolicyLoadError(source, where("match"), str(exc)) from None
+    if kept is None:
+        usercache.write(_KEPT, name, marshal.dumps((data, line, fixture_lines)))
     return policy
+
+
+_KEPT = "policies"
+
+
+def _read(text: str, source: str, trusted: bool) -> safeyaml.Document:
+    """The policy file's YAML, checked against the schema unless ``trusted``."""
+    try:
+        doc = safeyaml.load(text, safeyaml.STRICT)
+    except safeyaml.YAMLError as exc:
+        raise PolicyLoadError(source, exc.line, exc.reason) from None
+    if not isinstance(doc.value, dict):
+        raise PolicyLoadError(source, doc.line, "a policy file must be a mapping")
+    problems = [] if trusted else schema_errors("policy.schema.json", doc, source, text)
+    if problems:
+        (line, message), *further = problems
+        raise PolicyLoadError(source, line, message, tuple(further))
+    return doc
+
+
+def _kept(name: str) -> tuple[dict[str, Any], int, list[int]] | None:
+    """A policy file's data, line and fixtures' lines as a run before read them, or None."""
+    payload = usercache.read(_KEPT, name)
+    if payload is None:
+        return None
+    try:
+        data, line, fixture_lines = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return data, line, fixture_lines
 
 
 def _default_fixture_path(target: str) -> str:
