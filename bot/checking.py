@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import os
 import threading
 import time
@@ -307,13 +308,17 @@ def start_evaluation_process(bot_pid: int) -> None:
 
 def warm_job_process() -> None:
     """What a job runner's own process does once as it starts (on a thread of its own): load and
-    compile the bundled packs and build the schema validators, which the first check after a
-    start would otherwise pay for (jsonschema's import alone is ~0.1 s). Best effort: what fails
-    here fails again, with its own message, in the first check."""
+    compile the bundled packs, build the schema validators, and import what the command line
+    imports only when used (the exceptions modules, the markdown of check summaries), which the
+    first check after a start would otherwise pay for (jsonschema's import alone is ~0.1 s).
+    Best effort: what fails here fails again, with its own message, in the first check."""
     with contextlib.suppress(Exception):
         _bundled_engine()
         for name in schemas.NAMES:
             schemas.validator(name)
+        for name in ("parse", "validate", "Matcher"):
+            getattr(exemptions, name)
+        importlib.import_module("bot.report.markdown")
 
 
 def _bundled_engine() -> Engine:

@@ -345,6 +345,8 @@ print(json.dumps({
     "validators": schemas.validator.cache_info().currsize,
     "compiled_again": celx.compile_expression.cache_info().misses - before,
     "references": all(p._reference is not None for p in programs),
+    "loaded": all(m in sys.modules for m in ("bot.exemptions.parsing", "bot.exemptions.match",
+                                             "bot.exemptions.validation", "bot.report.markdown")),
 }))
 """
 
@@ -354,4 +356,7 @@ def test_a_job_runner_process_is_warm_before_its_first_check():
         [sys.executable, "-c", WARM_PROBE], capture_output=True, text=True, timeout=120, check=True
     )
     warm = json.loads(done.stdout)
-    assert warm == {"jsonschema": True, "validators": 3, "compiled_again": 0, "references": True}
+    assert warm == {
+        "jsonschema": True, "validators": 3, "compiled_again": 0, "references": True,
+        "loaded": True,
+    }  # fmt: skip
