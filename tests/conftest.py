@@ -25,6 +25,17 @@ def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
         yield
 
 
+@pytest.fixture(autouse=True)
+def user_cache_left_off() -> Iterator[None]:
+    """A test that runs ``main`` in-process turns the user cache on for the whole process (as
+    the command line does): the next test starts with it off again, as the service has it, so
+    that what one test kept can't stand in for what another one compiles or reads."""
+    yield
+    from bot import usercache
+
+    usercache.use(None)
+
+
 @pytest.fixture(scope="session")
 def bench_engine() -> ModuleType:
     """``benchmarks/engine.py``, for its seeded manifest writers (``ManifestWriter``,
