@@ -3,6 +3,7 @@ bounded folder, and policy files read once from their YAML, then from what was k
 
 from __future__ import annotations
 
+import marshal
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,3 +81,14 @@ def test_a_kept_policy_that_fails_later_still_names_its_line(root: Path, monkeyp
         _load(text)
     target_line = 1 + text.splitlines().index("target: kubernetes")
     assert caught.value.line == target_line
+
+
+def test_a_kept_policy_not_of_this_versions_shape_is_read_from_its_yaml(root: Path):
+    text = POLICY.read_text("utf-8")
+    fresh = _load(text)
+    (kept,) = (root / "policies").iterdir()
+    data, line, fixture_lines = marshal.loads(usercache.read("policies", kept.name))
+    assert fixture_lines  # (the policy has fixtures)
+    usercache.write("policies", kept.name, marshal.dumps((data, line, [])))
+    assert _load(text) == fresh
+    assert [f.line for f in _load(text).fixtures] == [f.line for f in fresh.fixtures]

@@ -193,7 +193,7 @@ def load_policy_text(
     The command line also keeps what a policy file that loaded read as, between runs
     (``bot.usercache``): reading the YAML of a pack was a tenth of a small scan.
     """
-    name = usercache.key("policy", source, pack, str(trusted), text)
+    name = usercache.key(_KEPT_AS, source, pack, str(trusted), text)
     kept = _kept(name)
     doc: safeyaml.Document | None = None
     if kept is None:
@@ -267,6 +267,7 @@ def load_policy_text(
 
 
 _KEPT = "policies"
+_KEPT_AS = "policy data, line, fixture lines"  # (in each name: what the kept tuple holds)
 
 
 def _read(text: str, source: str, trusted: bool) -> safeyaml.Document:
@@ -293,6 +294,13 @@ def _kept(name: str) -> tuple[dict[str, Any], int, list[int]] | None:
         data, line, fixture_lines = marshal.loads(payload)
     except (EOFError, ValueError, TypeError):
         return None
+    if not (
+        isinstance(data, dict)
+        and isinstance(line, int)
+        and isinstance(fixture_lines, list)
+        and len(fixture_lines) == len(data.get("fixtures", []))
+    ):
+        return None  # (not what this version keeps: read the YAML)
     return data, line, fixture_lines
 
 
