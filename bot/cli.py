@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__, exemptions, usercache
 from bot.checking import Rules, check, load_rules
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
 FORMATS = ("text", "json", "jsonl", "sarif", "markdown")
-# Commands registered by their own packages. They import the store (SQLAlchemy, Alembic), which
-# takes longer than a small scan: the parser has them only when the command line may name one.
-PACKAGE_COMMANDS = ("audit", "notify")
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"}
 PROGRESS_MIN_FILES = 300  # smaller scans end before a progress line would tell anything
 
@@ -44,8 +41,7 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = _plain_command(argv)
-    parser = build_parser(with_package_commands=command is None, only=command)
+    parser = build_parser(only=_plain_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -67,171 +63,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-LOCAL_COMMANDS = frozenset(
-    ("serve", "web", "worker", "clock", "expire", "ledger", "check", "scan", "policies",
-     "exceptions")
-)  # fmt: skip
-
-
 def _plain_command(argv: Sequence[str]) -> str | None:
     """The command, when it is plainly one of ours (``scan``, ``check``...): the parser then has
     that command alone (building every command's options is a few percent of a small scan).
     None for help, an unknown word or no command at all: they get the full parser, so they list
     every command."""
     command = next((a for a in argv if not a.startswith("-")), None)
-    if command is None or command in PACKAGE_COMMANDS or command not in LOCAL_COMMANDS:
-        return None
-    return command
+    return command if command in _COMMANDS else None
 
 
-def build_parser(
-    *, with_package_commands: bool = True, only: str | None = None
-) -> argparse.ArgumentParser:
-    """The command line's parser; with ``only``, that one of ``LOCAL_COMMANDS`` alone."""
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command, or with ``only`` (a command of this module's,
+    not a package's) that one alone."""
     parser = argparse.ArgumentParser(
         prog="compliance-bot",
         description="Compliance as code on pull requests, with governed, time-boxed opt-outs.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
-
-    def wanted(name: str) -> bool:
-        return only is None or name == only
-
-    def output_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", choices=FORMATS, default="text", help="output (default: text)")
-        p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
-        p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-        shown = p.add_argument_group(
-            "what is listed",
-            "These only narrow the findings listed, in every format; the output says how many "
-            "were left out. The verdict and the exit code still count every finding: a hidden "
-            "blocking finding still fails the check (exit 1).",
-        )
-        shown.add_argument(
-            "--min-severity",
-            choices=SEVERITIES,
-            metavar="LEVEL",
-            help=f"list only findings of this severity or above ({', '.join(SEVERITIES)})",
-        )
-        shown.add_argument(
-            "--blocking-only",
-            action="store_true",
-            help="list only blocking findings (no advisory or excepted ones)",
-        )
-
-    for name, help_text in (
-        ("serve", "run everything in one process: web, worker and scheduler (embedded default)"),
-        ("web", "run the webhook receiver under gunicorn (scale-out)"),
-        ("worker", "run job workers (scale-out)"),
-        ("clock", "run the scheduler; exactly one per deployment (scale-out)"),
-    ):
-        if not wanted(name):
-            continue
-        p = sub.add_parser(name, help=help_text)
-        if name in ("serve", "web"):
-            p.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
-            p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
-        p.set_defaults(func=cmd_process, process=name)
-
-    if wanted("expire"):
-        p = sub.add_parser("expire", help="run the deadline sweep by hand")
-        p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
-        p.add_argument(
-            "--repo", metavar="OWNER/NAME", help="only this repository (or GitLab project)"
-        )
-        p.add_argument(
-            "--forge",
-            choices=("github", "gitlab"),
-            help="only this forge (default: every configured one; with --repo: github if "
-            "configured)",
-        )
-        p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-        p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
-        p.set_defaults(func=cmd_expire)
-
-    if wanted("ledger"):
-        led = sub.add_parser("ledger", help="the approval ledger").add_subparsers(metavar="ACTION")
-        p = led.add_parser("rebuild", help="rebuild a repository's ledger from forge history")
-        p.add_argument("--repo", required=True, metavar="OWNER/NAME")
-        p.add_argument(
-            "--forge",
-            choices=("github", "gitlab"),
-            help="where the repository is (default: github if configured, else gitlab)",
-        )
-        p.set_defaults(func=cmd_ledger_rebuild)
-
-    if wanted("check"):
-        p = sub.add_parser("check", help="check the changes of HEAD (or --head) against a base ref")
-        p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
-        p.add_argument("--base", required=True, help="base ref: rules come from here")
-        p.add_argument("--head", default="HEAD", help="head ref: files come from here")
-        p.add_argument("--title", default=None, help="PR title for pull-request policies")
-        p.add_argument("--body", default=None, help="PR body for pull-request policies")
-        p.add_argument("--label", action="append", default=[], help="PR label (repeatable)")
-        output_options(p)
-        p.set_defaults(func=cmd_check)
-
-    if wanted("scan"):
-        p = sub.add_parser("scan", help="check files and directories (no git needed)")
-        p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-        p.add_argument(
-            "--policy", action="append", metavar="ID", help="only this policy (repeatable)"
-        )
-        p.add_argument(
-            "--repo",
-            type=Path,
-            default=None,
-            help="the repository root: .compliance/ is read there, and paths in findings are "
-            "relative to it (default: the nearest folder at or above the current one holding "
-            ".compliance/ or .git, else the current folder)",
-        )
-        p.add_argument(
-            "--jobs",
-            type=int,
-            default=0,
-            metavar="N",
-            help="processes for large scans (default: one per CPU)",
-        )
-        output_options(p)
-        p.set_defaults(func=cmd_scan)
-
-    if wanted("policies"):
-        pol = sub.add_parser("policies", help="list, test and validate policies").add_subparsers(
-            metavar="ACTION"
-        )
-        p = pol.add_parser("list", help="list the bundled policies")
-        p.add_argument("--format", choices=("text", "json"), default="text")
-        p.add_argument("--pack", action="append", help="only this pack (repeatable)")
-        p.set_defaults(func=cmd_policies_list)
-        p = pol.add_parser("test", help="run policies' pass/fail fixtures (default: bundled)")
-        p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-        p.set_defaults(func=cmd_policies_test)
-        p = pol.add_parser("validate", help="check policy files: schema, CEL, match")
-        p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-        p.set_defaults(func=cmd_policies_validate)
-
-    if wanted("exceptions"):
-        exc = sub.add_parser(
-            "exceptions", help="validate, list and expire exceptions"
-        ).add_subparsers(metavar="ACTION")
-        for name, func, help_text in (
-            ("validate", cmd_exceptions_validate, "check .compliance/exceptions.yaml"),
-            ("list", cmd_exceptions_list, "list exceptions and their state"),
-            ("expire", cmd_exceptions_expire, "remove expired exceptions from the file"),
-        ):
-            p = exc.add_parser(name, help=help_text)
-            p.add_argument("--repo", type=Path, default=Path("."), help="working tree (default: .)")
-            p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
-            if name == "list":
-                p.add_argument("--format", choices=("text", "json"), default="text")
-            if name == "expire":
-                p.add_argument(
-                    "--dry-run", action="store_true", help="print the plan, change nothing"
-                )
-            p.set_defaults(func=func)
-
-    if with_package_commands:
+    for name, add in _COMMANDS.items():
+        if only is None or name == only:
+            add(sub, name)
+    # Commands registered by their own packages import the store (SQLAlchemy, Alembic), which
+    # takes longer than a small scan: the parser has them only when it is not one command's.
+    if only is None:
         from bot.audit.commands import add_commands as add_audit_commands
 
         add_audit_commands(sub)
@@ -240,6 +95,153 @@ def build_parser(
 
         add_notify_commands(sub)
     return parser
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS, default="text", help="output (default: text)")
+    p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    shown = p.add_argument_group(
+        "what is listed",
+        "These only narrow the findings listed, in every format; the output says how many "
+        "were left out. The verdict and the exit code still count every finding: a hidden "
+        "blocking finding still fails the check (exit 1).",
+    )
+    shown.add_argument(
+        "--min-severity",
+        choices=SEVERITIES,
+        metavar="LEVEL",
+        help=f"list only findings of this severity or above ({', '.join(SEVERITIES)})",
+    )
+    shown.add_argument(
+        "--blocking-only",
+        action="store_true",
+        help="list only blocking findings (no advisory or excepted ones)",
+    )
+
+
+_PROCESSES = {
+    "serve": "run everything in one process: web, worker and scheduler (embedded default)",
+    "web": "run the webhook receiver under gunicorn (scale-out)",
+    "worker": "run job workers (scale-out)",
+    "clock": "run the scheduler; exactly one per deployment (scale-out)",
+}
+
+
+def _add_process(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help=_PROCESSES[name])
+    if name in ("serve", "web"):
+        p.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
+        p.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
+    p.set_defaults(func=cmd_process, process=name)
+
+
+def _add_expire(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="run the deadline sweep by hand")
+    p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
+    p.add_argument("--repo", metavar="OWNER/NAME", help="only this repository (or GitLab project)")
+    p.add_argument(
+        "--forge",
+        choices=("github", "gitlab"),
+        help="only this forge (default: every configured one; with --repo: github if configured)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+    p.set_defaults(func=cmd_expire)
+
+
+def _add_ledger(sub: Any, name: str) -> None:
+    led = sub.add_parser(name, help="the approval ledger").add_subparsers(metavar="ACTION")
+    p = led.add_parser("rebuild", help="rebuild a repository's ledger from forge history")
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    p.add_argument(
+        "--forge",
+        choices=("github", "gitlab"),
+        help="where the repository is (default: github if configured, else gitlab)",
+    )
+    p.set_defaults(func=cmd_ledger_rebuild)
+
+
+def _add_check(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="check the changes of HEAD (or --head) against a base ref")
+    p.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
+    p.add_argument("--base", required=True, help="base ref: rules come from here")
+    p.add_argument("--head", default="HEAD", help="head ref: files come from here")
+    p.add_argument("--title", default=None, help="PR title for pull-request policies")
+    p.add_argument("--body", default=None, help="PR body for pull-request policies")
+    p.add_argument("--label", action="append", default=[], help="PR label (repeatable)")
+    _output_options(p)
+    p.set_defaults(func=cmd_check)
+
+
+def _add_scan(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="check files and directories (no git needed)")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--policy", action="append", metavar="ID", help="only this policy (repeatable)")
+    p.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="the repository root: .compliance/ is read there, and paths in findings are "
+        "relative to it (default: the nearest folder at or above the current one holding "
+        ".compliance/ or .git, else the current folder)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes for large scans (default: one per CPU)",
+    )
+    _output_options(p)
+    p.set_defaults(func=cmd_scan)
+
+
+def _add_policies(sub: Any, name: str) -> None:
+    pol = sub.add_parser(name, help="list, test and validate policies").add_subparsers(
+        metavar="ACTION"
+    )
+    p = pol.add_parser("list", help="list the bundled policies")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--pack", action="append", help="only this pack (repeatable)")
+    p.set_defaults(func=cmd_policies_list)
+    p = pol.add_parser("test", help="run policies' pass/fail fixtures (default: bundled)")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    p.set_defaults(func=cmd_policies_test)
+    p = pol.add_parser("validate", help="check policy files: schema, CEL, match")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.set_defaults(func=cmd_policies_validate)
+
+
+def _add_exceptions(sub: Any, name: str) -> None:
+    exc = sub.add_parser(name, help="validate, list and expire exceptions").add_subparsers(
+        metavar="ACTION"
+    )
+    for action, func, help_text in (
+        ("validate", cmd_exceptions_validate, "check .compliance/exceptions.yaml"),
+        ("list", cmd_exceptions_list, "list exceptions and their state"),
+        ("expire", cmd_exceptions_expire, "remove expired exceptions from the file"),
+    ):
+        p = exc.add_parser(action, help=help_text)
+        p.add_argument("--repo", type=Path, default=Path("."), help="working tree (default: .)")
+        p.add_argument("--now", metavar="TS", help="judge deadlines at this RFC 3339 time")
+        if action == "list":
+            p.add_argument("--format", choices=("text", "json"), default="text")
+        if action == "expire":
+            p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        p.set_defaults(func=func)
+
+
+# This module's commands, in the order ``--help`` lists them (the packages' come after).
+_COMMANDS: dict[str, Callable[[Any, str], None]] = {
+    **dict.fromkeys(_PROCESSES, _add_process),
+    "expire": _add_expire,
+    "ledger": _add_ledger,
+    "check": _add_check,
+    "scan": _add_scan,
+    "policies": _add_policies,
+    "exceptions": _add_exceptions,
+}
 
 
 # -- helpers ----------------------------------------------------------------------------------

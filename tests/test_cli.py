@@ -499,7 +499,7 @@ def test_parallel_scan_finds_exactly_what_a_single_process_finds(tmp_path: Path)
 def _help(argv: list[str], only: str | None) -> str:
     from bot.cli import build_parser
 
-    parser = build_parser(with_package_commands=only is None, only=only)
+    parser = build_parser(only=only)
     out = io.StringIO()
     with pytest.raises(SystemExit), contextlib.redirect_stdout(out):
         parser.parse_args(argv)
