@@ -4,7 +4,9 @@ migrated store on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,43 @@ def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COMPLIANCE_BOT_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
         yield
+
+
+# Runs ``compliance-bot`` in a fresh interpreter and lists, after the command, which of these
+# modules were ever imported (a command loads what it uses: issue 14).
+SCAN_PROBE = """\
+import io, json, sys
+from contextlib import redirect_stdout
+from bot.cli import main
+out = io.StringIO()
+with redirect_stdout(out):
+    code = main(sys.argv[1:])
+watched = ["cel", "concurrent.futures", "subprocess", "tempfile", "bot.forge.git", "jsonschema",
+           "bot.exemptions.model", "bot.exemptions.parsing", "bot.report.sarif",
+           "bot.report.markdown"]
+print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules],
+                  "report": out.getvalue()}))
+"""
+
+
+@pytest.fixture(scope="session")
+def fresh_scan() -> Callable[..., dict]:
+    """``fresh_scan(folder, cache, *args)``: ``compliance-bot scan . --format json *args`` in
+    ``folder``, in a fresh interpreter keeping its user cache in ``cache`` (None: no cache);
+    its exit code, the watched modules it loaded, and its report."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def scan(folder: Path, cache: Path | None, *args: str) -> dict:
+        env = dict(os.environ, PYTHONPATH=str(repo))
+        env["COMPLIANCE_BOT_CACHE_DIR"] = str(cache) if cache is not None else ""
+        done = subprocess.run(
+            [sys.executable, "-c", SCAN_PROBE, "scan", ".", "--format", "json", *args],
+            cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+
+    return scan
 
 
 @pytest.fixture(autouse=True)

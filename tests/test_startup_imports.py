@@ -4,28 +4,7 @@ that only other commands, large scans or rare conditions need (issue 14: start-u
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-
-# Runs ``compliance-bot`` in a fresh interpreter and lists, after the command, which of these
-# modules were ever imported.
-PROBE = """\
-import io, json, sys
-from contextlib import redirect_stdout
-from bot.cli import main
-out = io.StringIO()
-with redirect_stdout(out):
-    code = main(sys.argv[1:])
-watched = ["cel", "concurrent.futures", "subprocess", "tempfile", "bot.forge.git", "jsonschema",
-           "bot.exemptions.model", "bot.exemptions.parsing", "bot.report.sarif",
-           "bot.report.markdown"]
-print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules],
-                  "report": out.getvalue()}))
-"""
 
 POD = """\
 apiVersion: v1
@@ -69,44 +48,34 @@ fixtures:
 """
 
 
-def scan(folder: Path, cache: Path, *args: str) -> dict:
-    env = dict(os.environ, COMPLIANCE_BOT_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "scan", ".", "--format", "json", *args],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
-
-
 def test_a_small_scan_loads_neither_the_reference_cel_nor_pools_git_exceptions_or_other_formats(
-    tmp_path: Path,
+    tmp_path: Path, fresh_scan
 ):
     folder = tmp_path / "repo"
     (folder / ".compliance").mkdir(parents=True)
     (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\n")
     (folder / "pod.yaml").write_text(POD)
-    scan(folder, tmp_path / "cache")  # the first run checks the config's schema
-    result = scan(folder, tmp_path / "cache")
+    fresh_scan(folder, tmp_path / "cache")  # the first run checks the config's schema
+    result = fresh_scan(folder, tmp_path / "cache")
     assert result["code"] == 1  # blocking findings
     policies = {f["policy"] for f in json.loads(result["report"])["findings"]}
     assert {"k8s.privileged", "k8s.image-tag"} <= policies  # image-tag calls ``contains``
     assert result["loaded"] == []
 
 
-def test_a_condition_only_the_reference_runs_still_runs(tmp_path: Path):
+def test_a_condition_only_the_reference_runs_still_runs(tmp_path: Path, fresh_scan):
     folder = tmp_path / "repo"
     (folder / ".compliance" / "policies").mkdir(parents=True)
     (folder / ".compliance" / "config.yaml").write_text("packs: []\n")
     (folder / ".compliance" / "policies" / "names.yaml").write_text(NAMES_POLICY)
     (folder / "pod.yaml").write_text(POD)
-    result = scan(folder, tmp_path / "cache")
+    result = fresh_scan(folder, tmp_path / "cache")
     findings = json.loads(result["report"])["findings"]
     assert [(f["policy"], f["message"]) for f in findings] == [("local.names", "only web has them")]
     assert "cel" in result["loaded"]
 
 
-def test_exceptions_load_when_the_repository_has_them(tmp_path: Path):
+def test_exceptions_load_when_the_repository_has_them(tmp_path: Path, fresh_scan):
     folder = tmp_path / "repo"
     (folder / ".compliance").mkdir(parents=True)
     (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\n")
@@ -116,7 +85,7 @@ def test_exceptions_load_when_the_repository_has_them(tmp_path: Path):
         "    ticket: OPS-1\n    expires: 2027-01-15\n    requested_by: alice\n"
     )
     (folder / "pod.yaml").write_text(POD)
-    result = scan(folder, tmp_path / "cache", "--now", "2026-12-01T00:00:00Z")
+    result = fresh_scan(folder, tmp_path / "cache", "--now", "2026-12-01T00:00:00Z")
     report = json.loads(result["report"])
     privileged = [f for f in report["findings"] if f["policy"] == "k8s.privileged"]
     assert [f["exception"]["id"] for f in privileged] == ["legacy-web"]

@@ -5,9 +5,6 @@ starts without jsonschema; a text with problems is checked, and reported, every 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +13,6 @@ import pytest
 from bot import schemas, usercache, verdicts
 from bot.exemptions import parse as parse_exemptions
 from bot.repoconfig import parse_config
-
-REPO = Path(__file__).resolve().parents[1]
 
 POD = """\
 apiVersion: v1
@@ -30,31 +25,6 @@ spec:
       securityContext: {privileged: true}
 """
 
-# Runs ``compliance-bot`` in a fresh interpreter and says, after the command, whether jsonschema
-# was ever imported: the verdicts exist to spare that import.
-PROBE = """\
-import io, json, sys
-from contextlib import redirect_stdout
-from bot.cli import main
-out = io.StringIO()
-with redirect_stdout(out):
-    code = main(sys.argv[1:])
-print(json.dumps({"code": code, "jsonschema": "jsonschema" in sys.modules,
-                  "report": out.getvalue()}))
-"""
-
-
-def probe(folder: Path, cache: Path | None, *args: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "COMPLIANCE_BOT_CACHE_DIR"}
-    env["COMPLIANCE_BOT_CACHE_DIR"] = str(cache) if cache is not None else ""
-    env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "scan", ".", "--format", "json", *args],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
-
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
@@ -65,40 +35,42 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_valid_config_is_checked_once_then_remembered(folder: Path, tmp_path: Path):
+def test_a_valid_config_is_checked_once_then_remembered(folder: Path, tmp_path: Path, fresh_scan):
     cache = tmp_path / "cache"
-    first = probe(folder, cache)
-    second = probe(folder, cache)
-    assert first["jsonschema"] and not second["jsonschema"]
+    first = fresh_scan(folder, cache)
+    second = fresh_scan(folder, cache)
+    assert "jsonschema" in first["loaded"] and "jsonschema" not in second["loaded"]
     assert len(list((cache / "schema-verdicts").iterdir())) == 1
     # the same report either way
     assert json.loads(first["report"]) == json.loads(second["report"])
     assert first["code"] == second["code"] == 1  # the privileged pod blocks
 
 
-def test_a_config_with_problems_is_checked_and_reported_every_time(folder: Path, tmp_path: Path):
+def test_a_config_with_problems_is_checked_and_reported_every_time(
+    folder: Path, tmp_path: Path, fresh_scan
+):
     cache = tmp_path / "cache"
-    probe(folder, cache)  # the valid config is remembered
+    fresh_scan(folder, cache)  # the valid config is remembered
     (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\nenforce: yes\n")
     for _ in range(2):
-        run = probe(folder, cache)
-        assert run["jsonschema"]
+        run = fresh_scan(folder, cache)
+        assert "jsonschema" in run["loaded"]
         errors = json.loads(run["report"])["errors"]
         assert [e["path"] for e in errors] == [".compliance/config.yaml"]
         assert "enforce" in errors[0]["message"] and errors[0]["line"] == 2
     assert len(list((cache / "schema-verdicts").iterdir())) == 1  # still only the valid one
 
 
-def test_no_cache_folder_means_every_run_checks(folder: Path):
-    assert probe(folder, None)["jsonschema"]
-    assert probe(folder, None)["jsonschema"]
+def test_no_cache_folder_means_every_run_checks(folder: Path, fresh_scan):
+    assert "jsonschema" in fresh_scan(folder, None)["loaded"]
+    assert "jsonschema" in fresh_scan(folder, None)["loaded"]
 
 
-def test_a_cache_that_cannot_be_written_is_no_cache(folder: Path, tmp_path: Path):
+def test_a_cache_that_cannot_be_written_is_no_cache(folder: Path, tmp_path: Path, fresh_scan):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would be\n")
-    first, second = probe(folder, blocker), probe(folder, blocker)
-    assert first["jsonschema"] and second["jsonschema"]
+    first, second = fresh_scan(folder, blocker), fresh_scan(folder, blocker)
+    assert "jsonschema" in first["loaded"] and "jsonschema" in second["loaded"]
     assert json.loads(first["report"]) == json.loads(second["report"])
 
 
