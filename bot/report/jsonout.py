@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from bot.engine.model import ResourceRef
 from bot.report import indented
 from bot.report.model import ExceptionUse, Report, ReportedFinding
-from bot.report.spool import MARKER, copy_spool, new_spool
+from bot.report.spool import MARKER, new_spool
 from bot.report.text import ALL, View
 
 
@@ -177,7 +177,7 @@ class JsonWriter:
         # ``findings`` is the second key, after the verdict: the first marker is its place
         head, _, tail = text.partition(self.INDENT + json.dumps(MARKER))
         self.out.write(head)
-        copy_spool(self.spool, self.out)
+        self.spool.copy_to(self.out)
         self.out.write(tail)
 
 

@@ -39,7 +39,7 @@ from urllib.parse import quote
 from bot.engine.model import EvalError, Finding, Policy
 from bot.report import indented
 from bot.report.model import Report, ReportedFinding
-from bot.report.spool import MARKER, copy_spool, new_spool
+from bot.report.spool import MARKER, new_spool
 from bot.report.text import ALL, View
 
 # The ``$id`` of the OASIS schema (tests/vendor/sarif holds the copy the tests validate against).
@@ -361,7 +361,7 @@ class SarifWriter:
         self.out.write(head + "\n")
         renumber = {old: rule_index[policy] for policy, old in self.first.items()}
         if all(old == new for old, new in renumber.items()):
-            copy_spool(self.spool, self.out)
+            self.spool.copy_to(self.out)
         else:
             prefix = self.RULE_INDEX
             for line in self.spool.rewound():

@@ -85,7 +85,3 @@ class Spool:
 
 def new_spool() -> Spool:
     return Spool()
-
-
-def copy_spool(spool: Spool, out: TextIO) -> None:
-    spool.copy_to(out)

@@ -29,7 +29,7 @@ from typing import IO, TextIO
 from bot.engine.model import SEVERITIES, EvalError, Severity
 from bot.repoconfig import CONFIG_PATH
 from bot.report.model import ExceptionUse, Report, ReportedFinding
-from bot.report.spool import Spool, copy_spool, new_spool
+from bot.report.spool import Spool, new_spool
 
 PULL_REQUEST = "(pull request)"  # where findings of the pull-request target live
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -336,7 +336,7 @@ class TextWriter:
             if not self.counts[section]:
                 continue
             _write_lines(self.out, [self.paint(title, style), ""])
-            copy_spool(self.spools[section], self.out)
+            self.spools[section].copy_to(self.out)
             if self.pull_request[section]:
                 _write_lines(self.out, _file_lines("", self.pull_request[section], self.paint))
         hidden = hidden_text(self.hidden, self.hidden_blocking, self.view)

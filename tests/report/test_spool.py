@@ -17,7 +17,7 @@ def test_everything_written_comes_back_in_order_across_chunks_and_disk(monkeypat
     assert len(kept._parts) < 10  # gathered a chunk at a time, not all held
     assert kept.on_disk  # past SPOOL_MEMORY
     out = io.StringIO()
-    spool.copy_spool(kept, out)
+    kept.copy_to(out)
     assert out.getvalue() == "".join(pieces)
 
 
@@ -38,5 +38,5 @@ def test_a_spool_below_its_memory_never_opens_a_file(monkeypatch):
     assert not kept.on_disk
     assert list(kept.rewound()) == pieces  # read back as a file written with newline=""
     out = io.StringIO()
-    spool.copy_spool(kept, out)
+    kept.copy_to(out)
     assert out.getvalue() == "".join(pieces)
