@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import exemptions, schemas
 from bot.engine import cel as celx
@@ -41,7 +41,7 @@ from bot.repoconfig import (
     parse_config,
     unknown_enforced,
 )
-from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
+from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding, Tally
 
 if TYPE_CHECKING:  # (a pool is only started for large scans: concurrent.futures loads then)
     from concurrent.futures import Executor, Future
@@ -135,6 +135,7 @@ def check(
     pool: Callable[[], Executor | None] | None = None,
     place: Callable[[list[Finding]], list[Finding]] | None = None,
     sink: Sink | None = None,
+    rendering: Rendering | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Evaluate the files and apply the exceptions; ``verify=None`` applies them unverified.
@@ -154,6 +155,10 @@ def check(
     the number of findings. The exception a streamed finding names is the entry as it stands;
     its count of findings is final only in ``report.applied``. With ``place``, findings can move
     to any file, so they are gathered first and then handed over in order.
+
+    ``rendering`` (with ``sink``: the same writer's) lets the processes of a large scan lay out
+    their findings themselves when no exception entry is live (``Rendering``); each path's are
+    then handed to ``rendering.take`` instead of to ``sink`` one by one.
     """
     policies = rules.policies
     if policy_ids is not None:
@@ -207,11 +212,18 @@ def check(
 
     errors: list[tuple[int, list[EvalError]]] = []
     gathered: list[Finding] = []
-    for position, evaluation in _evaluations(policies, kept, facts, jobs, pool, progress):
+    render = None
+    if rendering is not None and sink is not None and place is None and not exempting.live:
+        render = rendering.render  # (a live entry is matched here, in order: not there)
+    for position, evaluation in _evaluations(policies, kept, facts, jobs, pool, progress, render):
         report.files_checked += evaluation.files
         if evaluation.errors:
             errors.append((position, evaluation.errors))
-        if place is not None:
+        if isinstance(evaluation, _Rendered):
+            assert rendering is not None
+            tally.merge(evaluation.tally)
+            rendering.take(evaluation.piece)
+        elif place is not None:
             gathered.extend(evaluation.findings)
         else:
             hand(evaluation.findings)
@@ -347,10 +359,14 @@ def _evaluations(
     jobs: int,
     pool: Callable[[], Executor | None] | None = None,
     progress: Progress | None = None,
+    render: Callable[[list[ReportedFinding]], Any] | None = None,
 ) -> Iterator[tuple[int, Evaluation]]:
     """The evaluation of each path, in path order (so findings come in report order), with the
     position of its first file in ``files`` (errors are reported in the order files came). The
-    pull-request target comes first: its findings have no path, which sorts first."""
+    pull-request target comes first: its findings have no path, which sorts first.
+
+    Where the paths are spread over processes and ``render`` is given, each path's findings
+    come back laid out by it (``_Rendered``), with their tally, instead of one by one."""
     engine = Engine(policies)
     pr = engine.evaluate([], facts)
     if pr.findings or pr.errors:
@@ -369,7 +385,9 @@ def _evaluations(
         return
     size = max(1, -(-len(groups) // (jobs * CHUNKS_PER_JOB)))
     chunks = [groups[i : i + size] for i in range(0, len(groups), size)]
-    work = [(policies, [[(i, files[i]) for i in group] for group in chunk]) for chunk in chunks]
+    work = [
+        (policies, [[(i, files[i]) for i in group] for group in chunk], render) for chunk in chunks
+    ]
     executor = pool() if pool is not None else None
     if executor is not None:  # the bot's long-lived processes: nothing started per job
         yield from _chunk_results(executor, work, 2 * jobs, len(files), progress)
@@ -381,9 +399,16 @@ def _evaluations(
         yield from _chunk_results(own, work, 2 * jobs, len(files), progress)
 
 
+_Chunk = tuple[
+    list[Policy],
+    list[list[tuple[int, SourceFile]]],
+    "Callable[[list[ReportedFinding]], Any] | None",
+]
+
+
 def _chunk_results(
     executor: Executor,
-    work: list[tuple[list[Policy], list[list[tuple[int, SourceFile]]]]],
+    work: list[_Chunk],
     window: int,
     total: int,
     progress: Progress | None,
@@ -416,12 +441,36 @@ def _chunk_results(
             future.cancel()
 
 
-def _evaluate_chunk(
-    work: tuple[list[Policy], list[list[tuple[int, SourceFile]]]],
-) -> list[tuple[int, Evaluation]]:
-    policies, groups = work
+def _evaluate_chunk(work: _Chunk) -> list[tuple[int, Evaluation]]:
+    policies, groups, render = work
     engine = Engine(policies)
-    return [(group[0][0], engine.evaluate([file for _, file in group])) for group in groups]
+    out: list[tuple[int, Evaluation]] = []
+    for group in groups:
+        evaluation = engine.evaluate([file for _, file in group])
+        if render is not None:
+            evaluation = _rendered(evaluation, render)
+        out.append((group[0][0], evaluation))
+    return out
+
+
+@dataclass
+class _Rendered(Evaluation):
+    """An evaluation whose findings (none excepted) were laid out where they were found."""
+
+    piece: Any = None  # what the writer's ``Rendering.render`` gave
+    tally: Tally = field(default_factory=Tally)
+
+
+def _rendered(evaluation: Evaluation, render: Callable[[list[ReportedFinding]], Any]) -> _Rendered:
+    reported = [ReportedFinding(finding, None) for finding in evaluation.findings]
+    tally = Tally(findings=len(reported))
+    for finding in evaluation.findings:  # (``Tally.add`` of each, no exception being live)
+        if finding.enforcement == "blocking":
+            tally.blocking += 1
+        elif finding.enforcement == "advisory":
+            tally.advisory += 1
+    piece = render(reported)
+    return _Rendered(errors=evaluation.errors, files=evaluation.files, piece=piece, tally=tally)
 
 
 def live_entries(rules: Rules, now: datetime, verify: Verifier | None) -> list[ExemptionEntry]:

@@ -23,6 +23,7 @@ from bot.engine.model import SEVERITIES, PullRequestFacts, SourceFile, closest_p
 from bot.forge.errors import GitError
 from bot.repoconfig import EXCEPTIONS_PATH
 from bot.report import STREAMED_FORMATS, Report, ReportedFinding, writer
+from bot.report.model import Rendering
 from bot.report.text import View, count, when
 
 if TYPE_CHECKING:
@@ -286,6 +287,10 @@ class Output:
     def sink(self) -> Callable[[ReportedFinding], None] | None:
         return self.writer.add if self.writer is not None else None
 
+    @property
+    def rendering(self) -> Rendering | None:
+        return self.writer.rendering() if self.writer is not None else None
+
     def emit(self, report: Report) -> int:
         """Finish the report; the exit code is the report's, whatever the view hides."""
         if self.writer is not None:
@@ -495,7 +500,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     expansion = rendering.expand(files, evaluated, tree, settings)
     output = Output(args, sys.stdout)
     report = check(
-        rules, expansion.files, now=now, facts=facts, place=expansion.placing, sink=output.sink
+        rules,
+        expansion.files,
+        now=now,
+        facts=facts,
+        place=expansion.placing,
+        sink=output.sink,
+        rendering=output.rendering,
     )
     report.notes.extend(expansion.notes)
     report.errors.extend(expansion.errors)
@@ -643,6 +654,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             policy_ids=args.policy,
             jobs=jobs,
             sink=output.sink,
+            rendering=output.rendering,
             progress=line.show if line is not None else None,
         )
     finally:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from bot import __version__
 from bot.checking import Rules, check, load_rules
 from bot.engine.model import Finding, PullRequestFacts, SourceFile
 from bot.report import render_json, render_sarif, render_text, writer
-from bot.report.model import Report
+from bot.report.model import Rendering, Report
 from bot.report.text import ALL, View
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -271,3 +272,53 @@ def test_json_lines_of_nothing_is_one_summary_line():
         "errors": 0,
     }
     assert report.exit_code == 0
+
+
+class TakingRendering:
+    """A writer's ``Rendering``, counting the paths it was handed laid out."""
+
+    def __init__(self, stream: Any) -> None:
+        self.inner = stream.rendering()
+        self.taken = 0
+
+    def as_rendering(self) -> Rendering:
+        return Rendering(self.inner.render, self.take)
+
+    def take(self, piece: Any) -> None:
+        self.taken += 1
+        self.inner.take(piece)
+
+
+@pytest.fixture(scope="module")
+def processes():
+    """Evaluation processes that share nothing with this one: what they get is pickled."""
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as executor:
+        yield executor
+
+
+@pytest.mark.parametrize("base", list(BASES))
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl", "sarif"])
+def test_findings_laid_out_where_they_are_found_read_the_same(base: str, fmt: str, processes):
+    rules = rules_of(BASES[base])
+    files = [SourceFile(f"apps/{i:03d}.yaml", pod(f"w{i}", host=i % 3 == 0)) for i in range(230)]
+    files += FILES
+    live = base == "exceptions"  # its entries are matched here: findings come one by one
+    for view in VIEWS:
+        for color in (False, True) if fmt == "text" else (False,):
+            alone, report = streamed(rules, files, fmt, view, color, facts=FACTS)
+            out = io.StringIO()
+            stream = writer(fmt, out, color=color, view=view)
+            rendering = stream.rendering()
+            if fmt == "sarif":  # (rule indexes depend on the whole scan's findings)
+                assert rendering is None
+            counting = TakingRendering(stream) if rendering is not None else None
+            spread = check(
+                rules, files, now=NOW, facts=FACTS, jobs=2, pool=lambda: processes,
+                sink=stream.add, rendering=counting.as_rendering() if counting else None,
+            )  # fmt: skip
+            stream.finish(spread)
+            assert out.getvalue() == alone
+            assert spread.counts() == report.counts() and spread.exit_code == report.exit_code
+            if counting is not None:
+                # (the bases without live entries have no config either: nothing excluded)
+                assert counting.taken == (0 if live else len({f.path for f in files}))

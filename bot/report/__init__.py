@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 from bot import __version__, lazy
 from bot.report.jsonout import JsonLinesWriter, JsonWriter, render_json
-from bot.report.model import ExceptionUse, Report, ReportedFinding, Tally
+from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding, Tally
 from bot.report.text import ALL, TextWriter, View, render_text
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ class Writer(Protocol):
     each finding in report order, then ``finish`` with the report, which holds no findings."""
 
     def add(self, rf: ReportedFinding) -> None: ...
+
+    def rendering(self) -> Rendering | None:
+        """How the findings can be laid out where they are found (``check(rendering=)``), or
+        None where the layout of one depends on findings of other paths."""
 
     def finish(self, report: Report) -> None: ...
 
@@ -88,6 +92,7 @@ __all__ = [
     "FORMATS",
     "STREAMED_FORMATS",
     "ExceptionUse",
+    "Rendering",
     "Report",
     "ReportedFinding",
     "SarifWriter",

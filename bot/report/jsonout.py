@@ -22,9 +22,9 @@ from typing import Any, TextIO
 
 from bot.engine.model import ResourceRef
 from bot.report import indented
-from bot.report.model import ExceptionUse, Report, ReportedFinding
+from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding
 from bot.report.spool import MARKER, new_spool
-from bot.report.text import ALL, View
+from bot.report.text import ALL, Pieces, View
 
 
 def render_json(report: Report, view: View = ALL) -> str:
@@ -167,6 +167,20 @@ class JsonWriter:
         self.spool.write(self.layout.text(rf, self.BETWEEN if self.shown else self.INDENT))
         self.shown += 1
 
+    def rendering(self) -> Rendering:
+        return Rendering(_JsonPieces(self.view), self.take)
+
+    def take(self, piece: tuple[str, int, int, int]) -> None:
+        """A path's findings as ``_JsonPieces`` laid them out (each after ``BETWEEN``)."""
+        text, shown, hidden, hidden_blocking = piece
+        self.hidden += hidden
+        self.hidden_blocking += hidden_blocking
+        if shown:
+            if not self.shown:  # the report's first finding: after INDENT alone
+                text = self.INDENT + text[len(self.BETWEEN) :]
+            self.spool.write(text)
+            self.shown += shown
+
     def finish(self, report: Report) -> None:
         data = _without_findings(report, self.view, self.hidden, self.hidden_blocking)
         data["findings"] = [MARKER] if self.shown else []
@@ -179,6 +193,29 @@ class JsonWriter:
         self.out.write(head)
         self.spool.copy_to(self.out)
         self.out.write(tail)
+
+
+class _JsonPieces(Pieces):
+    """``JsonWriter.add`` of a path's findings, as one text (``JsonWriter.take``)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.layout = FindingLayout()  # (this process's own)
+
+    def __call__(self, findings: list[ReportedFinding]) -> tuple[str, int, int, int]:
+        shown, hidden, hidden_blocking = self.split(findings)
+        text = self.layout.text
+        between = JsonWriter.BETWEEN
+        return "".join([text(rf, between) for rf in shown]), len(shown), hidden, hidden_blocking
+
+
+class _JsonLinesPieces(Pieces):
+    """``JsonLinesWriter.add`` of a path's findings, as one text (``JsonLinesWriter.take``)."""
+
+    def __call__(self, findings: list[ReportedFinding]) -> tuple[str, int, int]:
+        shown, hidden, hidden_blocking = self.split(findings)
+        dumps = json.dumps
+        return "".join([dumps(rf.to_json()) + "\n" for rf in shown]), hidden, hidden_blocking
 
 
 class JsonLinesWriter:
@@ -195,6 +232,15 @@ class JsonLinesWriter:
             self.hidden_blocking += rf.blocking
             return
         self.out.write(json.dumps(rf.to_json()) + "\n")
+
+    def rendering(self) -> Rendering:
+        return Rendering(_JsonLinesPieces(self.view), self.take)
+
+    def take(self, piece: tuple[str, int, int]) -> None:
+        text, hidden, hidden_blocking = piece
+        self.hidden += hidden
+        self.hidden_blocking += hidden_blocking
+        self.out.write(text)
 
     def finish(self, report: Report) -> None:
         data = _without_findings(report, self.view, self.hidden, self.hidden_blocking)

@@ -6,6 +6,7 @@ It is plain data; rendering lives beside it (``text``, ``json``, ``sarif``, ``ma
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -109,12 +110,35 @@ class Tally:
         elif rf.finding.enforcement == "blocking":  # (``rf.blocking``, here without a call)
             self.blocking += 1
 
+    def merge(self, other: Tally) -> None:
+        self.blocking += other.blocking
+        self.advisory += other.advisory
+        self.excepted += other.excepted
+        self.findings += other.findings
+
     @classmethod
     def of(cls, findings: list[ReportedFinding]) -> Tally:
         tally = cls()
         for rf in findings:
             tally.add(rf)
         return tally
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How a streamed writer's findings can be laid out where they are found.
+
+    A large scan evaluates its files in other processes, and its findings crossed back one
+    record each, to be laid out here by the writer: on a scan of many findings, pickling them
+    there, unpickling them here and laying them out here was about a fifth of the scan's
+    work, and this process shares the CPUs with the evaluating ones. With a ``Rendering``,
+    ``check`` has each path's findings laid out by ``render`` in the process that found them
+    (when no exception can cover one: that is judged here) and hands the result to ``take``,
+    path by path in report order. Both must give the bytes that ``add`` of each finding would.
+    """
+
+    render: Callable[[list[ReportedFinding]], Any]  # picklable: runs in the evaluating process
+    take: Callable[[Any], None]  # here, with what ``render`` gave for each path, in order
 
 
 @dataclass

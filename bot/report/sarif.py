@@ -337,6 +337,11 @@ class SarifWriter:
         self.spool.write(separator + self.INDENT + text)  # level 4 is INDENT's depth
         self.results += 1
 
+    def rendering(self) -> None:
+        """None: a result's provisional rule index is its policy's order of first appearance
+        in the whole scan, which no process that sees only some paths can know."""
+        return None
+
     def finish(self, report: Report) -> None:
         rule_index = _rule_index(report, self.samples)
         notifications = [_pull_request_notification(rf, rule_index) for rf in self.pull_request]

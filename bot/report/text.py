@@ -24,11 +24,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from bot.engine.model import SEVERITIES, EvalError, Severity
 from bot.repoconfig import CONFIG_PATH
-from bot.report.model import ExceptionUse, Report, ReportedFinding
+from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding
 from bot.report.spool import Spool, new_spool
 
 PULL_REQUEST = "(pull request)"  # where findings of the pull-request target live
@@ -206,6 +206,50 @@ def approval(use: ExceptionUse) -> str:
     return "approved"
 
 
+class Pieces:
+    """The base of what a streamed writer's ``Rendering`` runs where findings are found (called
+    with a path's findings): made anew from its arguments in each process, so that its caches
+    are that process's own and are never pickled."""
+
+    def __init__(self, view: View, *more: Any) -> None:
+        self.view = view
+        self._arguments = (view, *more)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._arguments)
+
+    def split(self, findings: list[ReportedFinding]) -> tuple[list[ReportedFinding], int, int]:
+        """The findings the view shows, and how many it hides (of which blocking)."""
+        if not self.view.active:
+            return findings, 0, 0
+        shown = [rf for rf in findings if self.view.shows(rf)]
+        hidden = [rf for rf in findings if not self.view.shows(rf)]
+        return shown, len(hidden), sum(rf.blocking for rf in hidden)
+
+
+class _TextPieces(Pieces):
+    """``TextWriter.add`` of a path's findings: its lines in each section (``TextWriter.take``)."""
+
+    def __init__(self, view: View, color: bool) -> None:
+        super().__init__(view, color)
+        self.paint = _Painter(color)
+
+    def __call__(
+        self, findings: list[ReportedFinding]
+    ) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
+        shown, hidden, hidden_blocking = self.split(findings)
+        sections: tuple[list[ReportedFinding], ...] = ([], [], [])
+        for rf in shown:
+            sections[0 if rf.blocking else 1 if rf.exception is None else 2].append(rf)
+        texts = tuple(
+            "".join(line + "\n" for line in _file_lines(found[0].finding.path, found, self.paint))
+            if found
+            else ""
+            for found in sections
+        )
+        return texts, tuple(len(found) for found in sections), hidden, hidden_blocking
+
+
 class _Painter:
     def __init__(self, color: bool) -> None:
         self.color = color
@@ -319,6 +363,20 @@ class TextWriter:
             self._flush()
             self.path = path
         self.current[section].append(rf)
+
+    def rendering(self) -> Rendering:
+        return Rendering(_TextPieces(self.view, self.paint.color), self.take)
+
+    def take(self, piece: tuple[tuple[str, ...], tuple[int, ...], int, int]) -> None:
+        """A path's findings as ``_TextPieces`` laid them out."""
+        texts, counts, hidden, hidden_blocking = piece
+        self._flush()
+        self.hidden += hidden
+        self.hidden_blocking += hidden_blocking
+        for section, (text, found) in enumerate(zip(texts, counts, strict=True)):
+            if found:
+                self.spools[section].write(text)
+                self.counts[section] += found
 
     def _flush(self) -> None:
         for section, findings in enumerate(self.current):
