@@ -349,6 +349,10 @@ def _bundled_engine() -> Engine:
 PARALLEL_MIN_FILES = 200
 PARALLEL_MIN_CHARS = 256 * 1024
 CHUNKS_PER_JOB = 8  # more chunks than processes: results come back, in order, a chunk at a time
+# A chunk ends at this much text too: what it found crosses back whole (laid out, its JSON is
+# some fifteen times its text on finding-heavy manifests), and four chunks are in flight at once.
+# Without it, 5,000 such files came in chunks of 1.3 MB and the scan peaked at 176 MB.
+CHUNK_CHARS = 256 * 1024
 PROGRESS_EVERY = 50  # files between progress reports when evaluating in this process
 
 
@@ -384,7 +388,14 @@ def _evaluations(
                 progress(done)
         return
     size = max(1, -(-len(groups) // (jobs * CHUNKS_PER_JOB)))
-    chunks = [groups[i : i + size] for i in range(0, len(groups), size)]
+    chunks: list[list[list[int]]] = []
+    chars = 0
+    for group in groups:
+        if not chunks or len(chunks[-1]) == size or chars >= CHUNK_CHARS:
+            chunks.append([])
+            chars = 0
+        chunks[-1].append(group)
+        chars += sum(len(files[i].text) for i in group)
     work = [
         (policies, [[(i, files[i]) for i in group] for group in chunk], render) for chunk in chunks
     ]

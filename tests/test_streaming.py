@@ -230,6 +230,33 @@ def test_a_few_files_with_much_text_are_spread_over_the_pool_too():
     assert executor.chunks == 0
 
 
+def test_a_chunk_of_work_ends_at_its_share_of_text():
+    """What a chunk found crosses back whole: a chunk of many files of much text would be
+    held whole, several at once, by both processes."""
+    from bot.checking import CHUNK_CHARS
+
+    class SizingPool(CountingPool):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            _, groups, _ = args[0]
+            self.sizes.append([sum(len(f.text) for _, f in group) for group in groups])
+            return super().submit(fn, *args, **kwargs)
+
+    rules = rules_of({})
+    # (a long comment: much text, little to evaluate)
+    files = [
+        SourceFile(f"apps/{i:03d}.yaml", pod(f"w{i}") + "# " + "x" * (CHUNK_CHARS // 2) + "\n")
+        for i in range(40)
+    ]
+    with SizingPool(2) as executor:
+        executor.sizes = []
+        spread, _ = streamed(rules, files, "json", ALL, jobs=2, pool=lambda: executor)
+    assert spread == streamed(rules, files, "json", ALL)[0]
+    assert sum(map(len, executor.sizes)) == len(files)
+    # each chunk stops at the first file that takes it to CHUNK_CHARS or past it
+    assert all(sum(sizes[:-1]) < CHUNK_CHARS for sizes in executor.sizes)
+    assert len(executor.sizes) == 20  # two files a chunk, where their count alone made it three
+
+
 def test_placed_findings_are_gathered_then_streamed_in_order():
     rules = rules_of(BASES["exceptions"])
 
