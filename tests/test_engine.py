@@ -348,3 +348,59 @@ def test_the_reference_compiles_a_bundled_condition_when_first_needed():
         "local.yaml",
     )
     assert compile_policy(local).program._reference is not None
+
+
+MIXED_KINDS = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {type: NodePort, ports: [{port: 80, nodePort: 30080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  hostNetwork: true
+  containers: [{name: app, image: nginx, securityContext: {privileged: true}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {a: b}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: nginx:latest}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other}
+spec: {type: NodePort, ports: [{port: 81, nodePort: 30081}]}
+"""
+
+
+def test_policies_chosen_once_per_kind_judge_as_when_chosen_per_resource():
+    """The Kubernetes target decides which policies judge a resource by its kind alone
+    (``selection_key``): choosing them once per kind finds what asking each policy about each
+    resource finds, resource by resource, kinds interleaved."""
+    from bot.engine.loader import load_bundled
+    from bot.engine.targets import TARGETS
+    from bot.engine.targets.kubernetes import KubernetesTarget
+
+    class AskEachTime(KubernetesTarget):
+        def selection_key(self, subject):  # type: ignore[no-untyped-def]
+            return None
+
+    policies = load_bundled(["kubernetes"])
+    targets = {**TARGETS, "kubernetes": AskEachTime()}
+    files = [SourceFile("mixed.yaml", MIXED_KINDS), SourceFile("again.yaml", MIXED_KINDS)]
+    chosen = Engine(policies).evaluate(files)
+    asked = Engine(policies, targets).evaluate(files)
+    assert chosen.findings == asked.findings and chosen.errors == asked.errors == []
+    by_policy = {f.policy for f in chosen.findings}
+    assert {"k8s.node-port", "k8s.privileged", "k8s.image-tag"} <= by_policy
+    assert sum(f.policy == "k8s.node-port" for f in chosen.findings) == 4  # two Services, twice

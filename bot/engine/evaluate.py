@@ -97,6 +97,8 @@ class Engine:
         self._file_policies = [c for c in self.compiled if isinstance(c.target, FileTarget)]
         self._change_policies = [c for c in self.compiled if isinstance(c.target, ChangeTarget)]
         self._functions = celx.extensions_used(p.condition for p in self.policies)
+        # (selection key, the policies' ids) -> what ``_choose`` found for it
+        self._chosen: dict[tuple[Any, ...], Any] = {}
 
     def policies_for(self, path: str) -> list[CompiledPolicy]:
         # Most policies keep their target's default globs: match each distinct pair once per path.
@@ -160,7 +162,25 @@ class Engine:
         result: Evaluation,
         texts: dict[str, str],
     ) -> None:
+        target = compiled[0].target  # (``compiled`` is one target's)
+        policies = tuple(map(id, compiled))  # (kept alive by ``self.compiled``)
         for subject in subjects:
+            key = target.selection_key(subject)
+            if key is not None:  # which policies judge it is known by its key: found once
+                chosen = self._chosen.get((key, policies))
+                if chosen is None:
+                    chosen = self._choose(compiled, subject, (key, policies))
+                chosen_policies, programs, reads = chosen
+                if not chosen_policies:
+                    continue
+                variables = {k: v for k, v in subject.variables.items() if k in reads}
+                context = celx.new_context(variables, self._functions)
+                results = celx.run_all(programs, context)
+                for c, outcome in zip(chosen_policies, results, strict=True):
+                    if outcome is False or outcome is None or outcome == []:
+                        continue  # the usual case: nothing found, nothing more to look at
+                    self._apply(c, subject, outcome, result, texts)
+                continue
             pairs: list[tuple[CompiledPolicy, Subject]] = []
             # Convert into CEL only the variables these conditions read: converting is most of
             # the cost, and the whole resource (`object`) is rarely needed.
@@ -193,9 +213,21 @@ class Engine:
                 else:
                     context = celx.new_context(selected.variables, self._functions)
                     outcome = celx.outcome(c.program, context)
-                if outcome is False or outcome is None or (type(outcome) is list and not outcome):
+                if outcome is False or outcome is None or outcome == []:
                     continue  # the usual case: nothing found, nothing more to look at
                 self._apply(c, selected, outcome, result, texts)
+
+    def _choose(
+        self, compiled: list[CompiledPolicy], subject: Subject, key: tuple[Any, ...]
+    ) -> tuple[tuple[CompiledPolicy, ...], tuple[Any, ...], frozenset[str]]:
+        """The policies that judge the subjects of ``key`` (``Target.selection_key``), their
+        programs, and the variables these read."""
+        own = tuple(c for c in compiled if c.target.select(c.match, subject))
+        needed = frozenset().union(*(c.reads for c in own))
+        if len(self._chosen) >= 4096:  # (kinds times sets of policies: a handful, as a rule)
+            self._chosen.clear()
+        chosen = self._chosen[key] = (own, tuple(c.program for c in own), needed)
+        return chosen
 
     @staticmethod
     def _apply(

@@ -52,6 +52,15 @@ class Target:
         """The subjects one policy looks at, given one parsed subject. Default: all of them."""
         return (subject,)
 
+    def selection_key(self, subject: Subject) -> Any:
+        """A key that decides ``select`` for every policy, or None where there is none.
+
+        Where ``select`` gives each policy either the subject itself or nothing, and which only
+        by something of the subject that this key names (a resource's kind, say), the engine
+        works out which policies judge a subject once per key, not once per subject. Default:
+        None, ``select`` is asked each time."""
+        return None
+
 
 class FileTarget(Target):
     """A target fed by file contents."""

@@ -85,6 +85,9 @@ class KubernetesTarget(FileTarget):
             return (subject,)
         return ()
 
+    def selection_key(self, subject: Subject) -> Any:
+        return subject.resource.kind if subject.resource else None  # (``select`` reads no more)
+
     def subjects(self, file: SourceFile) -> list[Subject]:
         try:
             docs = safeyaml.load_all(file.text, safeyaml.MANIFEST)
@@ -162,6 +165,12 @@ def _field_parts(field_path: str) -> tuple[Any, ...]:
     return tuple(safeyaml.split_path(field_path))
 
 
+@functools.cache  # (one entry per kind of workload: POD_TEMPLATES)
+def _template_paths(where: tuple[str, ...]) -> tuple[str, str]:
+    """The field paths of a pod template's spec and metadata."""
+    return _dotted([*where, "spec"]), _dotted([*where, "metadata"])
+
+
 def _pod_view(kind: str, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Any]]:
     where = POD_TEMPLATES.get(kind)
     if where is None:
@@ -173,7 +182,7 @@ def _pod_view(kind: str, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, li
     if not isinstance(spec, dict):
         return None, []
     metadata = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
-    spec_path = _dotted([*where, "spec"])
+    spec_path, metadata_path = _template_paths(where)
     spec_view = dict(spec)
     if not isinstance(spec_view.get("securityContext"), dict):
         spec_view["securityContext"] = {}
@@ -187,7 +196,7 @@ def _pod_view(kind: str, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, li
         "annotations": metadata.get("annotations")
         if isinstance(metadata.get("annotations"), dict)
         else {},
-        "path": _dotted([*where, "metadata"]),
+        "path": metadata_path,
     }
     containers: list[dict[str, Any]] = []
     for list_name in CONTAINER_LISTS:
