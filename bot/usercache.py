@@ -1,21 +1,23 @@
 """The user's cache folder: what one command-line run keeps for the next (issue 14).
 
-Three things are kept, each in a folder of its own under it:
+Four things are kept, each in a folder of its own under it:
 
 - ``schema-verdicts/``: that a text passed its schema (``bot.verdicts``);
 - ``cel-programs/``: policy conditions compiled by the fast CEL interpreter
   (``bot.engine.celstore``);
-- ``policies/``: policy files as read from their YAML (``bot.engine.loader``).
+- ``policies/``: policy files as read from their YAML (``bot.engine.loader``);
+- ``globs/``: the expressions pathspec made of a set of file globs (``bot.engine.globs``).
 
 Each is named by the SHA-256 of everything it depends on (:func:`key`), so a name can't be made
 to stand for another text. A kept file (:func:`read`, :func:`write`) starts with the SHA-256 of
 the rest, so that one cut short or mangled (a full disk, a crash while writing) is not read, and
 is written whole under another name and then renamed, so that a reader never sees half of one.
 
-Whoever can write to the user's cache folder can have a check of theirs skipped or
-a condition of theirs replaced; they could equally change the user's shell start-up, or the
-compiled bytecode that Python runs from the ``__pycache__`` folders of the installed bot, so that
-is no new exposure. A folder that another user owns or can write to is not used at all.
+Whoever can write to the user's cache folder can have a check of theirs skipped, or a condition
+(or the files a policy looks at) of theirs replaced; they could equally change the user's shell
+start-up, or the compiled bytecode that Python runs from the ``__pycache__`` folders of the
+installed bot, so that is no new exposure. A folder that another user owns or can write to is
+not used at all.
 
 The cache is off until the command line turns it on (:func:`use`): the bot service works in
 processes that stay up, where each cost is paid once, and keeps nothing on disk for it.

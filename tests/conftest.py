@@ -38,7 +38,7 @@ with redirect_stdout(out):
     code = main(sys.argv[1:])
 watched = ["cel", "concurrent.futures", "subprocess", "tempfile", "bot.forge.git", "jsonschema",
            "bot.exemptions.model", "bot.exemptions.parsing", "bot.report.sarif",
-           "bot.report.markdown"]
+           "bot.report.markdown", "pathspec"]
 print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules],
                   "report": out.getvalue()}))
 """

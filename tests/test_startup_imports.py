@@ -48,14 +48,15 @@ fixtures:
 """
 
 
-def test_a_small_scan_loads_neither_the_reference_cel_nor_pools_git_exceptions_or_other_formats(
+def test_a_small_scan_loads_neither_the_reference_cel_nor_pools_git_exceptions_formats_or_globs(
     tmp_path: Path, fresh_scan
 ):
     folder = tmp_path / "repo"
     (folder / ".compliance").mkdir(parents=True)
     (folder / ".compliance" / "config.yaml").write_text("packs: [kubernetes]\n")
     (folder / "pod.yaml").write_text(POD)
-    fresh_scan(folder, tmp_path / "cache")  # the first run checks the config's schema
+    first = fresh_scan(folder, tmp_path / "cache")  # checks the config's schema, asks pathspec
+    assert "pathspec" in first["loaded"]
     result = fresh_scan(folder, tmp_path / "cache")
     assert result["code"] == 1  # blocking findings
     policies = {f["policy"] for f in json.loads(result["report"])["findings"]}
