@@ -373,9 +373,15 @@ def test_a_signature_within_five_minutes_is_accepted(signed_bot):
     assert response.json()["status"] == "queued"
 
 
-def test_a_body_that_is_not_utf8_is_a_bad_signature_not_a_500():
+def test_a_signed_body_that_is_not_utf8_is_a_bad_payload_not_a_500(signed_bot):
+    """GitLab signs the bytes it sends: a body that is not UTF-8 verifies as sent (Standard
+    Webhooks 1.3 verifies bytes byte for byte), and is then refused as a payload, not a 500."""
     headers = {k.replace("_", "-"): v for k, v in _signed(b"\xff").items()}
-    assert not verify_signature(WHSEC, b"\xff", headers)
+    assert verify_signature(WHSEC, b"\xff", headers)
+    assert not verify_signature(WHSEC, b"\xfe", headers)  # other bytes: not what was signed
+    response = deliver(signed_bot, b"\xff", **_signed(b"\xff"))
+    assert (response.status_code, response.json()) == (400, {"error": "payload: not UTF-8"})
+    assert signed_bot.state() == (0, 0, [])
 
 
 def test_a_signed_delivery_is_known_by_its_signed_id(signed_bot):

@@ -64,8 +64,8 @@ def verify_signature(signing_token: str, body: bytes, headers: dict[str, str]) -
     """The Standard Webhooks signature of ``body``, with a timestamp within 5 minutes of now."""
     try:
         Webhook(signing_token).verify(body, headers, json_parse=False)
-    # the library raises ValueError on a header that is not "v1,<base64>" and on a body that is
-    # not UTF-8 (it verifies text), where it means the same as its own error
+    # the library raises ValueError on a header that is not "v1,<base64>", where it means the
+    # same as its own error (a body that is not UTF-8 is verified as the bytes it is, since 1.3)
     except (WebhookVerificationError, ValueError):
         return False
     return True
