@@ -125,6 +125,8 @@ BASES = {
         ".compliance/policies/pr.yaml": PR_POLICY,
     },
     "broken exceptions": {".compliance/exceptions.yaml": "version: 1\nexceptions: [\n"},
+    # pull-request findings come first, from this process, then the files' (laid out elsewhere)
+    "pull-request policy": {".compliance/policies/pr.yaml": PR_POLICY},
 }
 
 VIEWS = [ALL, View(min_severity="high"), View(blocking_only=True), View("critical", True)]
