@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+from e2e.harness import close_server
 from fakes.gitlab.webhooks import Delivery as HookDelivery
 from fakes.gitlab.webhooks import signature
 from prometheus_client.parser import text_string_to_metric_families
@@ -98,7 +99,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Bot]]:
 
     yield start
     for server, services in servers:
-        server.close()
+        close_server(server)
         services.store.dispose()
 
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -26,6 +27,17 @@ from bot.config import Settings
 from bot.services import Services
 from bot.store.tables import Delivery
 from bot.web.app import build_app
+
+
+def close_server(server: Any) -> None:
+    """Stop a waitress server that runs on a thread of its own: closed from its own loop, between
+    two selects (closed from here, its socket could vanish under a select waiting on it: an
+    ``OSError`` in that thread). The loop ends once the connections still open have closed."""
+    try:
+        server.trigger.pull_trigger(server.close)
+    except (OSError, ValueError):  # its loop is gone already: nothing selects any more
+        server.close()
+
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -91,7 +103,7 @@ class BotUnderTest:
         return self
 
     def stop(self) -> None:
-        self.server.close()
+        close_server(self.server)
         with contextlib.suppress(Exception):
             self.runner.stop()
         self.services.store.dispose()
