@@ -351,3 +351,23 @@ def test_findings_laid_out_where_they_are_found_read_the_same(base: str, fmt: st
             if counting is not None:
                 # (the bases without live entries have no config either: nothing excluded)
                 assert counting.taken == (0 if live else len({f.path for f in files}))
+
+
+def test_policies_cross_to_an_evaluation_process_once_not_once_per_chunk():
+    """Each chunk of work names its policies; a process reads them back (and makes its engine)
+    the first time only: the same pickle then names what it already holds."""
+    import pickle
+
+    from bot.checking import _Policies, _received
+
+    policies = rules_of(BASES["pull-request policy"]).policies
+    shipped = _Policies(policies)
+    first = pickle.loads(pickle.dumps(shipped))
+    again = pickle.loads(pickle.dumps(shipped))
+    assert first is again and first.policies == policies and first.policies is not policies
+    assert first.engine() is again.engine()
+    assert shipped.engine() is not shipped.engine()  # (here, each chunk makes its own)
+    other = pickle.loads(pickle.dumps(_Policies(policies[:1])))
+    assert other is not first and [p.id for p in other.policies] == [policies[0].id]
+    digest, payload = shipped.__reduce__()[1]
+    assert _received(digest, payload) is first
