@@ -527,14 +527,12 @@ class _Rendered(Evaluation):
 
 def _rendered(evaluation: Evaluation, render: Callable[[list[ReportedFinding]], Any]) -> _Rendered:
     reported = [ReportedFinding(finding, None) for finding in evaluation.findings]
-    tally = Tally(findings=len(reported))
-    for finding in evaluation.findings:  # (``Tally.add`` of each, no exception being live)
-        if finding.enforcement == "blocking":
-            tally.blocking += 1
-        elif finding.enforcement == "advisory":
-            tally.advisory += 1
-    piece = render(reported)
-    return _Rendered(errors=evaluation.errors, files=evaluation.files, piece=piece, tally=tally)
+    return _Rendered(
+        errors=evaluation.errors,
+        files=evaluation.files,
+        piece=render(reported),
+        tally=Tally.of(reported),
+    )
 
 
 def live_entries(rules: Rules, now: datetime, verify: Verifier | None) -> list[ExemptionEntry]:

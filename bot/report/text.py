@@ -222,9 +222,8 @@ class Pieces:
         """The findings the view shows, and how many it hides (of which blocking)."""
         if not self.view.active:
             return findings, 0, 0
-        shown = [rf for rf in findings if self.view.shows(rf)]
-        hidden = [rf for rf in findings if not self.view.shows(rf)]
-        return shown, len(hidden), sum(rf.blocking for rf in hidden)
+        hidden = self.view.hidden(findings)
+        return self.view.shown(findings), len(hidden), sum(rf.blocking for rf in hidden)
 
 
 class _TextPieces(Pieces):
