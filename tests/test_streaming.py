@@ -256,7 +256,31 @@ def test_a_chunk_of_work_ends_at_its_share_of_text():
     assert sum(map(len, executor.sizes)) == len(files)
     # each chunk stops at the first file that takes it to CHUNK_CHARS or past it
     assert all(sum(sizes[:-1]) < CHUNK_CHARS for sizes in executor.sizes)
-    assert len(executor.sizes) == 20  # two files a chunk, where their count alone made it three
+    # two files a chunk, and one a chunk at the end, where a share of what is left is less
+    counts = [len(sizes) for sizes in executor.sizes]
+    assert counts[0] == 2 and counts[-1] == 1 and counts == sorted(counts, reverse=True)
+
+
+def test_chunks_shrink_as_the_work_runs_out():
+    """Guided: each chunk is a share of what is left, so the processes finish together
+    instead of one running a large last chunk while the other waits."""
+
+    class SizingPool(CountingPool):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.counts.append(len(args[0][1]))
+            return super().submit(fn, *args, **kwargs)
+
+    rules = rules_of({})
+    files = [SourceFile(f"apps/{i:03d}.yaml", pod(f"w{i:03d}")) for i in range(600)]
+    with SizingPool(2) as executor:
+        executor.counts = []
+        spread, _ = streamed(rules, files, "json", ALL, jobs=2, pool=lambda: executor)
+    assert spread == streamed(rules, files, "json", ALL)[0]
+    counts = executor.counts
+    assert sum(counts) == len(files)
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] >= 600 // 4 - 1  # a quarter of the work: a half of it for each process
+    assert counts[-1] <= 600 // 64 + 1  # the smallest: a 64th of it
 
 
 def test_placed_findings_are_gathered_then_streamed_in_order():
