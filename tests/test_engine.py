@@ -277,6 +277,13 @@ def test_a_message_placeholder_with_a_null_value_reads_null():
     assert [f.message for f in result.findings] == ["by null, null"]
 
 
+def test_a_violation_with_a_key_that_is_not_a_string_still_fills_its_message():
+    text = policy(condition="[{1: 'one', 'who': 'x'}, {'who': 'y'}]", message="by {who}")
+    result = run(text, {"p.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {}\n"})
+    assert result.errors == []
+    assert [f.message for f in result.findings] == ["by x", "by y"]
+
+
 def test_findings_share_their_repeated_message_texts():
     files = {f"k8s/{i}.yaml": workload("Deployment") for i in range(3)}
     result = run(policy(message="container {container} uses :latest"), files)

@@ -453,7 +453,13 @@ def violations(result: Any) -> list[dict[str, Any]]:
     if isinstance(result, list):
         out: list[dict[str, Any]] = []
         for item in result:
-            if isinstance(item, dict):
+            if type(item) is dict:
+                for key in item:
+                    if type(key) is not str:  # (rare: CEL's map keys may be numbers, booleans)
+                        item = {str(k): v for k, v in item.items()}
+                        break
+                out.append(item)
+            elif isinstance(item, dict):
                 out.append({str(k): v for k, v in item.items()})
             elif isinstance(item, str):
                 out.append({"value": item})
