@@ -348,10 +348,11 @@ def _bundled_engine() -> Engine:
 # (benchmarks/engine.py's finding-heavy corpus, 2026-12-03).
 PARALLEL_MIN_FILES = 200
 PARALLEL_MIN_CHARS = 256 * 1024
-# A chunk is what is left over this many times the processes, down to the whole over that many
-# (interleaved against chunks of an equal count of files, 2026-12-04: finding-heavy 100 files
-# 413 -> 388 ms, 1,000 files 2,446 -> 2,378 ms, realistic 1,000 600 -> 540 ms). Results come
-# back, in order, a chunk at a time.
+# Each chunk is the work still left divided by CHUNK_SHARE_PER_JOB times the processes, and no
+# less than the whole divided by SMALLEST_CHUNK_PER_JOB times them (interleaved against chunks of
+# an equal count of files, 2026-12-04: finding-heavy 100 files 413 -> 388 ms, 1,000 files
+# 2,446 -> 2,378 ms, realistic 1,000 600 -> 540 ms). Results come back, in order, a chunk at a
+# time.
 CHUNK_SHARE_PER_JOB = 2
 SMALLEST_CHUNK_PER_JOB = 32
 FILE_CHARS = 128  # what a file costs besides its text, in characters' worth (~100 µs)
