@@ -453,13 +453,14 @@ def violations(result: Any) -> list[dict[str, Any]]:
     if isinstance(result, list):
         out: list[dict[str, Any]] = []
         for item in result:
-            if type(item) is dict:
-                for key in item:
-                    if type(key) is not str:  # (rare: CEL's map keys may be numbers, booleans)
-                        item = {str(k): v for k, v in item.items()}
-                        break
-                out.append(item)
-            elif isinstance(item, dict):
+            if isinstance(item, dict):
+                if type(item) is dict:
+                    for key in item:
+                        if type(key) is not str:  # (rare: CEL's map keys may be numbers)
+                            break
+                    else:  # the usual map, used as it came: a copy per finding costs
+                        out.append(item)
+                        continue
                 out.append({str(k): v for k, v in item.items()})
             elif isinstance(item, str):
                 out.append({"value": item})
