@@ -279,8 +279,8 @@ def test_chunks_shrink_as_the_work_runs_out():
     counts = executor.counts
     assert sum(counts) == len(files)
     assert counts == sorted(counts, reverse=True)
-    assert counts[0] >= 600 // 4 - 1  # a quarter of the work: a half of it for each process
-    assert counts[-1] <= 600 // 64 + 1  # the smallest: a 64th of it
+    assert counts[0] >= 600 // 4 - 1  # what is left over twice the two processes: a quarter
+    assert counts[-1] <= 600 // 64 + 1  # the smallest: the whole over 32 times two, a 64th
 
 
 def test_placed_findings_are_gathered_then_streamed_in_order():
