@@ -41,6 +41,7 @@ from bot.repoconfig import (
     parse_config,
     unknown_enforced,
 )
+from bot.report import spool
 from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding, Tally
 
 if TYPE_CHECKING:  # (a pool is only started for large scans: concurrent.futures loads then)
@@ -212,10 +213,13 @@ def check(
 
     errors: list[tuple[int, list[EvalError]]] = []
     gathered: list[Finding] = []
-    render = None
+    render = spill = None
     if rendering is not None and sink is not None and place is None and not exempting.live:
         render = rendering.render  # (a live entry is matched here, in order: not there)
-    for position, evaluation in _evaluations(policies, kept, facts, jobs, pool, progress, render):
+        spill = rendering.spill
+    for position, evaluation in _evaluations(
+        policies, kept, facts, jobs, pool, progress, render, spill
+    ):
         report.files_checked += evaluation.files
         if evaluation.errors:
             errors.append((position, evaluation.errors))
@@ -371,13 +375,15 @@ def _evaluations(
     pool: Callable[[], Executor | None] | None = None,
     progress: Progress | None = None,
     render: Callable[[list[ReportedFinding]], Any] | None = None,
+    spill: Callable[[], str] | None = None,
 ) -> Iterator[tuple[int, Evaluation]]:
     """The evaluation of each path, in path order (so findings come in report order), with the
     position of its first file in ``files`` (errors are reported in the order files came). The
     pull-request target comes first: its findings have no path, which sorts first.
 
     Where the paths are spread over processes and ``render`` is given, each path's findings
-    come back laid out by it (``_Rendered``), with their tally, instead of one by one."""
+    come back laid out by it (``_Rendered``), with their tally, instead of one by one; with
+    ``spill`` too, the large ones come back as where in its folder they were left."""
     engine = Engine(policies)
     pr = engine.evaluate([], facts)
     if pr.findings or pr.errors:
@@ -411,8 +417,10 @@ def _evaluations(
         chars += weight
         left -= weight
     shipped = _Policies(policies)
+    folder = spill() if spill is not None and render is not None else None
     work = [
-        (shipped, [[(i, files[i]) for i in group] for group in chunk], render) for chunk in chunks
+        (shipped, [[(i, files[i]) for i in group] for group in chunk], render, folder)
+        for chunk in chunks
     ]
     executor = pool() if pool is not None else None
     if executor is not None:  # the bot's long-lived processes: nothing started per job
@@ -429,6 +437,7 @@ _Chunk = tuple[
     "_Policies",
     list[list[tuple[int, SourceFile]]],
     "Callable[[list[ReportedFinding]], Any] | None",
+    str | None,  # the spill folder (``Rendering.spill``)
 ]
 
 
@@ -468,7 +477,9 @@ def _chunk_results(
 
 
 def _evaluate_chunk(work: _Chunk) -> list[tuple[int, Evaluation]]:
-    shipped, groups, render = work
+    shipped, groups, render, folder = work
+    if render is not None:
+        spool.spill_into(folder)
     engine = shipped.engine()
     out: list[tuple[int, Evaluation]] = []
     for group in groups:

@@ -496,6 +496,34 @@ def test_parallel_scan_finds_exactly_what_a_single_process_finds(tmp_path: Path)
     assert outputs[0]["summary"]["files"] == 220
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "text"])
+def test_a_parallel_scan_of_many_findings_writes_what_one_process_writes(tmp_path: Path, fmt):
+    """Each file's findings are laid out where they are found; large ones wait in a spill
+    folder and go to the output from there, into a file or a pipe. Nothing is left behind."""
+    pods = "---\n".join(PRIVILEGED_POD.replace("name: web", f"name: web{i}") for i in range(60))
+    for i in range(30):  # (360 KB: spread over the processes)
+        write(tmp_path, f"k8s/{i:02d}.yaml", pods)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(temp),
+           "COMPLIANCE_BOT_CACHE_DIR": os.environ["COMPLIANCE_BOT_CACHE_DIR"]}  # fmt: skip
+    outputs = []
+    for jobs, into in (("1", "pipe"), ("2", "pipe"), ("2", "file")):
+        argv = [sys.executable, "-m", "bot.cli", "scan", "k8s", "--format", fmt, "--now", NOW,
+                "--jobs", jobs]  # fmt: skip
+        if into == "file":
+            with open(tmp_path / "out", "wb") as out:
+                proc = subprocess.run(argv, cwd=tmp_path, env=env, stdout=out, check=False)
+            outputs.append((tmp_path / "out").read_bytes())
+        else:
+            proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, check=False)
+            outputs.append(proc.stdout)
+        assert proc.returncode == 1, proc.stderr
+        assert list(temp.iterdir()) == []
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].count(b"k8s.privileged") >= 30 * 60
+
+
 def _help(argv: list[str], only: str | None) -> str:
     from bot.cli import build_parser
 

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -239,7 +240,7 @@ def test_a_chunk_of_work_ends_at_its_share_of_text():
 
     class SizingPool(CountingPool):
         def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-            _, groups, _ = args[0]
+            _, groups, *_ = args[0]
             self.sizes.append([sum(len(f.text) for _, f in group) for group in groups])
             return super().submit(fn, *args, **kwargs)
 
@@ -328,18 +329,26 @@ def test_json_lines_of_nothing_is_one_summary_line():
 
 
 class TakingRendering:
-    """A writer's ``Rendering``, counting the paths it was handed laid out."""
+    """A writer's ``Rendering``, counting the paths it was handed laid out, keeping the pieces
+    and the spill folder it gave."""
 
     def __init__(self, stream: Any) -> None:
         self.inner = stream.rendering()
         self.taken = 0
+        self.pieces: list[Any] = []
+        self.folders: list[str] = []
 
     def as_rendering(self) -> Rendering:
-        return Rendering(self.inner.render, self.take)
+        return Rendering(self.inner.render, self.take, self.spill)
 
     def take(self, piece: Any) -> None:
         self.taken += 1
+        self.pieces.append(piece)
         self.inner.take(piece)
+
+    def spill(self) -> str:
+        self.folders.append(self.inner.spill())
+        return self.folders[-1]
 
 
 @pytest.fixture(scope="module")
@@ -375,6 +384,48 @@ def test_findings_laid_out_where_they_are_found_read_the_same(base: str, fmt: st
             if counting is not None:
                 # (the bases without live entries have no config either: nothing excluded)
                 assert counting.taken == (0 if live else len({f.path for f in files}))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl"])
+def test_large_laid_out_pieces_cross_back_as_their_place_in_a_spill_folder(
+    fmt: str, processes, tmp_path
+):
+    """A path's findings laid out past ``SPILL_MIN`` stay in the evaluating process's file of
+    the writer's spill folder, and go from there to the output: decoded into a ``StringIO``,
+    copied by the kernel into a file. The folder is gone once the report is written."""
+    from bot.report.spool import SPILL_MIN, Segment
+
+    rules = rules_of({})
+    many = "---\n".join(pod(f"w{i}", host=i % 2 == 0) for i in range(40))
+    files = [SourceFile(f"apps/{i:02d}.yaml", many) for i in range(40)]  # (spread: 312 KB)
+    alone, report = streamed(rules, files, fmt, ALL, facts=FACTS)
+    for into_file in (False, True):
+        out = open(tmp_path / "out", "w", encoding="utf-8") if into_file else io.StringIO()  # noqa: SIM115
+        stream = writer(fmt, out)
+        counting = TakingRendering(stream)
+        spread = check(
+            rules, files, now=NOW, facts=FACTS, jobs=2, pool=lambda: processes,
+            sink=stream.add, rendering=counting.as_rendering(),
+        )  # fmt: skip
+        stream.finish(spread)
+        if into_file:
+            out.close()
+            written = (tmp_path / "out").read_text("utf-8")
+        else:
+            written = out.getvalue()
+        assert written == alone and spread.counts() == report.counts()
+        texts = [part for piece in counting.pieces for part in _texts(fmt, piece)]
+        assert texts and all(isinstance(part, Segment) for part in texts)
+        assert all(part.size >= SPILL_MIN for part in texts)
+        [folder] = counting.folders
+        assert not os.path.exists(folder)
+
+
+def _texts(fmt: str, piece: Any) -> list[Any]:
+    """The laid-out text(s) of a piece of ``fmt``, without the sections that found nothing."""
+    if fmt == "text":
+        return [part for part in piece[0] if part != ""]
+    return [piece[0]]
 
 
 def test_policies_cross_to_an_evaluation_process_once_not_once_per_chunk():

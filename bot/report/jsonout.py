@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from bot.engine.model import ResourceRef
 from bot.report import indented
 from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding
-from bot.report.spool import MARKER, new_spool
+from bot.report.spool import MARKER, Part, SpillFolder, after, kept, new_spool, write_to
 from bot.report.text import ALL, Pieces, View
 
 
@@ -158,6 +158,7 @@ class JsonWriter:
         self.layout = FindingLayout()
         self.shown = self.hidden = self.hidden_blocking = 0
         self.filtering = view.active  # (when not, the view shows every finding: no call each)
+        self.spill = SpillFolder()
 
     def add(self, rf: ReportedFinding) -> None:
         if self.filtering and not self.view.shows(rf):
@@ -168,16 +169,17 @@ class JsonWriter:
         self.shown += 1
 
     def rendering(self) -> Rendering:
-        return Rendering(_JsonPieces(self.view), self.take)
+        return Rendering(_JsonPieces(self.view), self.take, self.spill.path)
 
-    def take(self, piece: tuple[str, int, int, int]) -> None:
+    def take(self, piece: tuple[Part, int, int, int]) -> None:
         """A path's findings as ``_JsonPieces`` laid them out (each after ``BETWEEN``)."""
         text, shown, hidden, hidden_blocking = piece
         self.hidden += hidden
         self.hidden_blocking += hidden_blocking
         if shown:
             if not self.shown:  # the report's first finding: after INDENT alone
-                text = self.INDENT + text[len(self.BETWEEN) :]
+                self.spool.write(self.INDENT)
+                text = after(text, self.BETWEEN)
             self.spool.write(text)
             self.shown += shown
 
@@ -192,6 +194,7 @@ class JsonWriter:
         head, _, tail = text.partition(self.INDENT + json.dumps(MARKER))
         self.out.write(head)
         self.spool.copy_to(self.out)
+        self.spill.close()
         self.out.write(tail)
 
 
@@ -202,20 +205,21 @@ class _JsonPieces(Pieces):
         super().__init__(view)
         self.layout = FindingLayout()  # (this process's own)
 
-    def __call__(self, findings: list[ReportedFinding]) -> tuple[str, int, int, int]:
+    def __call__(self, findings: list[ReportedFinding]) -> tuple[Part, int, int, int]:
         shown, hidden, hidden_blocking = self.split(findings)
         text = self.layout.text
         between = JsonWriter.BETWEEN
-        return "".join([text(rf, between) for rf in shown]), len(shown), hidden, hidden_blocking
+        laid_out = "".join([text(rf, between) for rf in shown])
+        return kept(laid_out), len(shown), hidden, hidden_blocking
 
 
 class _JsonLinesPieces(Pieces):
     """``JsonLinesWriter.add`` of a path's findings, as one text (``JsonLinesWriter.take``)."""
 
-    def __call__(self, findings: list[ReportedFinding]) -> tuple[str, int, int]:
+    def __call__(self, findings: list[ReportedFinding]) -> tuple[Part, int, int]:
         shown, hidden, hidden_blocking = self.split(findings)
         dumps = json.dumps
-        return "".join([dumps(rf.to_json()) + "\n" for rf in shown]), hidden, hidden_blocking
+        return kept("".join([dumps(rf.to_json()) + "\n" for rf in shown])), hidden, hidden_blocking
 
 
 class JsonLinesWriter:
@@ -225,6 +229,7 @@ class JsonLinesWriter:
         self.out = out
         self.view = view
         self.hidden = self.hidden_blocking = 0
+        self.spill = SpillFolder()
 
     def add(self, rf: ReportedFinding) -> None:
         if not self.view.shows(rf):
@@ -234,15 +239,16 @@ class JsonLinesWriter:
         self.out.write(json.dumps(rf.to_json()) + "\n")
 
     def rendering(self) -> Rendering:
-        return Rendering(_JsonLinesPieces(self.view), self.take)
+        return Rendering(_JsonLinesPieces(self.view), self.take, self.spill.path)
 
-    def take(self, piece: tuple[str, int, int]) -> None:
+    def take(self, piece: tuple[Part, int, int]) -> None:
         text, hidden, hidden_blocking = piece
         self.hidden += hidden
         self.hidden_blocking += hidden_blocking
-        self.out.write(text)
+        write_to(self.out, text)
 
     def finish(self, report: Report) -> None:
+        self.spill.close()
         data = _without_findings(report, self.view, self.hidden, self.hidden_blocking)
         del data["findings"]
         self.out.write(json.dumps(data) + "\n")

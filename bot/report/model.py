@@ -139,6 +139,9 @@ class Rendering:
 
     render: Callable[[list[ReportedFinding]], Any]  # picklable: runs in the evaluating process
     take: Callable[[Any], None]  # here, with what ``render`` gave for each path, in order
+    # The folder where the evaluating processes may leave large pieces for ``take`` to copy
+    # (``bot.report.spool.kept``), made when first asked for; None: every piece comes back whole.
+    spill: Callable[[], str] | None = None
 
 
 @dataclass

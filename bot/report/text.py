@@ -29,7 +29,7 @@ from typing import IO, Any, TextIO
 from bot.engine.model import SEVERITIES, EvalError, Severity
 from bot.repoconfig import CONFIG_PATH
 from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding
-from bot.report.spool import Spool, new_spool
+from bot.report.spool import Part, SpillFolder, Spool, kept, new_spool
 
 PULL_REQUEST = "(pull request)"  # where findings of the pull-request target live
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -235,13 +235,14 @@ class _TextPieces(Pieces):
 
     def __call__(
         self, findings: list[ReportedFinding]
-    ) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
+    ) -> tuple[tuple[Part, ...], tuple[int, ...], int, int]:
         shown, hidden, hidden_blocking = self.split(findings)
         sections: tuple[list[ReportedFinding], ...] = ([], [], [])
         for rf in shown:
             sections[0 if rf.blocking else 1 if rf.exception is None else 2].append(rf)
+        paint = self.paint
         texts = tuple(
-            "".join(line + "\n" for line in _file_lines(found[0].finding.path, found, self.paint))
+            kept("".join(line + "\n" for line in _file_lines(found[0].finding.path, found, paint)))
             if found
             else ""
             for found in sections
@@ -341,6 +342,7 @@ class TextWriter:
         self.paint = _Painter(color)
         self.view = view
         self.spools = [new_spool(), new_spool(), new_spool()]
+        self.spill = SpillFolder()
         self.counts = [0, 0, 0]
         self.current: list[list[ReportedFinding]] = [[], [], []]  # the current file's
         self.pull_request: list[list[ReportedFinding]] = [[], [], []]  # listed last
@@ -364,9 +366,9 @@ class TextWriter:
         self.current[section].append(rf)
 
     def rendering(self) -> Rendering:
-        return Rendering(_TextPieces(self.view, self.paint.color), self.take)
+        return Rendering(_TextPieces(self.view, self.paint.color), self.take, self.spill.path)
 
-    def take(self, piece: tuple[tuple[str, ...], tuple[int, ...], int, int]) -> None:
+    def take(self, piece: tuple[tuple[Part, ...], tuple[int, ...], int, int]) -> None:
         """A path's findings as ``_TextPieces`` laid them out."""
         texts, counts, hidden, hidden_blocking = piece
         self._flush()
@@ -396,6 +398,7 @@ class TextWriter:
             self.spools[section].copy_to(self.out)
             if self.pull_request[section]:
                 _write_lines(self.out, _file_lines("", self.pull_request[section], self.paint))
+        self.spill.close()
         hidden = hidden_text(self.hidden, self.hidden_blocking, self.view)
         _write_lines(self.out, _closing_lines(report, self.paint, hidden))
 
