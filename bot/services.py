@@ -9,6 +9,7 @@ first large PR after a restart waits for none of that; the ``web`` process never
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 CREDENTIALS_FILE = "github-app.json"
 GITLAB = "gitlab"  # the "installation" of GitLab events: the deployment's one token
 _POOL_LOCK = threading.Lock()
+_APP_LOCK = threading.Lock()
 # Imported once by the fork server the evaluation processes are forked from, so each starts
 # with the evaluation code loaded (and shares those pages with the others).
 _POOL_PRELOAD = ["bot.checking"]
@@ -162,9 +164,10 @@ class Services:
         self._github_app = None
 
     def github_app(self) -> GitHubApp:
-        if self._github_app is None:
-            self._github_app = GitHubApp(self.settings)
-        return self._github_app
+        with _APP_LOCK:  # (the warm-up thread and the first job may ask at once)
+            if self._github_app is None:
+                self._github_app = GitHubApp(self.settings)
+            return self._github_app
 
     def context_for(self, event: Any) -> Context:
         if event.forge == GITLAB:
@@ -338,8 +341,14 @@ class Services:
         return summary
 
 
-def _warm_this_process() -> None:
-    threading.Thread(target=warm_job_process, name="compliance-bot-warm-up", daemon=True).start()
+def _warm_this_process(services: Services) -> None:
+    def warm() -> None:
+        warm_job_process()
+        if services.settings.github_configured:
+            with contextlib.suppress(Exception):  # (best effort: the first job meets the error)
+                services.github_app().warm()
+
+    threading.Thread(target=warm, name="compliance-bot-warm-up", daemon=True).start()
 
 
 class PoolRunner(Runner):
@@ -354,12 +363,12 @@ class PoolRunner(Runner):
 
     def start(self) -> list[str]:
         self.warm = self.services.warm_evaluation_pool()
-        _warm_this_process()
+        _warm_this_process(self.services)
         return super().start()
 
     def run(self) -> None:
         self.warm = self.services.warm_evaluation_pool()
-        _warm_this_process()
+        _warm_this_process(self.services)
         try:
             super().run()
         finally:

@@ -1,0 +1,43 @@
+"""The App's JWTs (the requests for installation tokens) are signed with its key read once."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.config import Settings
+from bot.forge.github import GitHubApp
+
+
+def app_with_key(pem: str) -> GitHubApp:
+    return GitHubApp(
+        Settings(github_app_id="4242", github_private_key=pem, github_webhook_secret="s")
+    )
+
+
+def test_jwts_are_signed_with_the_app_key_read_once():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    app = app_with_key(pem)
+    app.warm()
+    read = app._key.key()
+    tokens = [app._auth.create_jwt() for _ in range(2)]
+    assert app._key.key() is read  # (not read again for the JWTs)
+    for token in tokens:
+        claims = jwt.decode(token, key.public_key(), algorithms=["RS256"])
+        assert claims["iss"] == "4242" and claims["exp"] > claims["iat"]
+    assert jwt.get_unverified_header(tokens[0])["alg"] == "RS256"
+
+
+def test_a_key_that_is_not_one_fails_when_a_jwt_is_signed_as_pyjwt_failed():
+    app = app_with_key("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(jwt.InvalidKeyError):
+        app.warm()
+    with pytest.raises(jwt.InvalidKeyError):
+        app._auth.create_jwt()
