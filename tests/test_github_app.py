@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import Settings
 from bot.forge.github import GitHubApp
+from tests.fakes.github.auth import generate_key_pair
 
 
 def app_with_key(pem: str) -> GitHubApp:
@@ -18,19 +17,14 @@ def app_with_key(pem: str) -> GitHubApp:
 
 
 def test_jwts_are_signed_with_the_app_key_read_once():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem, public_pem = generate_key_pair()
     app = app_with_key(pem)
     app.warm()
     read = app._key.key()
     tokens = [app._auth.create_jwt() for _ in range(2)]
     assert app._key.key() is read  # (not read again for the JWTs)
     for token in tokens:
-        claims = jwt.decode(token, key.public_key(), algorithms=["RS256"])
+        claims = jwt.decode(token, public_pem, algorithms=["RS256"])
         assert claims["iss"] == "4242" and claims["exp"] > claims["iat"]
     assert jwt.get_unverified_header(tokens[0])["alg"] == "RS256"
 
