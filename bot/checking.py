@@ -147,8 +147,9 @@ def check(
     ``place`` moves findings before exceptions are matched (rendered charts and kustomizations:
     to the file and line that set the field, see ``bot.engine.render``).
 
-    ``jobs > 1`` spreads large file sets over that many processes (forked: only for a process
-    without threads, such as the CLI; the bot's workers evaluate in their own thread).
+    ``jobs > 1`` spreads large file sets over that many processes, this one among them (the
+    others forked, ``bot.forked``: only for a process without threads, such as the CLI; the
+    bot's workers pass ``pool``, their own long-lived processes).
 
     With ``sink``, the findings are not kept: each is handed to ``sink`` as soon as its file is
     judged, in report order (``Finding.sort_key``), and the report counts them
@@ -426,31 +427,29 @@ def _evaluations(
         ]
         yield from _chunk_results(executor, work, 2 * jobs, len(files), progress)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    # Processes forked for this scan, this one among them (``bot.forked``): they start with the
+    # policies and the files, and nothing is pickled to them.
+    from bot import forked
 
-    # The processes are forked at the first chunk, and start with the policies and the files
-    # in memory: each chunk names its files by position only, instead of carrying them and the
-    # policies across (finding-heavy files, 1,000: 4 MB of text; each chunk, 130 KB of policies).
-    global _FORKED
-    _FORKED = (_Policies(policies, kept=True), files)
-    try:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as own:
-            work = [(None, [[(i, None) for i in group] for group in chunk], render, folder)
-                    for chunk in chunks]  # fmt: skip
-            yield from _chunk_results(own, work, 2 * jobs, len(files), progress)
-    finally:
-        _FORKED = None
+    here = _Policies(policies, kept=True, engine=engine)  # (made before the fork: theirs too)
+    work = [
+        (here, [[(i, files[i]) for i in group] for group in chunk], render, folder)
+        for chunk in chunks
+    ]
+    done = 0
+    for k, results in enumerate(forked.spread(lambda k: _evaluate_chunk(work[k]), len(work), jobs)):
+        yield from results
+        done += sum(len(group) for group in work[k][1])
+        if progress is not None:
+            progress(min(done, len(files)))
 
 
 _Chunk = tuple[
-    "_Policies | None",  # None: those of the scan that forked this process (``_FORKED``)
-    list[list[tuple[int, SourceFile | None]]],  # (a file None: that scan's at this position)
+    "_Policies",
+    list[list[tuple[int, SourceFile]]],
     "Callable[[list[ReportedFinding]], Any] | None",
     str | None,  # the spill folder (``Rendering.spill``)
 ]
-# In a process forked for a scan's chunks (``_evaluations``): that scan's policies and files.
-_FORKED: tuple[_Policies, list[SourceFile]] | None = None
 
 
 def _chunk_results(
@@ -492,14 +491,10 @@ def _evaluate_chunk(work: _Chunk) -> list[tuple[int, Evaluation]]:
     shipped, groups, render, folder = work
     if render is not None:
         spool.spill_into(folder)
-    files: list[SourceFile] = []
-    if shipped is None:
-        assert _FORKED is not None, "a chunk without its policies, in a process not forked for it"
-        shipped, files = _FORKED
     engine = shipped.engine()
     out: list[tuple[int, Evaluation]] = []
     for group in groups:
-        evaluation = engine.evaluate([files[i] if file is None else file for i, file in group])
+        evaluation = engine.evaluate([file for _, file in group])
         if render is not None:
             evaluation = _rendered(evaluation, render)
         out.append((group[0][0], evaluation))
@@ -520,12 +515,13 @@ class _Policies:
         digest: bytes = b"",
         *,
         kept: bool = False,
+        engine: Engine | None = None,
     ) -> None:
         self.policies = policies
         self._payload = payload  # the pickle, made when first sent
         self._digest = digest
         self._kept = kept  # received: this process's own, its engine kept for every chunk
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine if kept else None
 
     def engine(self) -> Engine:
         if self._engine is not None:
