@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -47,6 +47,7 @@ from bot.report.model import ExceptionUse, Rendering, Report, ReportedFinding, T
 if TYPE_CHECKING:  # (a pool is only started for large scans: concurrent.futures loads then)
     from concurrent.futures import Executor, Future
 
+    from bot.engine.render import Expansion
     from bot.exemptions.match import Matcher
     from bot.exemptions.model import ExemptionEntry
 
@@ -218,20 +219,20 @@ def check(
     if rendering is not None and sink is not None and place is None and not exempting.live:
         render = rendering.render  # (a live entry is matched here, in order: not there)
         spill = rendering.spill
-    for position, evaluation in _evaluations(
-        policies, kept, facts, jobs, pool, progress, render, spill
-    ):
-        report.files_checked += evaluation.files
-        if evaluation.errors:
-            errors.append((position, evaluation.errors))
-        if isinstance(evaluation, _Rendered):
-            assert rendering is not None
-            tally.merge(evaluation.tally)
-            rendering.take(evaluation.piece)
-        elif place is not None:
-            gathered.extend(evaluation.findings)
-        else:
-            hand(evaluation.findings)
+    evaluations = _evaluations(policies, kept, facts, jobs, pool, progress, render, spill)
+    with contextlib.closing(evaluations):  # (a sink that fails: other processes stop now)
+        for position, evaluation in evaluations:
+            report.files_checked += evaluation.files
+            if evaluation.errors:
+                errors.append((position, evaluation.errors))
+            if isinstance(evaluation, _Rendered):
+                assert rendering is not None
+                tally.merge(evaluation.tally)
+                rendering.take(evaluation.piece)
+            elif place is not None:
+                gathered.extend(evaluation.findings)
+            else:
+                hand(evaluation.findings)
     if place is not None:
         gathered = place(gathered)
         if config.exclude:  # placed on an excluded file (a rendered base, say): excluded too
@@ -377,7 +378,7 @@ def _evaluations(
     progress: Progress | None = None,
     render: Callable[[list[ReportedFinding]], Any] | None = None,
     spill: Callable[[], str] | None = None,
-) -> Iterator[tuple[int, Evaluation]]:
+) -> Generator[tuple[int, Evaluation], None, None]:
     """The evaluation of each path, in path order (so findings come in report order), with the
     position of its first file in ``files`` (errors are reported in the order files came). The
     pull-request target comes first: its findings have no path, which sorts first.
@@ -437,11 +438,13 @@ def _evaluations(
         for chunk in chunks
     ]
     done = 0
-    for k, results in enumerate(forked.spread(lambda k: _evaluate_chunk(work[k]), len(work), jobs)):
-        yield from results
-        done += sum(len(group) for group in work[k][1])
-        if progress is not None:
-            progress(min(done, len(files)))
+    spread = forked.spread(lambda k: _evaluate_chunk(work[k]), len(work), jobs)
+    with contextlib.closing(spread):
+        for k, results in enumerate(spread):
+            yield from results
+            done += sum(len(group) for group in work[k][1])
+            if progress is not None:
+                progress(min(done, len(files)))
 
 
 _Chunk = tuple[
@@ -570,6 +573,24 @@ def _rendered(evaluation: Evaluation, render: Callable[[list[ReportedFinding]], 
         piece=render(reported),
         tally=Tally.of(reported),
     )
+
+
+def told(
+    report: Report,
+    expansion: Expansion,
+    excluded: dict[str, list[str]],
+    base: str | None,
+    head: str | None,
+) -> Report:
+    """A change's ``report`` with what its reader is told besides: the notes and errors of
+    rendering its charts and kustomizations, the changed paths that the config's ``exclude:``
+    left out (by glob), its base and head."""
+    report.notes.extend(expansion.notes)
+    report.errors.extend(expansion.errors)
+    for glob, paths in excluded.items():
+        report.excluded.setdefault(glob, []).extend(paths)
+    report.base, report.head = base, head
+    return report
 
 
 def live_entries(rules: Rules, now: datetime, verify: Verifier | None) -> list[ExemptionEntry]:

@@ -29,7 +29,7 @@ import pickle
 import select
 import signal
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
 from bot.report.spool import write_all
@@ -52,7 +52,7 @@ class ProcessEnded(ChildProcessError):
 
 def spread(
     evaluate: Callable[[int], T], chunks: int, processes: int, ahead: int = 2
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """``evaluate(k)`` of every chunk ``k`` in ``range(chunks)``, in that order, the chunks
     evaluated by ``processes`` processes: this one and ``processes - 1`` forked for them.
 

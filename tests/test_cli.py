@@ -524,6 +524,30 @@ def test_a_parallel_scan_of_many_findings_writes_what_one_process_writes(tmp_pat
     assert outputs[0].count(b"k8s.privileged") >= 30 * 60
 
 
+def test_a_parallel_scan_whose_reader_stops_ends_quietly_and_leaves_nothing(tmp_path: Path):
+    """The reader of a large report goes away early (``| head``): the scan stops its processes,
+    removes its temporary folders and ends as a closed pipe ends a command (141), without a
+    traceback."""
+    pods = "---\n".join(PRIVILEGED_POD.replace("name: web", f"name: web{i}") for i in range(60))
+    for i in range(30):
+        write(tmp_path, f"k8s/{i:02d}.yaml", pods)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(temp),
+           "COMPLIANCE_BOT_CACHE_DIR": os.environ["COMPLIANCE_BOT_CACHE_DIR"]}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "scan", "k8s", "--format", "jsonl", "--jobs", "2"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # (the reader stops)
+    assert proc.wait(timeout=60) == 141
+    assert json.loads(first)["policy"].startswith("k8s.")
+    assert proc.stderr.read() == b""
+    assert list(temp.iterdir()) == []
+
+
 def _help(argv: list[str], only: str | None) -> str:
     from bot.cli import build_parser
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from codeowners import CodeOwners
 
 from bot import ledger, locks
-from bot.checking import Rules, Verifier, check, load_rules
+from bot.checking import Rules, Verifier, check, load_rules, told
 from bot.dashboard import links
 from bot.engine import render
 from bot.engine.model import EvalError, PullRequestFacts, SourceFile
@@ -253,12 +253,7 @@ def evaluate(
         jobs=jobs,
         place=expansion.place,
     )
-    report.notes.extend(expansion.notes)
-    report.errors.extend(expansion.errors)
-    for glob, paths in excluded.items():
-        report.excluded.setdefault(glob, []).extend(paths)
-    report.base, report.head = base_sha, head_sha
-    return report
+    return told(report, expansion, excluded, base_sha, head_sha)
 
 
 def rules_at(mirror: GitRepo, sha: str) -> Rules:

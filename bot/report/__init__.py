@@ -40,6 +40,10 @@ class Writer(Protocol):
 
     def finish(self, report: Report) -> None: ...
 
+    def close(self) -> None:
+        """Let go of what the writer holds outside this process's memory (the folder the
+        evaluating processes leave pieces in), whether or not the report was finished."""
+
 
 def writer(
     fmt: str,

@@ -171,6 +171,10 @@ class JsonWriter:
     def rendering(self) -> Rendering:
         return Rendering(_JsonPieces(self.view), self.take, self.spill.path)
 
+    def close(self) -> None:
+        self.spill.close()
+        self.spool.close()
+
     def take(self, piece: tuple[Part, int, int, int]) -> None:
         """A path's findings as ``_JsonPieces`` laid them out (each after ``BETWEEN``)."""
         text, shown, hidden, hidden_blocking = piece
@@ -240,6 +244,9 @@ class JsonLinesWriter:
 
     def rendering(self) -> Rendering:
         return Rendering(_JsonLinesPieces(self.view), self.take, self.spill.path)
+
+    def close(self) -> None:
+        self.spill.close()
 
     def take(self, piece: tuple[Part, int, int]) -> None:
         text, hidden, hidden_blocking = piece

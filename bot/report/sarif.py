@@ -342,6 +342,9 @@ class SarifWriter:
         in the whole scan, which no process that sees only some paths can know."""
         return None
 
+    def close(self) -> None:
+        self.spool.close()
+
     def finish(self, report: Report) -> None:
         rule_index = _rule_index(report, self.samples)
         notifications = [_pull_request_notification(rf, rule_index) for rf in self.pull_request]

@@ -368,6 +368,11 @@ class TextWriter:
     def rendering(self) -> Rendering:
         return Rendering(_TextPieces(self.view, self.paint.color), self.take, self.spill.path)
 
+    def close(self) -> None:
+        self.spill.close()
+        for spool in self.spools:
+            spool.close()
+
     def take(self, piece: tuple[tuple[Part, ...], tuple[int, ...], int, int]) -> None:
         """A path's findings as ``_TextPieces`` laid them out."""
         texts, counts, hidden, hidden_blocking = piece

@@ -148,3 +148,16 @@ def test_segments_go_to_disk_with_the_rest_of_a_large_spool(spilling, monkeypatc
             kept.close()
         else:
             assert written(kept, "file", tmp_path, mode="w") == "".join(texts)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl"])
+def test_a_writer_closed_before_its_report_is_finished_removes_its_spill_folder(fmt):
+    from bot.report import writer
+
+    stream = writer(fmt, io.StringIO())
+    rendering = stream.rendering()
+    assert rendering is not None and rendering.spill is not None
+    folder = rendering.spill()
+    (Path(folder) / "123").write_text("a piece")
+    stream.close()  # (a scan that failed, or whose reader went away: no ``finish``)
+    assert not os.path.exists(folder)
