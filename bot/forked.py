@@ -1,7 +1,9 @@
 """Work spread over processes forked for it, this one among them: a large scan on the command line.
 
 The work is a number of chunks. Each process, this one included, claims the next chunk from a
-pipe that holds their numbers (a read of one number from a pipe is atomic) and evaluates it.
+pipe that holds their numbers, and evaluates it. (A read takes one whole number: every write
+to the pipe and every read from it is a whole number of them, and Linux and macOS read a pipe
+under its lock.)
 The forked processes leave each result, pickled, in a file of their own in a private folder,
 and say where it is in one small record on a second pipe: they never wait on this process,
 however busy it is with a chunk of its own. This process hands the results on in chunk order,
