@@ -14,7 +14,7 @@ import time
 from functools import partial
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey, consumer
 from redis import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -34,17 +34,59 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class EmbeddedHuey(SqliteHuey):
-    """``SqliteHuey`` whose consumers poll the queue at least every ``POLL_MAX_DELAY`` seconds.
+    """``SqliteHuey`` whose consumers poll the queue at least every ``POLL_MAX_DELAY`` seconds,
+    and whose workers in this process are woken at once by a task enqueued in this process.
 
     Redis wakes a waiting worker at once; SQLite can't, so Huey's workers poll, and by default
     back off to one poll every 10 s while the queue is empty. A webhook reaching an idle bot then
     waited seconds before a worker saw it (``benchmarks/forge.py``, delivery to check). An empty
     poll is one indexed SELECT on a local file, so polling a few times a second costs nothing.
+
+    Polling still cost a delivery to an idle ``serve`` up to ``POLL_MAX_DELAY`` (backed off to it
+    after a few idle polls): the first delivery after a restart waited ~0.1 s more than one that
+    followed another (``benchmarks/forge.py --only restart``). ``serve`` takes webhooks and runs
+    jobs in one process, so an enqueue there rings a doorbell that the waiting workers listen to;
+    a worker in another process (``compliance-bot worker``) still polls.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.doorbell = threading.Event()
+
+    def enqueue(self, task: Any) -> Any:
+        queued = super().enqueue(task)
+        self.doorbell.set()
+        return queued
 
     def create_consumer(self, **options: Any) -> Any:
         options.setdefault("max_delay", POLL_MAX_DELAY)
-        return super().create_consumer(**options)
+        return _DoorbellConsumer(self, **options)
+
+
+class _DoorbellWorker(consumer.Worker):
+    """A worker that waits for the next poll or the doorbell, whichever comes first."""
+
+    huey: EmbeddedHuey
+    delay: float
+    max_delay: float
+    backoff: float
+
+    def loop(self, now: Any = None) -> None:
+        self.huey.doorbell.clear()  # (before the read: a task enqueued after it rings again)
+        super().loop(now)
+
+    def sleep(self) -> None:
+        self.delay = min(self.delay, self.max_delay)
+        self.huey.doorbell.wait(self.delay)
+        self.delay *= self.backoff
+
+
+class _DoorbellConsumer(consumer.Consumer):
+    worker_class = _DoorbellWorker
+
+    def stop(self, graceful: bool = False) -> None:
+        self.huey.doorbell.set()  # (waiting workers see the stop now, not at their next poll)
+        super().stop(graceful)
 
 
 class Outage:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -234,6 +235,33 @@ def test_embedded_queue_keeps_no_results(tmp_path):
     huey = make_huey(Settings(data_dir=tmp_path))
     assert isinstance(huey, EmbeddedHuey) and huey.results is False
     assert huey.task(name="noop")(lambda: None)() is None
+
+
+def test_an_idle_embedded_worker_is_woken_by_a_task_enqueued_in_its_process(tmp_path, caplog):
+    """``serve`` takes webhooks and runs jobs in one process: a task enqueued there is taken at
+    once, and a stop is seen at once, not at the workers' next poll (here an hour away)."""
+    huey = make_huey(Settings(data_dir=tmp_path))
+    ran = threading.Event()
+    task = huey.task(name="ring")(ran.set)
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    consumer = huey.create_consumer(
+        workers=2, worker_type="thread", periodic=False, initial_delay=3600, max_delay=3600,
+        shutdown_timeout=60,
+    )  # fmt: skip
+    try:
+        with caplog.at_level(logging.INFO, logger="huey.consumer"):
+            consumer.start()
+            time.sleep(0.3)  # (both workers find the queue empty and wait for their next poll)
+            task()
+            assert ran.wait(30)
+            consumer.stop(graceful=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert not any(thread.is_alive() for _, thread in consumer.worker_threads)
+    assert "All workers have stopped." in caplog.text  # (not "Shutdown timeout ... elapsed")
 
 
 # -- scheduled jobs without an App ---------------------------------------------------------------
