@@ -392,9 +392,11 @@ def _evaluations(
         yield len(files), pr  # its errors after every file's, as one evaluation gives them
     order = sorted(range(len(files)), key=lambda i: files[i].path)
     groups = [list(g) for _, g in groupby(order, key=lambda i: files[i].path)]
-    if jobs <= 1 or (
-        len(files) < PARALLEL_MIN_FILES and sum(len(f.text) for f in files) < PARALLEL_MIN_CHARS
-    ):
+    small = len(files) < PARALLEL_MIN_FILES and sum(len(f.text) for f in files) < PARALLEL_MIN_CHARS
+    executor = pool() if pool is not None and jobs > 1 and not small else None
+    # (a caller with a ``pool`` is one with threads, the bot: without processes it evaluates
+    # here, never by forking)
+    if jobs <= 1 or small or (pool is not None and executor is None):
         done = 0
         for group in groups:
             yield group[0], engine.evaluate([files[i] for i in group])
@@ -419,7 +421,6 @@ def _evaluations(
         chars += weight
         left -= weight
     folder = spill() if spill is not None and render is not None else None
-    executor = pool() if pool is not None else None
     if executor is not None:  # the bot's long-lived processes: nothing started per job
         shipped = _Policies(policies)
         work: list[_Chunk] = [

@@ -64,7 +64,7 @@ def spread(
     not be pickled). When the iterator is closed or fails, the forked processes are stopped
     and waited for, and the folder is removed.
     """
-    if processes <= 1 or chunks <= 1:
+    if processes <= 1 or chunks <= 1 or not hasattr(os, "fork"):  # (Windows: this one alone)
         for k in range(chunks):
             yield evaluate(k)
         return

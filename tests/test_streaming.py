@@ -233,6 +233,21 @@ def test_a_few_files_with_much_text_are_spread_over_the_pool_too():
     assert executor.chunks == 0
 
 
+def test_a_caller_whose_pool_has_no_processes_evaluates_here_never_by_forking(monkeypatch):
+    """The bot passes its pool; with none configured it evaluates in its own thread: a process
+    with threads must not fork (``bot.forked``)."""
+
+    def no_fork() -> int:
+        raise AssertionError("a process with a pool forked")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    rules = rules_of(BASES["plain"])
+    files = [SourceFile(f"apps/{i:03d}.yaml", pod(f"w{i}", host=i % 3 == 0)) for i in range(230)]
+    alone, _ = streamed(rules, files, "json", ALL)
+    spread, _ = streamed(rules, files, "json", ALL, jobs=2, pool=lambda: None)
+    assert spread == alone
+
+
 def test_a_chunk_of_work_ends_at_its_share_of_text():
     """What a chunk found crosses back whole: a chunk of many files of much text would be
     held whole, several at once, by both processes."""
