@@ -348,12 +348,18 @@ def _bundled_engine() -> Engine:
     return engine
 
 
-# Below both of these, starting processes costs more than it saves. Text counts as well as
-# files: 100 files of many short resources (0.4 MB, 12,000 findings) took 0.75–0.92 s alone and
-# 0.58–0.70 s spread over two processes; 50 such files (62 KB) 0.40 s alone and 0.44 s spread
-# (benchmarks/engine.py's finding-heavy corpus, 2026-12-03).
+# Below both of these, handing work to a caller's processes (the bot's) costs more than it saves.
+# Text counts as well as files: 100 files of many short resources (0.4 MB, 12,000 findings) took
+# 0.75–0.92 s alone and 0.58–0.70 s spread over two processes of a pool; 50 such files (62 KB)
+# 0.40 s alone and 0.44 s spread (benchmarks/engine.py's finding-heavy corpus, 2026-12-03).
 PARALLEL_MIN_FILES = 200
 PARALLEL_MIN_CHARS = 256 * 1024
+# Below both of these, forking processes for a scan (``bot.forked``) costs more than it saves:
+# a fork costs far less than a pool did. Two processes against one (2026-12-04, interleaved, 11
+# runs each): realistic files, 30 (68 KB) 88 -> 92 ms, 50 (116 KB) 97 -> 96 ms, 100 (0.2 MB)
+# 120 -> 109 ms; finding-heavy files, 25 (18 KB) 91 -> 94 ms, 50 (62 KB) 114 -> 104 ms.
+FORK_MIN_FILES = 80
+FORK_MIN_CHARS = 128 * 1024
 # Each chunk is the work still left divided by CHUNK_SHARE_PER_JOB times the processes, and no
 # less than the whole divided by SMALLEST_CHUNK_PER_JOB times them (interleaved against chunks of
 # an equal count of files, 2026-12-04: finding-heavy 100 files 413 -> 388 ms, 1,000 files
@@ -392,7 +398,11 @@ def _evaluations(
         yield len(files), pr  # its errors after every file's, as one evaluation gives them
     order = sorted(range(len(files)), key=lambda i: files[i].path)
     groups = [list(g) for _, g in groupby(order, key=lambda i: files[i].path)]
-    small = len(files) < PARALLEL_MIN_FILES and sum(len(f.text) for f in files) < PARALLEL_MIN_CHARS
+    text = sum(len(f.text) for f in files)
+    if pool is not None:
+        small = len(files) < PARALLEL_MIN_FILES and text < PARALLEL_MIN_CHARS
+    else:
+        small = len(files) < FORK_MIN_FILES and text < FORK_MIN_CHARS
     executor = pool() if pool is not None and jobs > 1 and not small else None
     # (a caller with a ``pool`` is one with threads, the bot: without processes it evaluates
     # here, never by forking)
