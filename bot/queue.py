@@ -77,7 +77,10 @@ class _DoorbellWorker(consumer.Worker):
 
     def sleep(self) -> None:
         self.delay = min(self.delay, self.max_delay)
-        self.huey.doorbell.wait(self.delay)
+        # (a stop sets the flag, then rings: checked after the doorbell was cleared, one of the
+        # two is always seen)
+        if not self.stop_flag.is_set():
+            self.huey.doorbell.wait(self.delay)
         self.delay *= self.backoff
 
 
@@ -85,6 +88,7 @@ class _DoorbellConsumer(consumer.Consumer):
     worker_class = _DoorbellWorker
 
     def stop(self, graceful: bool = False) -> None:
+        self.stop_flag.set()  # (before the doorbell: a woken worker must find the stop)
         self.huey.doorbell.set()  # (waiting workers see the stop now, not at their next poll)
         super().stop(graceful)
 
