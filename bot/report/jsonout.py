@@ -198,7 +198,7 @@ class JsonWriter:
         head, _, tail = text.partition(self.INDENT + json.dumps(MARKER))
         self.out.write(head)
         self.spool.copy_to(self.out)
-        self.spill.close()
+        self.close()
         self.out.write(tail)
 
 
@@ -255,7 +255,7 @@ class JsonLinesWriter:
         write_to(self.out, text)
 
     def finish(self, report: Report) -> None:
-        self.spill.close()
+        self.close()
         data = _without_findings(report, self.view, self.hidden, self.hidden_blocking)
         del data["findings"]
         self.out.write(json.dumps(data) + "\n")

@@ -403,7 +403,7 @@ class TextWriter:
             self.spools[section].copy_to(self.out)
             if self.pull_request[section]:
                 _write_lines(self.out, _file_lines("", self.pull_request[section], self.paint))
-        self.spill.close()
+        self.close()
         hidden = hidden_text(self.hidden, self.hidden_blocking, self.view)
         _write_lines(self.out, _closing_lines(report, self.paint, hidden))
 
