@@ -496,17 +496,24 @@ def test_parallel_scan_finds_exactly_what_a_single_process_finds(tmp_path: Path)
     assert outputs[0]["summary"]["files"] == 220
 
 
+def many_findings(repo: Path) -> tuple[dict[str, str], Path]:
+    """30 files of 60 privileged pods under ``k8s/`` (360 KB: a scan spreads them over its
+    processes), and the environment for the command, with a ``TMPDIR`` of its own."""
+    pods = "---\n".join(PRIVILEGED_POD.replace("name: web", f"name: web{i}") for i in range(60))
+    for i in range(30):
+        write(repo, f"k8s/{i:02d}.yaml", pods)
+    temp = repo / "tmp"
+    temp.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(repo), "TMPDIR": str(temp),
+           "COMPLIANCE_BOT_CACHE_DIR": os.environ["COMPLIANCE_BOT_CACHE_DIR"]}  # fmt: skip
+    return env, temp
+
+
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "text"])
 def test_a_parallel_scan_of_many_findings_writes_what_one_process_writes(tmp_path: Path, fmt):
     """Each file's findings are laid out where they are found; large ones wait in a spill
     folder and go to the output from there, into a file or a pipe. Nothing is left behind."""
-    pods = "---\n".join(PRIVILEGED_POD.replace("name: web", f"name: web{i}") for i in range(60))
-    for i in range(30):  # (360 KB: spread over the processes)
-        write(tmp_path, f"k8s/{i:02d}.yaml", pods)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(temp),
-           "COMPLIANCE_BOT_CACHE_DIR": os.environ["COMPLIANCE_BOT_CACHE_DIR"]}  # fmt: skip
+    env, temp = many_findings(tmp_path)
     outputs = []
     for jobs, into in (("1", "pipe"), ("2", "pipe"), ("2", "file")):
         argv = [sys.executable, "-m", "bot.cli", "scan", "k8s", "--format", fmt, "--now", NOW,
@@ -528,13 +535,7 @@ def test_a_parallel_scan_whose_reader_stops_ends_quietly_and_leaves_nothing(tmp_
     """The reader of a large report goes away early (``| head``): the scan stops its processes,
     removes its temporary folders and ends as a closed pipe ends a command (141), without a
     traceback."""
-    pods = "---\n".join(PRIVILEGED_POD.replace("name: web", f"name: web{i}") for i in range(60))
-    for i in range(30):
-        write(tmp_path, f"k8s/{i:02d}.yaml", pods)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(temp),
-           "COMPLIANCE_BOT_CACHE_DIR": os.environ["COMPLIANCE_BOT_CACHE_DIR"]}  # fmt: skip
+    env, temp = many_findings(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "scan", "k8s", "--format", "jsonl", "--jobs", "2"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
